@@ -1,0 +1,143 @@
+//! `/envelopes`: create (both request shapes), list, get, update a draft, delete or void.
+
+use super::error::ApiError;
+use super::extract::{parse_json, ApiJson, ApiQuery, Caller, CreationKey, PageParams, Paginated};
+use super::{run_write, AppState, ErrorBody};
+use crate::esign::model::{EnvelopeStatus, Scope};
+use crate::esign::{CreateEnvelopeRequest, EnvelopeListQuery, EnvelopeView, FieldIssue, PatchEnvelopeRequest};
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/envelopes", get(list_envelopes).post(create_envelope))
+        .route(
+            "/envelopes/{id}",
+            get(get_envelope).patch(update_envelope).delete(delete_envelope),
+        )
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// 1-based page number (default 1).
+    #[param(value_type = Option<u64>)]
+    pub page: Option<String>,
+    /// Items per page (default 20, at most 100).
+    #[param(value_type = Option<u64>)]
+    pub limit: Option<String>,
+    /// Only envelopes in this status.
+    #[param(value_type = Option<EnvelopeStatus>)]
+    pub status: Option<String>,
+}
+
+#[utoipa::path(get, path = "/envelopes", tag = "envelopes", params(ListParams),
+    responses((status = 200, description = "Newest first", body = Paginated<EnvelopeView>), (status = 400, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn list_envelopes(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiQuery(params): ApiQuery<ListParams>,
+) -> Result<Json<Paginated<EnvelopeView>>, ApiError> {
+    let environment = caller.require(Scope::EnvelopesRead)?.environment;
+    let (page, limit) = PageParams { page: params.page, limit: params.limit }.resolve()?;
+    let status = match params.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(text) => Some(EnvelopeStatus::parse(text).ok_or_else(|| {
+            let valid: Vec<&str> = EnvelopeStatus::ALL.iter().map(|s| s.as_str()).collect();
+            ApiError::validation(&[FieldIssue::new("status", format!("`{text}` is not a status; use one of {}", valid.join(", ")))])
+        })?),
+    };
+    let found = state.esign.list_envelopes(environment, EnvelopeListQuery { page, limit, status })?;
+    Ok(Json(Paginated::new(found.items, found.total, page, limit)))
+}
+
+#[utoipa::path(post, path = "/envelopes", tag = "envelopes", request_body = CreateEnvelopeRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    responses((status = 201, description = "Created: DRAFT (three-step shape) or SENT (one-shot shape)", body = EnvelopeView),
+        (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn create_envelope(
+    State(state): State<AppState>,
+    caller: Caller,
+    CreationKey(creation_key): CreationKey,
+    ApiJson(request): ApiJson<CreateEnvelopeRequest>,
+) -> Result<Response, ApiError> {
+    let environment = caller.require(Scope::EnvelopesWrite)?.environment;
+    let envelope = run_write(&state, move |esign| esign.create_envelope(environment, request, creation_key.as_deref())).await?;
+    let location = format!("/api/v1/envelopes/{}", envelope.id);
+    let mut response = (StatusCode::CREATED, Json(envelope)).into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    Ok(response)
+}
+
+#[utoipa::path(get, path = "/envelopes/{id}", tag = "envelopes", params(("id" = String, Path)),
+    responses((status = 200, body = EnvelopeView), (status = 404, body = ErrorBody)), security(("bearer" = [])))]
+pub async fn get_envelope(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<EnvelopeView>, ApiError> {
+    let environment = caller.require(Scope::EnvelopesRead)?.environment;
+    Ok(Json(state.esign.get_envelope(environment, &id)?))
+}
+
+#[utoipa::path(patch, path = "/envelopes/{id}", tag = "envelopes", params(("id" = String, Path)),
+    request_body = PatchEnvelopeRequest,
+    responses((status = 200, body = EnvelopeView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, description = "Not a DRAFT (`envelope_not_draft`)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn update_envelope(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiJson(patch): ApiJson<PatchEnvelopeRequest>,
+) -> Result<Json<EnvelopeView>, ApiError> {
+    let environment = caller.require(Scope::EnvelopesWrite)?.environment;
+    Ok(Json(run_write(&state, move |esign| esign.update_envelope(environment, &id, patch)).await?))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams, ToSchema)]
+pub struct VoidReason {
+    /// Why the sender voids an envelope in flight.
+    pub reason: Option<String>,
+}
+
+/// The answer to a delete: `{"success": true}`, plus the voided envelope when it was in flight.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeleteEnvelopeResult {
+    pub success: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub envelope: Option<EnvelopeView>,
+}
+
+#[utoipa::path(delete, path = "/envelopes/{id}", tag = "envelopes", params(("id" = String, Path), VoidReason),
+    request_body(content = Option<VoidReason>, description = "Optional `{\"reason\"}` when voiding"),
+    responses((status = 200, description = "DRAFT deleted, or in-flight envelope VOIDED", body = DeleteEnvelopeResult),
+        (status = 404, body = ErrorBody), (status = 409, description = "Already finished", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn delete_envelope(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    ApiQuery(query): ApiQuery<VoidReason>,
+    body: Bytes,
+) -> Result<Json<DeleteEnvelopeResult>, ApiError> {
+    let environment = caller.require(Scope::EnvelopesWrite)?.environment;
+    let from_body = if body.iter().all(u8::is_ascii_whitespace) {
+        VoidReason::default()
+    } else {
+        parse_json::<VoidReason>(&body)?
+    };
+    let reason = from_body.reason.or(query.reason);
+    let voided = run_write(&state, move |esign| esign.delete_or_void_envelope(environment, &id, reason.as_deref())).await?;
+    Ok(Json(DeleteEnvelopeResult { success: true, envelope: voided }))
+}

@@ -1,0 +1,125 @@
+//! The HTTP face of the e-signature API (`/api/v1`, also `/v1`): routing, the middleware
+//! stack, and one module per resource. Handlers extract, call one domain function and map the
+//! result; all rules live in [`crate::esign`].
+
+mod account;
+mod documents;
+mod envelopes;
+pub mod error;
+pub mod extract;
+mod keys;
+mod middleware;
+mod openapi;
+pub mod rate_limit;
+
+use crate::esign::{Esign, EsignError};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use error::ApiError;
+use middleware::IdempotencyLocks;
+use rate_limit::RateLimiter;
+use serde::Serialize;
+use std::sync::Arc;
+use utoipa::ToSchema;
+
+pub use openapi::openapi_json;
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub esign: Arc<Esign>,
+    pub limiter: Arc<RateLimiter>,
+    pub idempotency_locks: Arc<IdempotencyLocks>,
+    /// Largest request body accepted (a base64 document plus the JSON around it).
+    pub max_body_bytes: usize,
+}
+
+impl AppState {
+    pub fn new(esign: Arc<Esign>, limiter: RateLimiter, max_document_bytes: usize) -> Self {
+        Self {
+            esign,
+            limiter: Arc::new(limiter),
+            idempotency_locks: Arc::new(IdempotencyLocks::default()),
+            // base64 grows a document by 4/3; leave room for the JSON or multipart around it.
+            max_body_bytes: max_document_bytes / 3 * 4 + 4 * 1024 * 1024,
+        }
+    }
+}
+
+/// The error body every failure has (for the OpenAPI document).
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// What went wrong, for people; may be reworded.
+    pub error: String,
+    /// Stable, snake_case: branch on this.
+    pub code: String,
+    /// For validation errors: each field and what is wrong with it.
+    pub details: Option<Vec<crate::esign::FieldIssue>>,
+}
+
+/// Runs a domain write off the async threads, then makes it durable before the caller answers.
+pub async fn run_write<T: Send + 'static>(
+    state: &AppState,
+    work: impl FnOnce(&Esign) -> Result<T, EsignError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let esign = state.esign.clone();
+    let result = tokio::task::spawn_blocking(move || work(&esign))
+        .await
+        .map_err(|_| ApiError::internal())??;
+    state.esign.store().flush().await.map_err(|err| {
+        tracing::error!(error = %err, "flush failed");
+        ApiError::internal()
+    })?;
+    Ok(result)
+}
+
+/// The resource routes behind authentication, rate limit and idempotency.
+fn resources(state: AppState) -> Router<AppState> {
+    use axum::middleware::from_fn_with_state;
+    Router::new()
+        .merge(documents::router())
+        .merge(envelopes::router())
+        .merge(keys::router())
+        .merge(account::router())
+        .layer(from_fn_with_state(state.clone(), middleware::idempotency))
+        .layer(from_fn_with_state(state.clone(), middleware::authenticate))
+        .layer(from_fn_with_state(state, middleware::buffer_body))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+}
+
+/// The whole API router, to be served (or nested in the app).
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(resources(state.clone()))
+        .merge(openapi::router())
+        .fallback(route_not_found)
+        .method_not_allowed_fallback(method_not_allowed);
+    Router::new()
+        .nest("/api/v1", api.clone())
+        .nest("/v1", api)
+        .with_state(state)
+}
+
+async fn route_not_found(uri: axum::http::Uri) -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", format!("no API route {}", uri.path()))
+}
+
+async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// Turns a panic in a handler into the JSON 500 every client can read (and logs it).
+pub fn panic_response(panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown");
+    tracing::error!(panic = detail, "a request handler panicked");
+    ApiError::internal().into_response()
+}

@@ -1,0 +1,235 @@
+//! `signbridge.yaml` → typed [`Config`]: every field documented, unknown keys rejected,
+//! `${ENV}` interpolation, and errors that name file:line:col.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration. Every section is optional: `signbridge run` needs no file at all.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the server listens and how it is reached from outside.
+    pub server: ServerConfig,
+    /// Size limits on what clients may send.
+    pub limits: LimitsConfig,
+    /// Per-API-key request rate limits.
+    pub rate_limit: RateLimitConfig,
+    /// The account this deployment serves (what `/account/me` answers).
+    pub account: AccountConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Socket address to listen on. Default `127.0.0.1:8080`.
+    pub listen: SocketAddr,
+    /// Base URL under which signers reach this server (signing links). Default `http://<listen>`.
+    pub public_url: Option<String>,
+    /// Folder for the store, blobs, keys and outbox. Default `./data`.
+    pub data_dir: PathBuf,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            data_dir: PathBuf::from("./data"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Largest document accepted, in bytes (after base64 decoding). Default 50 MB.
+    pub max_document_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            max_document_bytes: 50 * 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Sustained requests per minute per key. Default 100.
+    pub requests_per_minute: u32,
+    /// Requests a key may fire at once before the sustained rate applies. Default 200.
+    pub burst: u32,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            requests_per_minute: 100,
+            burst: 200,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountConfig {
+    /// Display name of the account. Default `signbridge`.
+    pub name: String,
+    /// Contact email of the account. Default `admin@localhost`.
+    pub email: String,
+}
+
+impl Default for AccountConfig {
+    fn default() -> Self {
+        Self {
+            name: "signbridge".into(),
+            email: "admin@localhost".into(),
+        }
+    }
+}
+
+/// A configuration problem, with where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: {message}")]
+    Invalid {
+        path: String,
+        line: u64,
+        column: u64,
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let display = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: display.clone(),
+            source,
+        })?;
+        Self::parse(&display, &text)
+    }
+
+    /// Parses config text; `origin` names it in errors.
+    pub fn parse(origin: &str, text: &str) -> Result<Self, ConfigError> {
+        let text = interpolate_env(origin, text)?;
+        serde_saphyr::from_str::<Config>(&text).map_err(|err| {
+            let (line, column) = err
+                .location()
+                .map(|loc| (loc.line(), loc.column()))
+                .unwrap_or((1, 1));
+            ConfigError::Invalid {
+                path: origin.to_string(),
+                line,
+                column,
+                message: first_line(&err.to_string()),
+            }
+        })
+    }
+}
+
+fn first_line(message: &str) -> String {
+    message.lines().next().unwrap_or(message).trim().to_string()
+}
+
+/// Replaces `${NAME}` with the environment variable `NAME`; `$${` escapes a literal `${`.
+/// A variable that is not set is an error at its position, never an empty string.
+pub fn interpolate_env(origin: &str, text: &str) -> Result<String, ConfigError> {
+    let mut out = String::with_capacity(text.len());
+    for (index, line) in text.split_inclusive('\n').enumerate() {
+        let mut rest = line;
+        let mut column = 1u64;
+        while let Some(start) = rest.find("${") {
+            if rest[..start].ends_with('$') {
+                out.push_str(&rest[..start - 1]);
+                out.push_str("${");
+                column += (start + 2) as u64;
+                rest = &rest[start + 2..];
+                continue;
+            }
+            out.push_str(&rest[..start]);
+            let after = &rest[start + 2..];
+            let Some(end) = after.find('}') else {
+                return Err(ConfigError::Invalid {
+                    path: origin.into(),
+                    line: index as u64 + 1,
+                    column: column + rest[..start].chars().count() as u64,
+                    message: "unterminated `${`".into(),
+                });
+            };
+            let name = &after[..end];
+            let at = column + rest[..start].chars().count() as u64;
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(ConfigError::Invalid {
+                    path: origin.into(),
+                    line: index as u64 + 1,
+                    column: at,
+                    message: format!("`${{{name}}}` is not a valid environment variable name"),
+                });
+            }
+            match std::env::var(name) {
+                Ok(value) => out.push_str(&value),
+                Err(_) => {
+                    return Err(ConfigError::Invalid {
+                        path: origin.into(),
+                        line: index as u64 + 1,
+                        column: at,
+                        message: format!("environment variable `{name}` is not set"),
+                    })
+                }
+            }
+            column = at + (end + 3) as u64;
+            rest = &after[end + 1..];
+        }
+        out.push_str(rest);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let config = Config::parse("c.yaml", "{}\n").unwrap();
+        assert_eq!(config.rate_limit.requests_per_minute, 100);
+        assert_eq!(config.server.listen.port(), 8080);
+    }
+
+    #[test]
+    fn unknown_key_names_line_and_column() {
+        let err = Config::parse("c.yaml", "server:\n  listen: 127.0.0.1:9000\n  bogus: 1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.yaml:3:"), "{err}");
+        assert!(err.contains("bogus"), "{err}");
+    }
+
+    #[test]
+    fn missing_env_variable_is_an_error_at_its_place() {
+        let err = Config::parse("c.yaml", "account:\n  name: ${SIGNBRIDGE_TEST_SURELY_UNSET}\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "c.yaml:2:9: environment variable `SIGNBRIDGE_TEST_SURELY_UNSET` is not set"
+        );
+    }
+
+    #[test]
+    fn env_variables_are_interpolated_and_escapes_kept() {
+        std::env::set_var("SIGNBRIDGE_TEST_NAME", "Acme HR");
+        let text = interpolate_env("c", "a: ${SIGNBRIDGE_TEST_NAME} $${KEEP}\n").unwrap();
+        assert_eq!(text, "a: Acme HR ${KEEP}\n");
+    }
+}

@@ -1,0 +1,233 @@
+//! Documents: uploads (PDF, or PNG/JPEG turned into a one-page PDF) checked, hashed and stored
+//! as content-addressed blobs; listing, metadata, content and deletion.
+
+use super::model::{Document, EnvelopeStatus, Envelope, Environment};
+use super::validate::check_text;
+use super::{env_key, EsignError, Esign};
+use crate::ids::IdKind;
+use sled::Transactional;
+use crate::pdf::{image_to_pdf, inspect_pdf, looks_like_pdf, sniff_image, PdfError};
+use crate::store::{encode, get_json, list_newest_first, sha256_hex_of, Page, StoreError};
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+/// A file as a client sent it.
+#[derive(Debug, Clone)]
+pub struct UploadedFile {
+    /// The `name` the client chose, if any.
+    pub name: Option<String>,
+    /// The file name of the upload, if any.
+    pub file_name: Option<String>,
+    pub bytes: bytes::Bytes,
+}
+
+/// A checked document, not yet stored.
+pub(super) struct PreparedDocument {
+    pub record: Document,
+    pub pdf: Vec<u8>,
+}
+
+/// Adds `delta` to the reference count of a blob inside a transaction; returns the new count.
+pub(super) fn adjust_blob_refs(
+    refs: &TransactionalTree,
+    sha256: &str,
+    delta: i64,
+) -> Result<u64, ConflictableTransactionError<StoreError>> {
+    let current = refs
+        .get(sha256.as_bytes())?
+        .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+        .map(u64::from_be_bytes)
+        .unwrap_or(0);
+    let next = current.saturating_add_signed(delta);
+    if next == 0 {
+        refs.remove(sha256.as_bytes())?;
+    } else {
+        refs.insert(sha256.as_bytes(), &next.to_be_bytes())?;
+    }
+    Ok(next)
+}
+
+/// The display name of a document: the client's `name`, else the upload's file name without
+/// any folder part, else `document.pdf`.
+fn document_name(field: &str, chosen: Option<&str>, file_name: Option<&str>) -> Result<String, EsignError> {
+    let from_file = file_name.map(|name| name.rsplit(['/', '\\']).next().unwrap_or(name));
+    let name = chosen
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .or(from_file.map(str::trim).filter(|n| !n.is_empty()))
+        .unwrap_or("document.pdf");
+    check_text(field, name, 255, false).map_err(|issue| EsignError::Invalid(vec![issue]))?;
+    Ok(name.to_string())
+}
+
+impl Esign {
+    /// Checks an uploaded file and turns it into a PDF record (nothing is stored yet).
+    pub(super) fn prepare_document(
+        &self,
+        environment: Environment,
+        name_field: &str,
+        name: Option<&str>,
+        file_name: Option<&str>,
+        bytes: &[u8],
+    ) -> Result<PreparedDocument, EsignError> {
+        if bytes.is_empty() {
+            return Err(EsignError::BadRequest {
+                code: "empty_file",
+                message: "the uploaded file is empty".into(),
+            });
+        }
+        if bytes.len() > self.limits.max_document_bytes {
+            return Err(EsignError::TooLarge { limit: self.limits.max_document_bytes });
+        }
+        let name = document_name(name_field, name, file_name)?;
+        let (pdf, original_mime_type) = if looks_like_pdf(bytes) {
+            (bytes.to_vec(), "application/pdf")
+        } else if let Some(kind) = sniff_image(bytes) {
+            (image_to_pdf(bytes, kind).map_err(EsignError::UnusablePdf)?, kind.mime_type())
+        } else {
+            return Err(EsignError::UnsupportedMediaType(
+                "only PDF, PNG and JPEG files can be uploaded (the content is none of them)".into(),
+            ));
+        };
+        let info = inspect_pdf(&pdf).map_err(EsignError::UnusablePdf)?;
+        let record = Document {
+            id: self.ids.next(IdKind::Document),
+            name,
+            mime_type: "application/pdf".into(),
+            original_mime_type: original_mime_type.into(),
+            size: pdf.len() as u64,
+            sha256: sha256_hex_of(&pdf),
+            page_count: info.page_count,
+            status: "READY".into(),
+            environment,
+            created_at: self.clock.now(),
+        };
+        Ok(PreparedDocument { record, pdf })
+    }
+
+    /// `POST /documents`. With an idempotency key, a repeat returns the first document.
+    pub fn upload_document(
+        &self,
+        environment: Environment,
+        upload: &UploadedFile,
+        creation_key: Option<&str>,
+    ) -> Result<Document, EsignError> {
+        let creation_location = creation_key.map(|k| env_key(environment, &format!("documents/{k}")));
+        if let Some(existing) = self.created_before(creation_location.as_deref(), |id| self.get_document(environment, id))? {
+            return Ok(existing);
+        }
+        let prepared = self.prepare_document(
+            environment,
+            "name",
+            upload.name.as_deref(),
+            upload.file_name.as_deref(),
+            &upload.bytes,
+        )?;
+        self.store.blobs.put(&prepared.pdf).map_err(StoreError::from)?;
+        let document = prepared.record;
+        let record = encode(&document)?;
+        let location = env_key(environment, &document.id);
+        (&self.store.documents, &self.store.blob_refs, &self.store.creation_keys)
+            .transaction(|(documents, refs, creation_keys)| {
+                documents.insert(location.as_slice(), record.as_slice())?;
+                adjust_blob_refs(refs, &document.sha256, 1)?;
+                if let Some(key) = &creation_location {
+                    creation_keys.insert(key.as_slice(), document.id.as_bytes())?;
+                }
+                Ok(())
+            })
+            .map_err(StoreError::from)?;
+        Ok(document)
+    }
+
+    /// The object an earlier request with the same idempotency key created, if any.
+    pub(super) fn created_before<T>(
+        &self,
+        creation_location: Option<&[u8]>,
+        load: impl Fn(&str) -> Result<T, EsignError>,
+    ) -> Result<Option<T>, EsignError> {
+        let Some(location) = creation_location else { return Ok(None) };
+        match self.store.creation_keys.get(location).map_err(StoreError::from)? {
+            Some(id) => match load(&String::from_utf8_lossy(&id)) {
+                Ok(found) => Ok(Some(found)),
+                Err(EsignError::NotFound { .. }) => Ok(None),
+                Err(err) => Err(err),
+            },
+            None => Ok(None),
+        }
+    }
+
+    pub fn get_document(&self, environment: Environment, id: &str) -> Result<Document, EsignError> {
+        get_json(&self.store.documents, &env_key(environment, id))?.ok_or_else(|| EsignError::NotFound {
+            kind: "document",
+            id: id.to_string(),
+        })
+    }
+
+    /// The stored PDF bytes of a document.
+    pub fn document_content(&self, environment: Environment, id: &str) -> Result<(Document, Vec<u8>), EsignError> {
+        let document = self.get_document(environment, id)?;
+        let bytes = self
+            .store
+            .blobs
+            .get(&document.sha256)
+            .map_err(StoreError::from)?
+            .ok_or_else(|| StoreError::Io(std::io::Error::other(format!("blob {} is missing", document.sha256))))?;
+        Ok((document, bytes))
+    }
+
+    pub fn list_documents(&self, environment: Environment, page: u64, limit: u64) -> Result<Page<Document>, EsignError> {
+        Ok(list_newest_first(
+            &self.store.documents,
+            &environment.prefix(IdKind::Document.prefix()),
+            page,
+            limit,
+            |_| true,
+            false,
+        )?)
+    }
+
+    /// `DELETE /documents/{id}`: refused (409) while an envelope that left draft uses it; drafts
+    /// that reference it keep the reference and will be refused at send.
+    pub fn delete_document(&self, environment: Environment, id: &str) -> Result<(), EsignError> {
+        let document = self.get_document(environment, id)?;
+        let usage_prefix = env_key(environment, &format!("{id}/"));
+        let mut usage_keys = Vec::new();
+        for entry in self.store.document_usage.scan_prefix(&usage_prefix) {
+            let (key, _) = entry.map_err(StoreError::from)?;
+            let envelope_id = String::from_utf8_lossy(&key[usage_prefix.len()..]).into_owned();
+            let envelope: Option<Envelope> = get_json(&self.store.envelopes, &env_key(environment, &envelope_id))?;
+            if let Some(envelope) = envelope {
+                if envelope.status != EnvelopeStatus::Draft {
+                    return Err(EsignError::Conflict {
+                        code: "document_in_use",
+                        message: format!(
+                            "document {id} is used by envelope {envelope_id} ({}) and cannot be deleted",
+                            envelope.status.as_str()
+                        ),
+                    });
+                }
+            }
+            usage_keys.push(key);
+        }
+        let location = env_key(environment, id);
+        let remaining = (&self.store.documents, &self.store.document_usage, &self.store.blob_refs)
+            .transaction(|(documents, usage, refs)| {
+                documents.remove(location.as_slice())?;
+                for key in &usage_keys {
+                    usage.remove(key)?;
+                }
+                adjust_blob_refs(refs, &document.sha256, -1)
+            })
+            .map_err(StoreError::from)?;
+        if remaining == 0 {
+            self.store.blobs.remove(&document.sha256).map_err(StoreError::from)?;
+        }
+        Ok(())
+    }
+}
+
+impl From<PdfError> for EsignError {
+    fn from(err: PdfError) -> Self {
+        EsignError::UnusablePdf(err)
+    }
+}

@@ -1,0 +1,887 @@
+//! Envelopes: creation in both request shapes (three-step with `documentIds`, one-shot with
+//! inline `documents` and `signers`), reading, listing, editing a draft, deleting a draft or
+//! voiding one in flight.
+
+use super::documents::{adjust_blob_refs, PreparedDocument};
+use super::model::{
+    AnchorPlacement, Category, Document, Envelope, EnvelopeDocument, EnvelopeStatus, Environment, Field,
+    FieldType, Recipient, RecipientRole, RecipientStatus, Reminders, SignatureLevel, TokenTarget,
+};
+use super::validate::{
+    check_redirect_url, check_text, infer_category, normalize_email, normalize_locale, normalize_tags,
+    required_text, FieldIssue,
+};
+use super::views::EnvelopeView;
+use super::{env_key, EsignError, Esign, DEFAULT_WORKSPACE_ID};
+use crate::ids::IdKind;
+use sled::Transactional;
+use crate::store::{encode, get_json, list_newest_first, Page, StoreError};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use serde::de::IgnoredAny;
+use serde::{Deserialize, Deserializer};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use utoipa::ToSchema;
+
+const MAX_RECIPIENTS: usize = 50;
+const MAX_DOCUMENTS: usize = 20;
+const MAX_FIELDS: usize = 500;
+
+/// `POST /envelopes`: the three-step shape (`documentIds` + `recipients`) or the one-shot shape
+/// (`documents` with `base64Pdf` + `signers`). Unknown fields are refused so a typo never
+/// silently drops an instruction.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateEnvelopeRequest {
+    /// Envelope subject / title.
+    pub subject: String,
+    /// Message shown to recipients.
+    pub message: Option<String>,
+    /// A saved template (not together with `documentIds`).
+    pub template_id: Option<String>,
+    /// Ids from `POST /documents`, in order.
+    pub document_ids: Option<Vec<String>>,
+    /// One-shot shape: documents inline as base64.
+    pub documents: Option<Vec<InlineDocument>>,
+    /// Who receives the envelope.
+    pub recipients: Option<Vec<RecipientInput>>,
+    /// One-shot shape: signers (role SIGNER).
+    pub signers: Option<Vec<SignerInput>>,
+    /// Where each signer signs.
+    pub fields: Option<Vec<FieldInput>>,
+    pub signature_level: Option<SignatureLevel>,
+    /// RFC 3339; must be in the future.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub category: Option<Category>,
+    /// Up to 10, each up to 40 characters; lower-cased and de-duplicated.
+    pub tags: Option<Vec<String>>,
+    /// BCP-47 language of the signer's pages and emails (`en`, `fr`, `fr-BE`, …).
+    pub locale: Option<String>,
+    /// https URL the signer is sent to after signing.
+    pub redirect_url: Option<String>,
+    pub initials_on_every_page: Option<bool>,
+    pub workspace_id: Option<String>,
+    /// SMS one-time codes are not available on this deployment; `true` is refused.
+    pub require_sms_otp: Option<bool>,
+    pub reminders: Option<Reminders>,
+    /// One-shot shape only: `true` keeps the envelope a DRAFT instead of sending it.
+    pub draft: Option<bool>,
+}
+
+/// A document given inline in the one-shot shape.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct InlineDocument {
+    pub name: Option<String>,
+    /// The PDF (or PNG/JPEG) as base64; a `data:` URL prefix is accepted.
+    pub base64_pdf: String,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecipientInput {
+    pub email: String,
+    pub name: Option<String>,
+    /// Default SIGNER.
+    pub role: Option<RecipientRole>,
+    /// Integer ≥ 1, default 1. The lowest order not yet done acts; equal orders act in parallel.
+    pub signing_order: Option<u32>,
+    /// E.164 phone number (kept for the record).
+    pub phone: Option<String>,
+    /// Read-only fields some clients echo back; ignored.
+    #[serde(default)]
+    #[schema(ignore)]
+    pub id: Option<IgnoredAny>,
+    #[serde(default)]
+    #[schema(ignore)]
+    pub status: Option<IgnoredAny>,
+    #[serde(default)]
+    #[schema(ignore)]
+    pub signed_at: Option<IgnoredAny>,
+    #[serde(default)]
+    #[schema(ignore)]
+    pub access_token: Option<IgnoredAny>,
+}
+
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SignerInput {
+    pub email: String,
+    pub name: Option<String>,
+    pub signing_order: Option<u32>,
+    pub phone: Option<String>,
+}
+
+/// A field as requested; defaults follow the published contract.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct FieldInput {
+    /// Must match one of the recipients.
+    pub recipient_email: String,
+    /// 0-based, in the order of the documents; default 0.
+    pub document_index: Option<u32>,
+    /// 1-based; default 1.
+    pub page_number: Option<u32>,
+    /// Default SIGNATURE.
+    pub field_type: Option<FieldType>,
+    /// Place the field next to this text instead of at x/y (case-insensitive).
+    pub anchor_text: Option<String>,
+    pub anchor_placement: Option<AnchorPlacement>,
+    pub anchor_index: Option<u32>,
+    /// Points from the left edge; default 72.
+    pub x: Option<f64>,
+    /// Points from the TOP edge; default 700.
+    pub y: Option<f64>,
+    /// Default 150.
+    pub width: Option<f64>,
+    /// Default 40.
+    pub height: Option<f64>,
+}
+
+/// `PATCH /envelopes/{id}`: any field given replaces the draft's; `null` clears a clearable one.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PatchEnvelopeRequest {
+    pub subject: Option<String>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub message: Option<Option<String>>,
+    pub document_ids: Option<Vec<String>>,
+    pub recipients: Option<Vec<RecipientInput>>,
+    pub fields: Option<Vec<FieldInput>>,
+    pub signature_level: Option<SignatureLevel>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<DateTime<Utc>>)]
+    pub expires_at: Option<Option<DateTime<Utc>>>,
+    pub category: Option<Category>,
+    pub tags: Option<Vec<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub locale: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub redirect_url: Option<Option<String>>,
+    pub initials_on_every_page: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Reminders>)]
+    pub reminders: Option<Option<Reminders>>,
+}
+
+/// Tells "absent" (outer `None`) from "null" (`Some(None)`).
+fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(deserializer).map(Some)
+}
+
+/// `GET /envelopes` filters.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EnvelopeListQuery {
+    pub page: u64,
+    pub limit: u64,
+    pub status: Option<EnvelopeStatus>,
+}
+
+/// Everything an envelope is made from, whichever request shape it came in.
+struct EnvelopeSpec {
+    subject: String,
+    message: Option<String>,
+    recipients_field: &'static str,
+    recipients: Vec<RecipientInput>,
+    fields: Vec<FieldInput>,
+    signature_level: SignatureLevel,
+    expires_at: Option<DateTime<Utc>>,
+    category: Option<Category>,
+    tags: Vec<String>,
+    locale: Option<String>,
+    redirect_url: Option<String>,
+    initials_on_every_page: bool,
+    workspace_id: Option<String>,
+    require_sms_otp: bool,
+    reminders: Option<Reminders>,
+}
+
+fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn decode_base64(text: &str) -> Option<Vec<u8>> {
+    let text = match text.trim_start().strip_prefix("data:") {
+        Some(rest) => rest.split_once(',')?.1,
+        None => text,
+    };
+    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+    let engine = base64::engine::GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        base64::engine::GeneralPurposeConfig::new()
+            .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+    );
+    engine.decode(compact.as_bytes()).ok()
+}
+
+impl Esign {
+    /// `POST /envelopes`. Nothing is stored unless everything is valid.
+    pub fn create_envelope(
+        &self,
+        environment: Environment,
+        request: CreateEnvelopeRequest,
+        creation_key: Option<&str>,
+    ) -> Result<EnvelopeView, EsignError> {
+        let creation_location = creation_key.map(|k| env_key(environment, &format!("envelopes/{k}")));
+        if let Some(existing) =
+            self.created_before(creation_location.as_deref(), |id| self.load_envelope(environment, id))?
+        {
+            return Ok(self.view(&existing));
+        }
+        if request.template_id.is_some() && request.document_ids.is_some() {
+            return Err(EsignError::BadRequest {
+                code: "template_and_documents",
+                message: "use templateId or documentIds, not both".into(),
+            });
+        }
+        if request.template_id.is_some() && request.documents.is_some() {
+            return Err(EsignError::BadRequest {
+                code: "template_and_documents",
+                message: "use templateId or documents, not both".into(),
+            });
+        }
+        if let Some(template_id) = &request.template_id {
+            return Err(EsignError::invalid("templateId", format!("no template {template_id} exists")));
+        }
+        let one_shot = request.documents.is_some();
+        let send_now = one_shot && !request.draft.unwrap_or(false);
+        let (recipients_field, recipients) = match (request.recipients, request.signers) {
+            (Some(_), Some(_)) => {
+                return Err(EsignError::invalid("signers", "give recipients or signers, not both"));
+            }
+            (Some(recipients), None) => ("recipients", recipients),
+            (None, Some(signers)) => (
+                "signers",
+                signers
+                    .into_iter()
+                    .map(|s| RecipientInput {
+                        email: s.email,
+                        name: s.name,
+                        role: Some(RecipientRole::Signer),
+                        signing_order: s.signing_order,
+                        phone: s.phone,
+                        id: None,
+                        status: None,
+                        signed_at: None,
+                        access_token: None,
+                    })
+                    .collect(),
+            ),
+            (None, None) => return Err(EsignError::invalid("recipients", "is required")),
+        };
+
+        let mut new_documents: Vec<PreparedDocument> = Vec::new();
+        let mut documents: Vec<Document> = Vec::new();
+        if let Some(inline) = &request.documents {
+            if inline.is_empty() || inline.len() > MAX_DOCUMENTS {
+                return Err(EsignError::invalid("documents", format!("must hold 1 to {MAX_DOCUMENTS} documents")));
+            }
+            for (index, document) in inline.iter().enumerate() {
+                let field = format!("documents[{index}].base64Pdf");
+                let bytes = decode_base64(&document.base64_pdf)
+                    .ok_or_else(|| EsignError::invalid(&field, "is not valid base64"))?;
+                let prepared = self.prepare_document(
+                    environment,
+                    &format!("documents[{index}].name"),
+                    document.name.as_deref(),
+                    None,
+                    &bytes,
+                )?;
+                documents.push(prepared.record.clone());
+                new_documents.push(prepared);
+            }
+        }
+        documents.extend(self.resolve_documents(environment, request.document_ids.as_deref().unwrap_or(&[]))?);
+
+        let spec = EnvelopeSpec {
+            subject: request.subject,
+            message: request.message,
+            recipients_field,
+            recipients,
+            fields: request.fields.unwrap_or_default(),
+            signature_level: request.signature_level.unwrap_or_default(),
+            expires_at: request.expires_at,
+            category: request.category,
+            tags: request.tags.unwrap_or_default(),
+            locale: request.locale,
+            redirect_url: request.redirect_url,
+            initials_on_every_page: request.initials_on_every_page.unwrap_or(false),
+            workspace_id: request.workspace_id,
+            require_sms_otp: request.require_sms_otp.unwrap_or(false),
+            reminders: request.reminders,
+        };
+        let now = self.clock.now();
+        let mut envelope = self.build_envelope(environment, spec, &documents, None)?;
+        if send_now {
+            check_sendable(&envelope)?;
+            mark_sent(&mut envelope, now);
+        }
+
+        for prepared in &new_documents {
+            self.store.blobs.put(&prepared.pdf).map_err(StoreError::from)?;
+        }
+        let new_records: Vec<(Vec<u8>, Vec<u8>, String)> = new_documents
+            .iter()
+            .map(|p| Ok((env_key(environment, &p.record.id), encode(&p.record)?, p.record.sha256.clone())))
+            .collect::<Result<_, StoreError>>()?;
+        self.write_envelope(&envelope, None, &new_records, creation_location.as_deref())?;
+        Ok(self.view(&envelope))
+    }
+
+    fn resolve_documents(&self, environment: Environment, ids: &[String]) -> Result<Vec<Document>, EsignError> {
+        if ids.len() > MAX_DOCUMENTS {
+            return Err(EsignError::invalid("documentIds", format!("at most {MAX_DOCUMENTS} documents")));
+        }
+        let mut issues = Vec::new();
+        let mut documents = Vec::new();
+        let mut seen = BTreeSet::new();
+        for (index, id) in ids.iter().enumerate() {
+            let field = format!("documentIds[{index}]");
+            if !IdKind::Document.matches(id) {
+                issues.push(FieldIssue::new(field, "is not a document id (doc_…)"));
+            } else if !seen.insert(id.as_str()) {
+                issues.push(FieldIssue::new(field, "is listed twice"));
+            } else {
+                match self.get_document(environment, id) {
+                    Ok(document) => documents.push(document),
+                    Err(EsignError::NotFound { .. }) => {
+                        issues.push(FieldIssue::new(field, format!("no document {id} exists")))
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        if issues.is_empty() {
+            Ok(documents)
+        } else {
+            Err(EsignError::Invalid(issues))
+        }
+    }
+
+    /// Validates a spec against its documents and builds the envelope. Recipients of
+    /// `previous` whose email stays keep their id (and so their signing link).
+    fn build_envelope(
+        &self,
+        environment: Environment,
+        spec: EnvelopeSpec,
+        documents: &[Document],
+        previous: Option<&Envelope>,
+    ) -> Result<Envelope, EsignError> {
+        let mut issues = Vec::new();
+        let now = self.clock.now();
+        let subject = required_text("subject", &spec.subject, 255, &mut issues);
+        let message = spec.message.as_deref().map(str::trim).filter(|m| !m.is_empty()).map(|m| {
+            if let Err(issue) = check_text("message", m, 5000, true) {
+                issues.push(issue);
+            }
+            m.to_string()
+        });
+        match spec.signature_level {
+            SignatureLevel::Simple => {}
+            level => issues.push(FieldIssue::new(
+                "signatureLevel",
+                format!(
+                    "{} signatures need a qualified trust service provider, which this deployment does not have; use SIMPLE",
+                    if level == SignatureLevel::Advanced { "ADVANCED" } else { "QUALIFIED" }
+                ),
+            )),
+        }
+        if spec.require_sms_otp {
+            issues.push(FieldIssue::new("requireSmsOtp", "SMS one-time codes are not available on this deployment"));
+        }
+        if let Some(expires_at) = spec.expires_at {
+            if expires_at <= now {
+                issues.push(FieldIssue::new("expiresAt", "must be in the future"));
+            }
+        }
+        let locale = spec.locale.as_deref().map(str::trim).filter(|l| !l.is_empty()).and_then(|l| {
+            normalize_locale("locale", l).map_err(|issue| issues.push(issue)).ok()
+        });
+        let redirect_url = spec.redirect_url.as_deref().map(str::trim).filter(|u| !u.is_empty()).and_then(|u| {
+            check_redirect_url("redirectUrl", u).map_err(|issue| issues.push(issue)).ok()
+        });
+        let tags = normalize_tags("tags", &spec.tags, &mut issues);
+        if let Some(workspace) = &spec.workspace_id {
+            if workspace != DEFAULT_WORKSPACE_ID {
+                return Err(EsignError::Forbidden {
+                    code: "workspace_forbidden",
+                    message: format!("workspace {workspace} is not one of this account's workspaces"),
+                });
+            }
+        }
+        if let Some(reminders) = &spec.reminders {
+            if !(1..=60).contains(&reminders.after_days) {
+                issues.push(FieldIssue::new("reminders.afterDays", "must be between 1 and 60"));
+            }
+            if reminders.every_days.is_some_and(|d| !(1..=60).contains(&d)) {
+                issues.push(FieldIssue::new("reminders.everyDays", "must be between 1 and 60"));
+            }
+        }
+
+        let field_name = spec.recipients_field;
+        if spec.recipients.is_empty() || spec.recipients.len() > MAX_RECIPIENTS {
+            issues.push(FieldIssue::new(field_name, format!("must hold 1 to {MAX_RECIPIENTS} recipients")));
+        }
+        let mut recipients: Vec<Recipient> = Vec::new();
+        for (index, input) in spec.recipients.iter().enumerate() {
+            let path = format!("{field_name}[{index}]");
+            let email = match normalize_email(&format!("{path}.email"), &input.email) {
+                Ok(email) => email,
+                Err(issue) => {
+                    issues.push(issue);
+                    continue;
+                }
+            };
+            if recipients.iter().any(|r| r.email.eq_ignore_ascii_case(&email)) {
+                issues.push(FieldIssue::new(format!("{path}.email"), "appears twice; each recipient needs their own address"));
+                continue;
+            }
+            let name = match input.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+                Some(name) => {
+                    if let Err(issue) = check_text(&format!("{path}.name"), name, 200, false) {
+                        issues.push(issue);
+                    }
+                    name.to_string()
+                }
+                None => email.clone(),
+            };
+            let signing_order = input.signing_order.unwrap_or(1);
+            if !(1..=100).contains(&signing_order) {
+                issues.push(FieldIssue::new(format!("{path}.signingOrder"), "must be an integer from 1 to 100"));
+            }
+            let phone = input.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(|p| {
+                let ok = p.starts_with('+') && (8..=16).contains(&p.len()) && p[1..].bytes().all(|b| b.is_ascii_digit());
+                if !ok {
+                    issues.push(FieldIssue::new(format!("{path}.phone"), "must be in E.164 form, such as +33612345678"));
+                }
+                p.to_string()
+            });
+            let id = previous
+                .and_then(|prev| prev.recipients.iter().find(|r| r.email.eq_ignore_ascii_case(&email)))
+                .map(|r| r.id.clone())
+                .unwrap_or_else(|| self.ids.next(IdKind::Recipient));
+            recipients.push(Recipient {
+                id,
+                email,
+                name,
+                role: input.role.unwrap_or_default(),
+                signing_order,
+                status: RecipientStatus::Pending,
+                phone,
+                viewed_at: None,
+                signed_at: None,
+                declined_at: None,
+                decline_reason: None,
+            });
+        }
+
+        if spec.fields.len() > MAX_FIELDS {
+            issues.push(FieldIssue::new("fields", format!("at most {MAX_FIELDS} fields")));
+        }
+        let mut fields = Vec::new();
+        for (index, input) in spec.fields.iter().enumerate() {
+            let path = format!("fields[{index}]");
+            match build_field(&path, input, &recipients, documents) {
+                Ok(field) => fields.push(field),
+                Err(mut field_issues) => issues.append(&mut field_issues),
+            }
+        }
+        if !issues.is_empty() {
+            return Err(EsignError::Invalid(issues));
+        }
+        let category = spec.category.unwrap_or_else(|| infer_category(&subject));
+        Ok(Envelope {
+            id: previous.map(|p| p.id.clone()).unwrap_or_else(|| self.ids.next(IdKind::Envelope)),
+            environment,
+            subject,
+            message,
+            status: EnvelopeStatus::Draft,
+            signature_level: spec.signature_level,
+            category,
+            tags,
+            locale,
+            redirect_url,
+            expires_at: spec.expires_at,
+            initials_on_every_page: spec.initials_on_every_page,
+            workspace_id: spec.workspace_id,
+            reminders: spec.reminders,
+            documents: documents
+                .iter()
+                .map(|d| EnvelopeDocument {
+                    id: d.id.clone(),
+                    name: d.name.clone(),
+                    page_count: d.page_count,
+                    sha256: d.sha256.clone(),
+                })
+                .collect(),
+            recipients,
+            fields,
+            created_at: previous.map(|p| p.created_at).unwrap_or(now),
+            updated_at: now,
+            sent_at: None,
+            completed_at: None,
+            voided_at: None,
+            void_reason: None,
+        })
+    }
+
+    /// Writes an envelope with its document-usage and signing-token index entries, replacing
+    /// `previous`'s entries, plus any new documents, in one transaction.
+    fn write_envelope(
+        &self,
+        envelope: &Envelope,
+        previous: Option<&Envelope>,
+        new_documents: &[(Vec<u8>, Vec<u8>, String)],
+        creation_location: Option<&[u8]>,
+    ) -> Result<(), EsignError> {
+        let environment = envelope.environment;
+        let record = encode(envelope)?;
+        let location = env_key(environment, &envelope.id);
+        let usage = |e: &Envelope| -> Vec<Vec<u8>> {
+            e.documents.iter().map(|d| env_key(environment, &format!("{}/{}", d.id, e.id))).collect()
+        };
+        let tokens = |e: &Envelope| -> Vec<(Vec<u8>, Vec<u8>)> {
+            e.recipients
+                .iter()
+                .filter_map(|r| {
+                    let target = TokenTarget {
+                        environment,
+                        envelope_id: e.id.clone(),
+                        recipient_id: r.id.clone(),
+                    };
+                    let value = serde_json::to_vec(&target).ok()?;
+                    Some((token_hash(&self.access_token(&r.id)).to_vec(), value))
+                })
+                .collect()
+        };
+        let old_usage = previous.map(usage).unwrap_or_default();
+        let old_tokens = previous.map(tokens).unwrap_or_default();
+        let new_usage = usage(envelope);
+        let new_tokens = tokens(envelope);
+        (
+            &self.store.envelopes,
+            &self.store.document_usage,
+            &self.store.sign_tokens,
+            &self.store.documents,
+            &self.store.blob_refs,
+            &self.store.creation_keys,
+        )
+            .transaction(|(envelopes, usage_tree, token_tree, documents, refs, creation_keys)| {
+                for key in &old_usage {
+                    usage_tree.remove(key.as_slice())?;
+                }
+                for (key, _) in &old_tokens {
+                    token_tree.remove(key.as_slice())?;
+                }
+                for (key, record, sha256) in new_documents {
+                    documents.insert(key.as_slice(), record.as_slice())?;
+                    adjust_blob_refs(refs, sha256, 1)?;
+                }
+                envelopes.insert(location.as_slice(), record.as_slice())?;
+                for key in &new_usage {
+                    usage_tree.insert(key.as_slice(), &[] as &[u8])?;
+                }
+                for (key, value) in &new_tokens {
+                    token_tree.insert(key.as_slice(), value.as_slice())?;
+                }
+                if let Some(key) = creation_location {
+                    creation_keys.insert(key, envelope.id.as_bytes())?;
+                }
+                Ok(())
+            })
+            .map_err(StoreError::from)?;
+        Ok(())
+    }
+
+    pub(super) fn load_envelope(&self, environment: Environment, id: &str) -> Result<Envelope, EsignError> {
+        get_json(&self.store.envelopes, &env_key(environment, id))?.ok_or_else(|| EsignError::NotFound {
+            kind: "envelope",
+            id: id.to_string(),
+        })
+    }
+
+    pub fn get_envelope(&self, environment: Environment, id: &str) -> Result<EnvelopeView, EsignError> {
+        Ok(self.view(&self.load_envelope(environment, id)?))
+    }
+
+    /// Newest first, optionally only one status.
+    pub fn list_envelopes(&self, environment: Environment, query: EnvelopeListQuery) -> Result<Page<EnvelopeView>, EsignError> {
+        let page: Page<Envelope> = list_newest_first(
+            &self.store.envelopes,
+            &environment.prefix(IdKind::Envelope.prefix()),
+            query.page,
+            query.limit,
+            |e: &Envelope| query.status.is_none_or(|s| e.status == s),
+            query.status.is_some(),
+        )?;
+        Ok(Page {
+            items: page.items.iter().map(|e| self.view(e)).collect(),
+            total: page.total,
+        })
+    }
+
+    /// `PATCH /envelopes/{id}`: only a DRAFT can change.
+    pub fn update_envelope(
+        &self,
+        environment: Environment,
+        id: &str,
+        patch: PatchEnvelopeRequest,
+    ) -> Result<EnvelopeView, EsignError> {
+        let current = self.load_envelope(environment, id)?;
+        if current.status != EnvelopeStatus::Draft {
+            return Err(EsignError::Conflict {
+                code: "envelope_not_draft",
+                message: format!("envelope {id} is {} and can no longer be changed", current.status.as_str()),
+            });
+        }
+        let documents = match &patch.document_ids {
+            Some(ids) => self.resolve_documents(environment, ids)?,
+            None => {
+                let ids: Vec<String> = current.documents.iter().map(|d| d.id.clone()).collect();
+                self.resolve_documents(environment, &ids).map_err(|_| {
+                    EsignError::invalid("documentIds", "a document of this draft was deleted; give documentIds again")
+                })?
+            }
+        };
+        let recipients = patch.recipients.unwrap_or_else(|| {
+            current
+                .recipients
+                .iter()
+                .map(|r| RecipientInput {
+                    email: r.email.clone(),
+                    name: Some(r.name.clone()),
+                    role: Some(r.role),
+                    signing_order: Some(r.signing_order),
+                    phone: r.phone.clone(),
+                    id: None,
+                    status: None,
+                    signed_at: None,
+                    access_token: None,
+                })
+                .collect()
+        });
+        let fields = patch.fields.unwrap_or_else(|| {
+            current
+                .fields
+                .iter()
+                .map(|f| FieldInput {
+                    recipient_email: f.recipient_email.clone(),
+                    document_index: Some(f.document_index),
+                    page_number: Some(f.page_number),
+                    field_type: Some(f.field_type),
+                    anchor_text: f.anchor_text.clone(),
+                    anchor_placement: Some(f.anchor_placement),
+                    anchor_index: Some(f.anchor_index),
+                    x: Some(f.x),
+                    y: Some(f.y),
+                    width: Some(f.width),
+                    height: Some(f.height),
+                })
+                .collect()
+        });
+        let spec = EnvelopeSpec {
+            subject: patch.subject.unwrap_or_else(|| current.subject.clone()),
+            message: patch.message.unwrap_or_else(|| current.message.clone()),
+            recipients_field: "recipients",
+            recipients,
+            fields,
+            signature_level: patch.signature_level.unwrap_or(current.signature_level),
+            expires_at: patch.expires_at.unwrap_or(current.expires_at),
+            category: Some(patch.category.unwrap_or(current.category)),
+            tags: patch.tags.unwrap_or_else(|| current.tags.clone()),
+            locale: patch.locale.unwrap_or_else(|| current.locale.clone()),
+            redirect_url: patch.redirect_url.unwrap_or_else(|| current.redirect_url.clone()),
+            initials_on_every_page: patch.initials_on_every_page.unwrap_or(current.initials_on_every_page),
+            workspace_id: current.workspace_id.clone(),
+            require_sms_otp: false,
+            reminders: patch.reminders.unwrap_or(current.reminders),
+        };
+        let updated = self.build_envelope(environment, spec, &documents, Some(&current))?;
+        self.write_envelope(&updated, Some(&current), &[], None)?;
+        Ok(self.view(&updated))
+    }
+
+    /// `DELETE /envelopes/{id}`: a DRAFT is deleted (`None`); one in flight is voided with the
+    /// reason (`Some(view)`); a finished one cannot be touched.
+    pub fn delete_or_void_envelope(
+        &self,
+        environment: Environment,
+        id: &str,
+        reason: Option<&str>,
+    ) -> Result<Option<EnvelopeView>, EsignError> {
+        let current = self.load_envelope(environment, id)?;
+        if current.status == EnvelopeStatus::Draft {
+            let location = env_key(environment, id);
+            let usage: Vec<Vec<u8>> = current
+                .documents
+                .iter()
+                .map(|d| env_key(environment, &format!("{}/{}", d.id, id)))
+                .collect();
+            let tokens: Vec<[u8; 32]> = current.recipients.iter().map(|r| token_hash(&self.access_token(&r.id))).collect();
+            (&self.store.envelopes, &self.store.document_usage, &self.store.sign_tokens)
+                .transaction(|(envelopes, usage_tree, token_tree)| {
+                    envelopes.remove(location.as_slice())?;
+                    for key in &usage {
+                        usage_tree.remove(key.as_slice())?;
+                    }
+                    for key in &tokens {
+                        token_tree.remove(&key[..])?;
+                    }
+                    Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
+                })
+                .map_err(StoreError::from)?;
+            return Ok(None);
+        }
+        if current.status.is_final() {
+            return Err(EsignError::Conflict {
+                code: "envelope_finished",
+                message: format!("envelope {id} is {} and can no longer be deleted or voided", current.status.as_str()),
+            });
+        }
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        if let Some(reason) = reason {
+            check_text("reason", reason, 500, true).map_err(|issue| EsignError::Invalid(vec![issue]))?;
+        }
+        let mut voided = current.clone();
+        let now = self.clock.now();
+        voided.status = EnvelopeStatus::Voided;
+        voided.voided_at = Some(now);
+        voided.updated_at = now;
+        voided.void_reason = Some(reason.unwrap_or("Voided by the sender").to_string());
+        self.write_envelope(&voided, Some(&current), &[], None)?;
+        Ok(Some(self.view(&voided)))
+    }
+}
+
+fn build_field(
+    path: &str,
+    input: &FieldInput,
+    recipients: &[Recipient],
+    documents: &[Document],
+) -> Result<Field, Vec<FieldIssue>> {
+    let mut issues = Vec::new();
+    let email = input.recipient_email.trim();
+    match recipients.iter().find(|r| r.email.eq_ignore_ascii_case(email)) {
+        None => issues.push(FieldIssue::new(
+            format!("{path}.recipientEmail"),
+            format!("`{email}` is not one of the recipients"),
+        )),
+        Some(r) if !r.role.acts() => issues.push(FieldIssue::new(
+            format!("{path}.recipientEmail"),
+            "belongs to a viewer or carbon-copy recipient, who fills no fields",
+        )),
+        Some(_) => {}
+    }
+    let field_type = input.field_type.unwrap_or_default();
+    if !field_type.is_supported() {
+        issues.push(FieldIssue::new(
+            format!("{path}.fieldType"),
+            "is not supported here; use SIGNATURE, INITIALS, DATE_SIGNED, TEXT or CHECKBOX",
+        ));
+    }
+    let document_index = input.document_index.unwrap_or(0);
+    let page_number = input.page_number.unwrap_or(1);
+    match documents.get(document_index as usize) {
+        None if documents.is_empty() => issues.push(FieldIssue::new(
+            format!("{path}.documentIndex"),
+            "the envelope has no documents for a field to be on",
+        )),
+        None => issues.push(FieldIssue::new(
+            format!("{path}.documentIndex"),
+            format!("there are only {} documents (0-based index)", documents.len()),
+        )),
+        Some(document) if page_number == 0 || page_number > document.page_count => issues.push(FieldIssue::new(
+            format!("{path}.pageNumber"),
+            format!("document {document_index} has pages 1 to {}", document.page_count),
+        )),
+        Some(_) => {}
+    }
+    let anchor_text = input.anchor_text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(|t| {
+        if let Err(issue) = check_text(&format!("{path}.anchorText"), t, 200, false) {
+            issues.push(issue);
+        }
+        t.to_string()
+    });
+    let mut number = |name: &str, value: Option<f64>, default: f64, min: f64, max: f64| -> f64 {
+        let value = value.unwrap_or(default);
+        if !value.is_finite() || value < min || value > max {
+            issues.push(FieldIssue::new(format!("{path}.{name}"), format!("must be a number from {min} to {max}")));
+        }
+        value
+    };
+    let x = number("x", input.x, 72.0, 0.0, 14_400.0);
+    let y = number("y", input.y, 700.0, 0.0, 14_400.0);
+    let width = number("width", input.width, 150.0, 1.0, 2_000.0);
+    let height = number("height", input.height, 40.0, 1.0, 2_000.0);
+    if !issues.is_empty() {
+        return Err(issues);
+    }
+    Ok(Field {
+        recipient_email: recipients
+            .iter()
+            .find(|r| r.email.eq_ignore_ascii_case(email))
+            .map(|r| r.email.clone())
+            .unwrap_or_default(),
+        document_index,
+        page_number,
+        field_type,
+        anchor_text,
+        anchor_placement: input.anchor_placement.unwrap_or_default(),
+        anchor_index: input.anchor_index.unwrap_or(0),
+        x,
+        y,
+        width,
+        height,
+    })
+}
+
+/// What must hold before an envelope can go out.
+fn check_sendable(envelope: &Envelope) -> Result<(), EsignError> {
+    let mut issues = Vec::new();
+    if envelope.documents.is_empty() {
+        issues.push(FieldIssue::new("documents", "an envelope needs at least one document to be sent"));
+    }
+    if !envelope.recipients.iter().any(|r| r.role.acts()) {
+        issues.push(FieldIssue::new("recipients", "an envelope needs at least one signer or approver to be sent"));
+    }
+    if issues.is_empty() {
+        Ok(())
+    } else {
+        Err(EsignError::Invalid(issues))
+    }
+}
+
+/// DRAFT → SENT: the first routing group (lowest `signingOrder` among signers and approvers)
+/// is invited; everyone else waits.
+fn mark_sent(envelope: &mut Envelope, now: DateTime<Utc>) {
+    envelope.status = EnvelopeStatus::Sent;
+    envelope.sent_at = Some(now);
+    envelope.updated_at = now;
+    let first = envelope.recipients.iter().filter(|r| r.role.acts()).map(|r| r.signing_order).min();
+    for recipient in &mut envelope.recipients {
+        if recipient.role.acts() && Some(recipient.signing_order) == first {
+            recipient.status = RecipientStatus::Sent;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_forms() {
+        assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
+        assert_eq!(decode_base64("aGVsbG8").unwrap(), b"hello");
+        assert_eq!(decode_base64("data:application/pdf;base64,aGVs\nbG8=").unwrap(), b"hello");
+        assert!(decode_base64("not base64!").is_none());
+    }
+}

@@ -1,0 +1,235 @@
+//! The e-signature domain, free of HTTP: API keys, documents, envelopes and their recipients,
+//! the rules that govern them, and the signing tokens that open them.
+//!
+//! Every operation takes the caller's [`Environment`] and only ever touches records of it.
+//! Operations that create objects take an optional idempotency key: the object and the key are
+//! written in one transaction, so a retry after a crash finds the object instead of making a
+//! second one.
+
+mod documents;
+mod envelopes;
+mod keys;
+pub mod model;
+mod validate;
+mod views;
+
+pub use documents::UploadedFile;
+pub use envelopes::{
+    CreateEnvelopeRequest, EnvelopeListQuery, FieldInput, InlineDocument, PatchEnvelopeRequest, RecipientInput,
+    SignerInput,
+};
+pub use keys::{AuthFailure, CreatedKey, NewKey, KEY_MIN_RANDOM_CHARS};
+pub use validate::{FieldIssue, SUPPORTED_LOCALES};
+pub use views::{EnvelopeView, RecipientView};
+
+use crate::clock::SharedClock;
+use crate::config::AccountConfig;
+use crate::ids::IdGenerator;
+use crate::pdf::PdfError;
+use crate::store::{Store, StoreError};
+use hmac::{Hmac, Mac};
+use model::Environment;
+use sha2::Sha256;
+use std::path::Path;
+
+/// The one workspace a self-hosted deployment has.
+pub const DEFAULT_WORKSPACE_ID: &str = "wks_default";
+
+/// Why a domain operation did not happen. Nothing was changed when one of these comes back.
+#[derive(Debug, thiserror::Error)]
+pub enum EsignError {
+    #[error("{kind} {id} not found")]
+    NotFound { kind: &'static str, id: String },
+    #[error("the request is invalid")]
+    Invalid(Vec<FieldIssue>),
+    #[error("{message}")]
+    BadRequest { code: &'static str, message: String },
+    #[error("{message}")]
+    Forbidden { code: &'static str, message: String },
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("{0}")]
+    UnusablePdf(PdfError),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("the document is larger than the limit of {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl EsignError {
+    fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        EsignError::Invalid(vec![FieldIssue::new(field, message)])
+    }
+}
+
+/// Limits the domain enforces.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub max_document_bytes: usize,
+}
+
+/// The e-signature service: what the API handlers call.
+pub struct Esign {
+    store: Store,
+    clock: SharedClock,
+    ids: IdGenerator,
+    token_key: [u8; 32],
+    public_url: String,
+    limits: Limits,
+    account: AccountConfig,
+}
+
+impl Esign {
+    /// `data_dir` holds the token key (`token.key`, created on first use, mode 0600).
+    pub fn new(
+        store: Store,
+        clock: SharedClock,
+        data_dir: &Path,
+        public_url: String,
+        limits: Limits,
+        account: AccountConfig,
+    ) -> Result<Self, StoreError> {
+        let token_key = load_or_create_secret(&data_dir.join("token.key"))?;
+        Ok(Self {
+            store,
+            clock,
+            ids: IdGenerator::default(),
+            token_key,
+            public_url: public_url.trim_end_matches('/').to_string(),
+            limits,
+            account,
+        })
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    pub fn public_url(&self) -> &str {
+        &self.public_url
+    }
+
+    /// The signing token of a recipient: HMAC-SHA256 of its id under the server's token key,
+    /// base64url. Derived, so responses can always show it while the store keeps only its hash.
+    pub fn access_token(&self, recipient_id: &str) -> String {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.token_key)
+            .unwrap_or_else(|_| unreachable!("HMAC accepts any key length"));
+        mac.update(b"signing-token/");
+        mac.update(recipient_id.as_bytes());
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    pub fn sign_url(&self, recipient_id: &str) -> String {
+        format!("{}/sign/{}", self.public_url, self.access_token(recipient_id))
+    }
+
+    /// `/account/me`.
+    pub fn account(&self) -> Result<model_account::Account, EsignError> {
+        let id = match self.store.meta.get(b"account_id").map_err(StoreError::from)? {
+            Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+            None => {
+                let id = self.ids.next(crate::ids::IdKind::Account);
+                self.store
+                    .meta
+                    .compare_and_swap(b"account_id", None as Option<&[u8]>, Some(id.as_bytes()))
+                    .map_err(StoreError::from)?
+                    .ok();
+                self.store
+                    .meta
+                    .get(b"account_id")
+                    .map_err(StoreError::from)?
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or(id)
+            }
+        };
+        Ok(model_account::Account {
+            id,
+            email: self.account.email.clone(),
+            name: self.account.name.clone(),
+            plan: "self-hosted".into(),
+        })
+    }
+
+    /// `/workspaces`.
+    pub fn workspaces(&self) -> Vec<model_account::Workspace> {
+        vec![model_account::Workspace {
+            id: DEFAULT_WORKSPACE_ID.into(),
+            name: self.account.name.clone(),
+            slug: "default".into(),
+            role: "OWNER".into(),
+        }]
+    }
+}
+
+/// The account and workspace shapes of `/account/me` and `/workspaces`.
+pub mod model_account {
+    use serde::Serialize;
+    use utoipa::ToSchema;
+
+    #[derive(Debug, Clone, Serialize, ToSchema)]
+    pub struct Account {
+        pub id: String,
+        pub email: String,
+        pub name: String,
+        pub plan: String,
+    }
+
+    #[derive(Debug, Clone, Serialize, ToSchema)]
+    pub struct Workspace {
+        pub id: String,
+        pub name: String,
+        pub slug: String,
+        /// `OWNER` or `MEMBER`.
+        pub role: String,
+    }
+
+    /// A reusable envelope template.
+    #[derive(Debug, Clone, Serialize, ToSchema)]
+    #[serde(rename_all = "camelCase")]
+    pub struct Template {
+        pub id: String,
+        pub name: String,
+        pub description: String,
+        pub signer_count: u32,
+        pub document_count: u32,
+    }
+}
+
+/// Reads a 32-byte secret file, creating it (mode 0600, fsynced) on first use.
+fn load_or_create_secret(path: &Path) -> Result<[u8; 32], StoreError> {
+    if let Ok(bytes) = std::fs::read(path) {
+        if let Ok(key) = <[u8; 32]>::try_from(bytes.as_slice()) {
+            return Ok(key);
+        }
+        return Err(StoreError::Io(std::io::Error::other(format!(
+            "{} is not a 32-byte key; restore it from backup (signing links depend on it)",
+            path.display()
+        ))));
+    }
+    let key: [u8; 32] = rand::random();
+    write_private_file(path, &key)?;
+    Ok(key)
+}
+
+/// Writes a file only its owner can read, durably.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(())
+}
+
+fn env_key(environment: Environment, id: &str) -> Vec<u8> {
+    environment.key(id)
+}

@@ -1,0 +1,398 @@
+//! The records the service keeps and the enums of the contract, as they go over the wire
+//! (camelCase, RFC 3339 UTC) and into the store.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// Test and live data never see each other: every record belongs to one environment and is
+/// stored under its prefix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    Test,
+    Live,
+}
+
+impl Environment {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Environment::Test => "test",
+            Environment::Live => "live",
+        }
+    }
+
+    /// The store key of record `id` in this environment.
+    pub fn key(self, id: &str) -> Vec<u8> {
+        format!("{}/{id}", self.as_str()).into_bytes()
+    }
+
+    /// The store prefix of every record of a kind in this environment (`env_`, `doc_`, …).
+    pub fn prefix(self, id_prefix: &str) -> Vec<u8> {
+        format!("{}/{id_prefix}", self.as_str()).into_bytes()
+    }
+}
+
+/// What an API key may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum Scope {
+    #[serde(rename = "envelopes:read")]
+    EnvelopesRead,
+    #[serde(rename = "envelopes:write")]
+    EnvelopesWrite,
+    #[serde(rename = "webhooks:write")]
+    WebhooksWrite,
+    #[serde(rename = "keys:write")]
+    KeysWrite,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [
+        Scope::EnvelopesRead,
+        Scope::EnvelopesWrite,
+        Scope::WebhooksWrite,
+        Scope::KeysWrite,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Scope::EnvelopesRead => "envelopes:read",
+            Scope::EnvelopesWrite => "envelopes:write",
+            Scope::WebhooksWrite => "webhooks:write",
+            Scope::KeysWrite => "keys:write",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Scope> {
+        Scope::ALL.into_iter().find(|scope| scope.as_str() == text.trim())
+    }
+}
+
+/// A stored API key. The secret itself is never stored, only its SHA-256.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKey {
+    pub id: String,
+    pub name: String,
+    pub environment: Environment,
+    pub prefix: String,
+    pub last4: String,
+    pub scopes: Vec<Scope>,
+    pub secret_sha256: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+/// An API key as the API shows it (never the secret, never its hash).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyView {
+    pub id: String,
+    pub name: String,
+    pub environment: Environment,
+    /// The key's fixed beginning, `sk_test_` or `sk_live_`.
+    pub prefix: String,
+    /// The last four characters of the secret, to tell keys apart.
+    pub last4: String,
+    pub scopes: Vec<Scope>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl From<&ApiKey> for ApiKeyView {
+    fn from(key: &ApiKey) -> Self {
+        Self {
+            id: key.id.clone(),
+            name: key.name.clone(),
+            environment: key.environment,
+            prefix: key.prefix.clone(),
+            last4: key.last4.clone(),
+            scopes: key.scopes.clone(),
+            created_at: key.created_at,
+            last_used_at: key.last_used_at,
+            revoked_at: key.revoked_at,
+        }
+    }
+}
+
+/// An uploaded document. Images are converted on upload, so the stored file is always a PDF.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Document {
+    #[schema(example = "doc_01JD5Q9M3V0F8W2K7T4R6Y1ZXC")]
+    pub id: String,
+    pub name: String,
+    /// Always `application/pdf`: what the envelope will carry.
+    pub mime_type: String,
+    /// What was uploaded: `application/pdf`, `image/png` or `image/jpeg`.
+    pub original_mime_type: String,
+    /// Size in bytes of the stored PDF.
+    pub size: u64,
+    /// Hex SHA-256 of the stored PDF.
+    pub sha256: String,
+    pub page_count: u32,
+    /// `READY` once stored.
+    pub status: String,
+    pub environment: Environment,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum EnvelopeStatus {
+    Draft,
+    Scheduled,
+    Sent,
+    Delivered,
+    PartiallySigned,
+    Completed,
+    Declined,
+    Voided,
+    Expired,
+    ReturnedToSender,
+}
+
+impl EnvelopeStatus {
+    pub const ALL: [EnvelopeStatus; 10] = [
+        EnvelopeStatus::Draft,
+        EnvelopeStatus::Scheduled,
+        EnvelopeStatus::Sent,
+        EnvelopeStatus::Delivered,
+        EnvelopeStatus::PartiallySigned,
+        EnvelopeStatus::Completed,
+        EnvelopeStatus::Declined,
+        EnvelopeStatus::Voided,
+        EnvelopeStatus::Expired,
+        EnvelopeStatus::ReturnedToSender,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EnvelopeStatus::Draft => "DRAFT",
+            EnvelopeStatus::Scheduled => "SCHEDULED",
+            EnvelopeStatus::Sent => "SENT",
+            EnvelopeStatus::Delivered => "DELIVERED",
+            EnvelopeStatus::PartiallySigned => "PARTIALLY_SIGNED",
+            EnvelopeStatus::Completed => "COMPLETED",
+            EnvelopeStatus::Declined => "DECLINED",
+            EnvelopeStatus::Voided => "VOIDED",
+            EnvelopeStatus::Expired => "EXPIRED",
+            EnvelopeStatus::ReturnedToSender => "RETURNED_TO_SENDER",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str().eq_ignore_ascii_case(text.trim()))
+    }
+
+    /// Out for signature: recipients may still act.
+    pub fn is_in_flight(self) -> bool {
+        matches!(
+            self,
+            EnvelopeStatus::Scheduled
+                | EnvelopeStatus::Sent
+                | EnvelopeStatus::Delivered
+                | EnvelopeStatus::PartiallySigned
+                | EnvelopeStatus::ReturnedToSender
+        )
+    }
+
+    /// Nothing more can happen to it.
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            EnvelopeStatus::Completed
+                | EnvelopeStatus::Declined
+                | EnvelopeStatus::Voided
+                | EnvelopeStatus::Expired
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RecipientRole {
+    #[default]
+    Signer,
+    Approver,
+    Viewer,
+    CarbonCopy,
+}
+
+impl RecipientRole {
+    /// Signers and approvers act on the envelope and get a signing link.
+    pub fn acts(self) -> bool {
+        matches!(self, RecipientRole::Signer | RecipientRole::Approver)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum RecipientStatus {
+    Pending,
+    Sent,
+    Viewed,
+    Signed,
+    Approved,
+    Declined,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SignatureLevel {
+    #[default]
+    Simple,
+    Advanced,
+    Qualified,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Category {
+    Contract,
+    Agreement,
+    Invoice,
+    Letter,
+    Quote,
+    Nda,
+    Hr,
+    Legal,
+    Report,
+    Proposal,
+    Other,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum FieldType {
+    #[default]
+    Signature,
+    Initials,
+    DateSigned,
+    Text,
+    Checkbox,
+    Dropdown,
+    Attachment,
+    Stamp,
+    Drawing,
+    RadioGroup,
+}
+
+impl FieldType {
+    /// The field types this server can place and fill.
+    pub fn is_supported(self) -> bool {
+        matches!(
+            self,
+            FieldType::Signature
+                | FieldType::Initials
+                | FieldType::DateSigned
+                | FieldType::Text
+                | FieldType::Checkbox
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum AnchorPlacement {
+    #[default]
+    Right,
+    Below,
+    Above,
+    Left,
+}
+
+/// When invitations are re-sent to recipients who have not acted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Reminders {
+    /// First reminder this many days after the invitation.
+    pub after_days: u32,
+    /// Then again every this many days (none if absent).
+    #[serde(default)]
+    pub every_days: Option<u32>,
+}
+
+/// Where a recipient acts on a document: by coordinates (points, y from the TOP edge) or next
+/// to an anchor text.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Field {
+    pub recipient_email: String,
+    pub document_index: u32,
+    pub page_number: u32,
+    pub field_type: FieldType,
+    pub anchor_text: Option<String>,
+    pub anchor_placement: AnchorPlacement,
+    pub anchor_index: u32,
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Recipient {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub role: RecipientRole,
+    pub signing_order: u32,
+    pub status: RecipientStatus,
+    pub phone: Option<String>,
+    pub viewed_at: Option<DateTime<Utc>>,
+    pub signed_at: Option<DateTime<Utc>>,
+    pub declined_at: Option<DateTime<Utc>>,
+    pub decline_reason: Option<String>,
+}
+
+/// A document as an envelope carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EnvelopeDocument {
+    pub id: String,
+    pub name: String,
+    pub page_count: u32,
+    pub sha256: String,
+}
+
+/// A stored envelope.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope {
+    pub id: String,
+    pub environment: Environment,
+    pub subject: String,
+    pub message: Option<String>,
+    pub status: EnvelopeStatus,
+    pub signature_level: SignatureLevel,
+    pub category: Category,
+    pub tags: Vec<String>,
+    pub locale: Option<String>,
+    pub redirect_url: Option<String>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub initials_on_every_page: bool,
+    pub workspace_id: Option<String>,
+    pub reminders: Option<Reminders>,
+    pub documents: Vec<EnvelopeDocument>,
+    pub recipients: Vec<Recipient>,
+    pub fields: Vec<Field>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub sent_at: Option<DateTime<Utc>>,
+    pub completed_at: Option<DateTime<Utc>>,
+    pub voided_at: Option<DateTime<Utc>>,
+    pub void_reason: Option<String>,
+}
+
+/// What a signing token opens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenTarget {
+    pub environment: Environment,
+    pub envelope_id: String,
+    pub recipient_id: String,
+}

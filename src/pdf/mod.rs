@@ -1,0 +1,25 @@
+//! PDF work that needs nothing else of ours: inspecting uploads, turning images into PDFs
+//! (later: rendering, stamping, sealing).
+
+mod image;
+mod inspect;
+
+pub use image::{image_to_pdf, sniff_image, ImageKind};
+pub use inspect::{inspect_pdf, looks_like_pdf, PdfInfo};
+
+/// Why a file is not a usable PDF (or image).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PdfError {
+    #[error("the file is not a readable PDF: {0}")]
+    Corrupt(String),
+    #[error("the PDF is encrypted or password-protected; upload an unprotected copy")]
+    Encrypted,
+    #[error("the PDF is truncated (no end-of-file marker); upload the complete file")]
+    Truncated,
+    #[error("the PDF has no pages")]
+    NoPages,
+    #[error("the image cannot be read: {0}")]
+    BadImage(String),
+    #[error("the image is too large ({width}×{height} pixels; at most {max_pixels} pixels)")]
+    ImageTooLarge { width: u32, height: u32, max_pixels: u64 },
+}

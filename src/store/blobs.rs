@@ -1,0 +1,93 @@
+//! Content-addressed blob files: `blobs/ab/abcdef…` named by their SHA-256, written to a
+//! temporary file, fsynced, renamed, and the folder fsynced, so a name always means full bytes.
+
+use sha2::{Digest, Sha256};
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone)]
+pub struct BlobStore {
+    root: PathBuf,
+}
+
+/// Hex SHA-256 of some bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl BlobStore {
+    pub fn open(root: PathBuf) -> std::io::Result<Self> {
+        fs::create_dir_all(&root)?;
+        Ok(Self { root })
+    }
+
+    fn path_of(&self, sha256: &str) -> Option<PathBuf> {
+        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        Some(self.root.join(&sha256[..2]).join(sha256))
+    }
+
+    /// Stores `bytes` durably and returns their SHA-256 (hex). Storing the same bytes twice is free.
+    pub fn put(&self, bytes: &[u8]) -> std::io::Result<String> {
+        let sha = sha256_hex(bytes);
+        let path = self.path_of(&sha).ok_or_else(|| std::io::Error::other("bad digest"))?;
+        if path.exists() {
+            return Ok(sha);
+        }
+        let folder = path.parent().ok_or_else(|| std::io::Error::other("blob path has no folder"))?;
+        fs::create_dir_all(folder)?;
+        let tmp = folder.join(format!(".{sha}.{}.tmp", std::process::id()));
+        {
+            let mut file = File::create(&tmp)?;
+            file.write_all(bytes)?;
+            file.sync_all()?;
+        }
+        fs::rename(&tmp, &path)?;
+        sync_dir(folder)?;
+        sync_dir(&self.root)?;
+        Ok(sha)
+    }
+
+    /// Reads a blob; `None` if it is not there.
+    pub fn get(&self, sha256: &str) -> std::io::Result<Option<Vec<u8>>> {
+        let Some(path) = self.path_of(sha256) else { return Ok(None) };
+        match fs::read(path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Removes a blob (no error if it is already gone).
+    pub fn remove(&self, sha256: &str) -> std::io::Result<()> {
+        let Some(path) = self.path_of(sha256) else { return Ok(()) };
+        match fs::remove_file(path) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_dedup() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::open(dir.path().join("b")).unwrap();
+        let a = blobs.put(b"hello").unwrap();
+        assert_eq!(a, sha256_hex(b"hello"));
+        assert_eq!(blobs.put(b"hello").unwrap(), a);
+        assert_eq!(blobs.get(&a).unwrap().unwrap(), b"hello");
+        blobs.remove(&a).unwrap();
+        assert!(blobs.get(&a).unwrap().is_none());
+        assert!(blobs.get("../../etc/passwd").unwrap().is_none());
+    }
+}

@@ -1,0 +1,196 @@
+//! The store: sled trees of JSON records plus content-addressed blob files.
+//!
+//! The durability rule: whatever a response acknowledges is on disk before the response goes
+//! out — callers `flush().await` after writing, and blobs are fsynced (file and folder) before
+//! their record is written. Records in several trees that change together are written in one
+//! sled transaction.
+
+mod blobs;
+pub mod idempotency;
+
+pub use blobs::{sha256_hex as sha256_hex_of, BlobStore};
+
+use serde::{de::DeserializeOwned, Serialize};
+use std::path::{Path, PathBuf};
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the data folder {0} is in use by another signbridge process")]
+    Locked(PathBuf),
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("storage I/O error: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("stored record is unreadable: {0}")]
+    Corrupt(#[from] serde_json::Error),
+}
+
+impl From<sled::transaction::TransactionError<StoreError>> for StoreError {
+    fn from(err: sled::transaction::TransactionError<StoreError>) -> Self {
+        match err {
+            sled::transaction::TransactionError::Abort(inner) => inner,
+            sled::transaction::TransactionError::Storage(inner) => StoreError::Sled(inner),
+        }
+    }
+}
+
+/// Every tree the service uses, opened once.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    /// `{env}/{key_id}` → `ApiKey`
+    pub keys: sled::Tree,
+    /// SHA-256 of a key secret → `{env}/{key_id}`
+    pub key_hashes: sled::Tree,
+    /// `{env}/{doc_id}` → `Document`
+    pub documents: sled::Tree,
+    /// `{env}/{doc_id}/{envelope_id}` → empty: which envelopes use a document
+    pub document_usage: sled::Tree,
+    /// `{env}/{envelope_id}` → `Envelope`
+    pub envelopes: sled::Tree,
+    /// SHA-256 of a signing token → `TokenTarget`
+    pub sign_tokens: sled::Tree,
+    /// `{env}/{scope}/{sha256(idempotency key)}` → id of the object that request created
+    pub creation_keys: sled::Tree,
+    /// `{env}/{sha256(idempotency key)}` → stored response
+    pub idempotency: sled::Tree,
+    /// SHA-256 of a blob → how many document records use it (u64, big-endian)
+    pub blob_refs: sled::Tree,
+    /// Singletons: the account record.
+    pub meta: sled::Tree,
+    pub blobs: BlobStore,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `data_dir`.
+    pub fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        std::fs::create_dir_all(data_dir)?;
+        let db_path = data_dir.join("db");
+        let db = sled::Config::new()
+            .path(&db_path)
+            .cache_capacity(256 * 1024 * 1024)
+            .open()
+            .map_err(|err| match &err {
+                sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
+                    StoreError::Locked(data_dir.to_path_buf())
+                }
+                _ => StoreError::Sled(err),
+            })?;
+        Ok(Self {
+            keys: db.open_tree("keys")?,
+            key_hashes: db.open_tree("key_hashes")?,
+            documents: db.open_tree("documents")?,
+            document_usage: db.open_tree("document_usage")?,
+            envelopes: db.open_tree("envelopes")?,
+            sign_tokens: db.open_tree("sign_tokens")?,
+            creation_keys: db.open_tree("creation_keys")?,
+            idempotency: db.open_tree("idempotency")?,
+            blob_refs: db.open_tree("blob_refs")?,
+            meta: db.open_tree("meta")?,
+            blobs: BlobStore::open(data_dir.join("blobs"))?,
+            db,
+        })
+    }
+
+    /// Makes every write so far durable. Call before acknowledging a write.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// Same as [`Store::flush`], for synchronous callers (CLI, shutdown).
+    pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+/// Reads and decodes one record.
+pub fn get_json<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
+    match tree.get(key)? {
+        Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
+        None => Ok(None),
+    }
+}
+
+/// Encodes and writes one record.
+pub fn put_json<T: Serialize>(tree: &sled::Tree, key: &[u8], value: &T) -> Result<(), StoreError> {
+    tree.insert(key, serde_json::to_vec(value)?)?;
+    Ok(())
+}
+
+/// Encodes a record for use inside a transaction.
+pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    Ok(serde_json::to_vec(value)?)
+}
+
+/// One page of a newest-first listing.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: u64,
+}
+
+/// Lists the records under `prefix`, newest first (keys end in ULIDs), keeping those `keep`
+/// accepts, and returns the slice for 1-based `page` of `limit` items plus the total count.
+pub fn list_newest_first<T: DeserializeOwned>(
+    tree: &sled::Tree,
+    prefix: &[u8],
+    page: u64,
+    limit: u64,
+    keep: impl Fn(&T) -> bool,
+    needs_decode_for_filter: bool,
+) -> Result<Page<T>, StoreError> {
+    let skip = page.saturating_sub(1).saturating_mul(limit);
+    let mut total = 0u64;
+    let mut items = Vec::new();
+    for entry in tree.scan_prefix(prefix).rev() {
+        let (_, value) = entry?;
+        let in_window = total >= skip && (total - skip) < limit;
+        if needs_decode_for_filter {
+            let record: T = serde_json::from_slice(&value)?;
+            if !keep(&record) {
+                continue;
+            }
+            if in_window {
+                items.push(record);
+            }
+        } else if in_window {
+            items.push(serde_json::from_slice(&value)?);
+        }
+        total += 1;
+    }
+    Ok(Page { items, total })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_newest_first_with_total() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        for i in 0..7u32 {
+            put_json(&store.meta, format!("p/{i:02}").as_bytes(), &i).unwrap();
+        }
+        let page: Page<u32> = list_newest_first(&store.meta, b"p/", 2, 3, |_| true, false).unwrap();
+        assert_eq!(page.items, vec![3, 2, 1]);
+        assert_eq!(page.total, 7);
+        let odd: Page<u32> = list_newest_first(&store.meta, b"p/", 1, 10, |v| v % 2 == 1, true).unwrap();
+        assert_eq!(odd.items, vec![5, 3, 1]);
+        assert_eq!(odd.total, 3);
+    }
+
+    #[test]
+    fn a_second_open_reports_the_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = Store::open(dir.path()).unwrap();
+        match Store::open(dir.path()) {
+            Err(StoreError::Locked(_)) => {}
+            Err(other) => panic!("expected Locked, got {other}"),
+            Ok(_) => panic!("expected Locked, got a second store"),
+        }
+    }
+}
