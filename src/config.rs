@@ -217,9 +217,12 @@ mod tests {
 
     #[test]
     fn missing_env_variable_is_an_error_at_its_place() {
-        let err = Config::parse("c.yaml", "account:\n  name: ${SIGNBRIDGE_TEST_SURELY_UNSET}\n")
-            .unwrap_err()
-            .to_string();
+        let err = Config::parse(
+            "c.yaml",
+            "account:\n  name: ${SIGNBRIDGE_TEST_SURELY_UNSET}\n",
+        )
+        .unwrap_err()
+        .to_string();
         assert_eq!(
             err,
             "c.yaml:2:9: environment variable `SIGNBRIDGE_TEST_SURELY_UNSET` is not set"

@@ -37,7 +37,10 @@ pub enum StartError {
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("cannot listen on {addr}: {source}")]
-    Bind { addr: SocketAddr, source: std::io::Error },
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("server error: {0}")]
     Serve(std::io::Error),
 }
@@ -65,7 +68,10 @@ impl App {
         let store = Store::open(&settings.data_dir)?;
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
-            .map_err(|source| StartError::Bind { addr: settings.listen, source })?;
+            .map_err(|source| StartError::Bind {
+                addr: settings.listen,
+                source,
+            })?;
         let local_addr = listener.local_addr().map_err(StartError::Serve)?;
         let public_url = settings.public_url.clone().unwrap_or_else(|| {
             let host = if local_addr.ip().is_unspecified() {
@@ -81,7 +87,9 @@ impl App {
             clock,
             &settings.data_dir,
             public_url,
-            Limits { max_document_bytes: settings.config.limits.max_document_bytes },
+            Limits {
+                max_document_bytes: settings.config.limits.max_document_bytes,
+            },
             settings.config.account.clone(),
         )?);
         ensure_bootstrap_key(&esign, &settings.data_dir)?;
@@ -90,7 +98,11 @@ impl App {
             settings.config.rate_limit.burst,
         );
         let state = AppState::new(esign, limiter, settings.config.limits.max_document_bytes);
-        Ok(App { local_addr, state, listener })
+        Ok(App {
+            local_addr,
+            state,
+            listener,
+        })
     }
 
     /// The full HTTP application.
@@ -103,14 +115,19 @@ impl App {
     }
 
     /// Serves until `shutdown` resolves; in-flight requests finish, then the store is flushed.
-    pub async fn serve(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), StartError> {
+    pub async fn serve(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
         let state = self.state.clone();
         let purge_store = state.esign.store().clone();
         let purge = tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
             loop {
                 every.tick().await;
-                if let Err(err) = store::idempotency::purge_expired(&purge_store, chrono::Utc::now()) {
+                if let Err(err) =
+                    store::idempotency::purge_expired(&purge_store, chrono::Utc::now())
+                {
                     tracing::warn!(error = %err, "purging expired idempotency records failed");
                 }
             }

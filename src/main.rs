@@ -11,7 +11,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "signbridge", version, about = "Certyneo-compatible e-signature API and HRIS/CRM contract sync")]
+#[command(
+    name = "signbridge",
+    version,
+    about = "Certyneo-compatible e-signature API and HRIS/CRM contract sync"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -45,7 +49,12 @@ struct RunArgs {
     #[arg(long, env = "SIGNBRIDGE_PUBLIC_URL")]
     public_url: Option<String>,
     /// Log format.
-    #[arg(long, value_enum, default_value = "text", env = "SIGNBRIDGE_LOG_FORMAT")]
+    #[arg(
+        long,
+        value_enum,
+        default_value = "text",
+        env = "SIGNBRIDGE_LOG_FORMAT"
+    )]
     log_format: LogFormat,
 }
 
@@ -90,7 +99,9 @@ fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -124,7 +135,9 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     let config = load_config(args.config.as_ref())?;
     let settings = Settings {
         listen: args.listen.unwrap_or(config.server.listen),
-        data_dir: args.data_dir.unwrap_or_else(|| config.server.data_dir.clone()),
+        data_dir: args
+            .data_dir
+            .unwrap_or_else(|| config.server.data_dir.clone()),
         public_url: args.public_url.or_else(|| config.server.public_url.clone()),
         config,
     };
@@ -173,7 +186,9 @@ fn keys_create(
         std::sync::Arc::new(signbridge::clock::SystemClock),
         &data_dir,
         String::new(),
-        signbridge::esign::Limits { max_document_bytes: config.limits.max_document_bytes },
+        signbridge::esign::Limits {
+            max_document_bytes: config.limits.max_document_bytes,
+        },
         config.account.clone(),
     )?;
     let environment = match environment {
@@ -193,7 +208,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run(args),
         Command::Keys {
-            command: KeysCommand::Create { environment, name, scopes, config, data_dir },
+            command:
+                KeysCommand::Create {
+                    environment,
+                    name,
+                    scopes,
+                    config,
+                    data_dir,
+                },
         } => keys_create(environment, name, scopes, config, data_dir),
         Command::Openapi => {
             println!("{}", signbridge::api::openapi_json());

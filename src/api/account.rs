@@ -18,20 +18,31 @@ pub fn router() -> Router<AppState> {
 
 #[utoipa::path(get, path = "/account/me", tag = "account",
     responses((status = 200, body = Account)), security(("bearer" = [])))]
-pub async fn account_me(State(state): State<AppState>, _caller: Caller) -> Result<Json<Account>, ApiError> {
+pub async fn account_me(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Result<Json<Account>, ApiError> {
     Ok(Json(state.esign.account()?))
 }
 
 #[utoipa::path(get, path = "/workspaces", tag = "account",
     responses((status = 200, body = DataList<Workspace>)), security(("bearer" = [])))]
-pub async fn list_workspaces(State(state): State<AppState>, _caller: Caller) -> Json<DataList<Workspace>> {
-    Json(DataList { data: state.esign.workspaces() })
+pub async fn list_workspaces(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Json<DataList<Workspace>> {
+    Json(DataList {
+        data: state.esign.workspaces(),
+    })
 }
 
 #[utoipa::path(get, path = "/templates", tag = "account", params(PageParams),
     responses((status = 200, description = "Saved templates (none yet on a new deployment)", body = Paginated<Template>)),
     security(("bearer" = [])))]
-pub async fn list_templates(_caller: Caller, ApiQuery(params): ApiQuery<PageParams>) -> Result<Json<Paginated<Template>>, ApiError> {
+pub async fn list_templates(
+    _caller: Caller,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Result<Json<Paginated<Template>>, ApiError> {
     let (page, limit) = params.resolve()?;
     Ok(Json(Paginated::new(Vec::new(), 0, page, limit)))
 }

@@ -1,11 +1,11 @@
 //! `/documents`: upload (multipart), list, metadata, content, delete.
 
 use super::error::ApiError;
-use super::extract::{ApiQuery, Caller, CreationKey, DeleteResult, PageParams, Paginated};
+use super::extract::{ApiPath, ApiQuery, Caller, CreationKey, DeleteResult, PageParams, Paginated};
 use super::{run_write, AppState, ErrorBody};
 use crate::esign::model::{Document, Scope};
 use crate::esign::UploadedFile;
-use axum::extract::{Multipart, Path, State};
+use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -44,10 +44,15 @@ pub async fn upload_document(
 ) -> Result<Response, ApiError> {
     let environment = caller.require(Scope::EnvelopesWrite)?.environment;
     let multipart = multipart.map_err(|_| {
-        ApiError::unsupported_media_type("send multipart/form-data with the document in a part named `file`")
+        ApiError::unsupported_media_type(
+            "send multipart/form-data with the document in a part named `file`",
+        )
     })?;
     let upload = read_upload(multipart).await?;
-    let document = run_write(&state, move |esign| esign.upload_document(environment, &upload, creation_key.as_deref())).await?;
+    let document = run_write(&state, move |esign| {
+        esign.upload_document(environment, &upload, creation_key.as_deref())
+    })
+    .await?;
     let location = format!("/api/v1/documents/{}", document.id);
     let mut response = (StatusCode::CREATED, Json(document)).into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
@@ -58,7 +63,10 @@ pub async fn upload_document(
 
 async fn read_upload(mut multipart: Multipart) -> Result<UploadedFile, ApiError> {
     let bad = |err: axum::extract::multipart::MultipartError| {
-        ApiError::bad_request("invalid_multipart", format!("the multipart body is malformed: {}", err.body_text()))
+        ApiError::bad_request(
+            "invalid_multipart",
+            format!("the multipart body is malformed: {}", err.body_text()),
+        )
     };
     let mut file: Option<(Option<String>, bytes::Bytes)> = None;
     let mut name = None;
@@ -70,7 +78,10 @@ async fn read_upload(mut multipart: Multipart) -> Result<UploadedFile, ApiError>
                 file = Some((file_name, bytes));
             }
             Some("file") => {
-                return Err(ApiError::bad_request("too_many_files", "send one `file` part per upload"));
+                return Err(ApiError::bad_request(
+                    "too_many_files",
+                    "send one `file` part per upload",
+                ));
             }
             Some("name") => {
                 let text = field.text().await.map_err(bad)?;
@@ -80,9 +91,16 @@ async fn read_upload(mut multipart: Multipart) -> Result<UploadedFile, ApiError>
         }
     }
     let (file_name, bytes) = file.ok_or_else(|| {
-        ApiError::bad_request("missing_file", "the form has no part named `file`; send the document as `file`")
+        ApiError::bad_request(
+            "missing_file",
+            "the form has no part named `file`; send the document as `file`",
+        )
     })?;
-    Ok(UploadedFile { name, file_name, bytes })
+    Ok(UploadedFile {
+        name,
+        file_name,
+        bytes,
+    })
 }
 
 #[utoipa::path(get, path = "/documents", tag = "documents", params(PageParams),
@@ -103,7 +121,7 @@ pub async fn list_documents(
 pub async fn get_document(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
 ) -> Result<Json<Document>, ApiError> {
     let environment = caller.require(Scope::EnvelopesRead)?.environment;
     Ok(Json(state.esign.get_document(environment, &id)?))
@@ -115,17 +133,20 @@ pub async fn get_document(
 pub async fn document_content(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
 ) -> Result<Response, ApiError> {
     let environment = caller.require(Scope::EnvelopesRead)?.environment;
     let esign = state.esign.clone();
-    let (document, bytes) = tokio::task::spawn_blocking(move || esign.document_content(environment, &id))
-        .await
-        .map_err(|_| ApiError::internal())??;
-    let disposition = format!("inline; filename=\"{}\"", document.name.replace(['"', '\\'], "_"));
+    let (document, bytes) =
+        tokio::task::spawn_blocking(move || esign.document_content(environment, &id))
+            .await
+            .map_err(|_| ApiError::internal())??;
+    let disposition = content_disposition(&document.name);
     let mut response = ([(header::CONTENT_TYPE, "application/pdf")], bytes).into_response();
     if let Ok(value) = HeaderValue::from_str(&disposition) {
-        response.headers_mut().insert(header::CONTENT_DISPOSITION, value);
+        response
+            .headers_mut()
+            .insert(header::CONTENT_DISPOSITION, value);
     }
     Ok(response)
 }
@@ -136,9 +157,45 @@ pub async fn document_content(
 pub async fn delete_document(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
 ) -> Result<Json<DeleteResult>, ApiError> {
     let environment = caller.require(Scope::EnvelopesWrite)?.environment;
     run_write(&state, move |esign| esign.delete_document(environment, &id)).await?;
     Ok(Json(DeleteResult { success: true }))
+}
+
+/// `inline` with an ASCII fallback name and the exact name in RFC 5987 form.
+fn content_disposition(name: &str) -> String {
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let encoded: String = name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    format!("inline; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn content_disposition_keeps_the_exact_name() {
+        assert_eq!(
+            super::content_disposition("Σύμβαση \"x\".pdf"),
+            "inline; filename=\"_______ _x_.pdf\"; filename*=UTF-8''%CE%A3%CF%8D%CE%BC%CE%B2%CE%B1%CF%83%CE%B7%20%22x%22.pdf"
+        );
+    }
 }

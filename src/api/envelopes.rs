@@ -1,12 +1,16 @@
 //! `/envelopes`: create (both request shapes), list, get, update a draft, delete or void.
 
 use super::error::ApiError;
-use super::extract::{parse_json, ApiJson, ApiQuery, Caller, CreationKey, PageParams, Paginated};
+use super::extract::{
+    parse_json, ApiJson, ApiPath, ApiQuery, Caller, CreationKey, PageParams, Paginated,
+};
 use super::{run_write, AppState, ErrorBody};
 use crate::esign::model::{EnvelopeStatus, Scope};
-use crate::esign::{CreateEnvelopeRequest, EnvelopeListQuery, EnvelopeView, FieldIssue, PatchEnvelopeRequest};
+use crate::esign::{
+    CreateEnvelopeRequest, EnvelopeListQuery, EnvelopeView, FieldIssue, PatchEnvelopeRequest,
+};
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -19,7 +23,9 @@ pub fn router() -> Router<AppState> {
         .route("/envelopes", get(list_envelopes).post(create_envelope))
         .route(
             "/envelopes/{id}",
-            get(get_envelope).patch(update_envelope).delete(delete_envelope),
+            get(get_envelope)
+                .patch(update_envelope)
+                .delete(delete_envelope),
         )
 }
 
@@ -46,15 +52,34 @@ pub async fn list_envelopes(
     ApiQuery(params): ApiQuery<ListParams>,
 ) -> Result<Json<Paginated<EnvelopeView>>, ApiError> {
     let environment = caller.require(Scope::EnvelopesRead)?.environment;
-    let (page, limit) = PageParams { page: params.page, limit: params.limit }.resolve()?;
-    let status = match params.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    let (page, limit) = PageParams {
+        page: params.page,
+        limit: params.limit,
+    }
+    .resolve()?;
+    let status = match params
+        .status
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         None => None,
         Some(text) => Some(EnvelopeStatus::parse(text).ok_or_else(|| {
             let valid: Vec<&str> = EnvelopeStatus::ALL.iter().map(|s| s.as_str()).collect();
-            ApiError::validation(&[FieldIssue::new("status", format!("`{text}` is not a status; use one of {}", valid.join(", ")))])
+            ApiError::validation(&[FieldIssue::new(
+                "status",
+                format!("`{text}` is not a status; use one of {}", valid.join(", ")),
+            )])
         })?),
     };
-    let found = state.esign.list_envelopes(environment, EnvelopeListQuery { page, limit, status })?;
+    let found = state.esign.list_envelopes(
+        environment,
+        EnvelopeListQuery {
+            page,
+            limit,
+            status,
+        },
+    )?;
     Ok(Json(Paginated::new(found.items, found.total, page, limit)))
 }
 
@@ -70,7 +95,10 @@ pub async fn create_envelope(
     ApiJson(request): ApiJson<CreateEnvelopeRequest>,
 ) -> Result<Response, ApiError> {
     let environment = caller.require(Scope::EnvelopesWrite)?.environment;
-    let envelope = run_write(&state, move |esign| esign.create_envelope(environment, request, creation_key.as_deref())).await?;
+    let envelope = run_write(&state, move |esign| {
+        esign.create_envelope(environment, request, creation_key.as_deref())
+    })
+    .await?;
     let location = format!("/api/v1/envelopes/{}", envelope.id);
     let mut response = (StatusCode::CREATED, Json(envelope)).into_response();
     if let Ok(value) = HeaderValue::from_str(&location) {
@@ -84,7 +112,7 @@ pub async fn create_envelope(
 pub async fn get_envelope(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
 ) -> Result<Json<EnvelopeView>, ApiError> {
     let environment = caller.require(Scope::EnvelopesRead)?.environment;
     Ok(Json(state.esign.get_envelope(environment, &id)?))
@@ -98,14 +126,20 @@ pub async fn get_envelope(
 pub async fn update_envelope(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
     ApiJson(patch): ApiJson<PatchEnvelopeRequest>,
 ) -> Result<Json<EnvelopeView>, ApiError> {
     let environment = caller.require(Scope::EnvelopesWrite)?.environment;
-    Ok(Json(run_write(&state, move |esign| esign.update_envelope(environment, &id, patch)).await?))
+    Ok(Json(
+        run_write(&state, move |esign| {
+            esign.update_envelope(environment, &id, patch)
+        })
+        .await?,
+    ))
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams, ToSchema)]
+#[into_params(parameter_in = Query)]
 pub struct VoidReason {
     /// Why the sender voids an envelope in flight.
     pub reason: Option<String>,
@@ -127,7 +161,7 @@ pub struct DeleteEnvelopeResult {
 pub async fn delete_envelope(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
     ApiQuery(query): ApiQuery<VoidReason>,
     body: Bytes,
 ) -> Result<Json<DeleteEnvelopeResult>, ApiError> {
@@ -138,6 +172,12 @@ pub async fn delete_envelope(
         parse_json::<VoidReason>(&body)?
     };
     let reason = from_body.reason.or(query.reason);
-    let voided = run_write(&state, move |esign| esign.delete_or_void_envelope(environment, &id, reason.as_deref())).await?;
-    Ok(Json(DeleteEnvelopeResult { success: true, envelope: voided }))
+    let voided = run_write(&state, move |esign| {
+        esign.delete_or_void_envelope(environment, &id, reason.as_deref())
+    })
+    .await?;
+    Ok(Json(DeleteEnvelopeResult {
+        success: true,
+        envelope: voided,
+    }))
 }

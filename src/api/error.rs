@@ -55,7 +55,11 @@ impl ApiError {
     }
 
     pub fn unsupported_media_type(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", message)
+        Self::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            message,
+        )
     }
 
     pub fn internal() -> Self {
@@ -73,19 +77,26 @@ impl ApiError {
             .map(|i| format!("{}: {}", i.field, i.message))
             .collect::<Vec<_>>()
             .join("; ");
-        Self::bad_request("validation_failed", format!("the request is invalid: {summary}"))
-            .with_details(json!(issues))
+        Self::bad_request(
+            "validation_failed",
+            format!("the request is invalid: {summary}"),
+        )
+        .with_details(json!(issues))
     }
 }
 
 impl From<EsignError> for ApiError {
     fn from(err: EsignError) -> Self {
         match err {
-            EsignError::NotFound { kind, id } => Self::not_found(format!("no {kind} with id `{id}` exists")),
+            EsignError::NotFound { kind, id } => {
+                Self::not_found(format!("no {kind} with id `{id}` exists"))
+            }
             EsignError::Invalid(issues) => Self::validation(&issues),
             EsignError::BadRequest { code, message } => Self::bad_request(code, message),
             EsignError::Forbidden { code, message } => Self::forbidden(code, message),
-            EsignError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
+            EsignError::Conflict { code, message } => {
+                Self::new(StatusCode::CONFLICT, code, message)
+            }
             EsignError::UnusablePdf(pdf) => {
                 let code = match pdf {
                     PdfError::BadImage(_) | PdfError::ImageTooLarge { .. } => "invalid_image",

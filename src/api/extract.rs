@@ -49,7 +49,11 @@ impl<S: Send + Sync> FromRequestParts<S> for CreationKey {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(parts.extensions.get::<CreationKey>().cloned().unwrap_or_default())
+        Ok(parts
+            .extensions
+            .get::<CreationKey>()
+            .cloned()
+            .unwrap_or_default())
     }
 }
 
@@ -63,9 +67,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         if let Some(content_type) = request.headers().get(header::CONTENT_TYPE) {
-            let content_type = content_type.to_str().unwrap_or_default().to_ascii_lowercase();
+            let content_type = content_type
+                .to_str()
+                .unwrap_or_default()
+                .to_ascii_lowercase();
             let essence = content_type.split(';').next().unwrap_or_default().trim();
-            if !(essence == "application/json" || essence.ends_with("+json") || essence.is_empty()) {
+            if !(essence == "application/json" || essence.ends_with("+json") || essence.is_empty())
+            {
                 return Err(ApiError::unsupported_media_type(format!(
                     "expected Content-Type: application/json, got `{essence}`"
                 )));
@@ -73,7 +81,9 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
         }
         let bytes = bytes::Bytes::from_request(request, state)
             .await
-            .map_err(|_| ApiError::bad_request("invalid_body", "the request body could not be read"))?;
+            .map_err(|_| {
+                ApiError::bad_request("invalid_body", "the request body could not be read")
+            })?;
         parse_json(&bytes).map(ApiJson)
     }
 }
@@ -87,16 +97,41 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for ApiQuery<T> {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
-        serde_urlencoded::from_str(query).map(ApiQuery).map_err(|err| {
-            ApiError::bad_request("invalid_query", format!("the query string is invalid: {err}"))
-        })
+        serde_urlencoded::from_str(query)
+            .map(ApiQuery)
+            .map_err(|err| {
+                ApiError::bad_request(
+                    "invalid_query",
+                    format!("the query string is invalid: {err}"),
+                )
+            })
+    }
+}
+
+/// The `{id}` of a resource path; an id that is not valid text is a JSON 404 like any unknown id.
+#[derive(Debug, Clone)]
+pub struct ApiPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|axum::extract::Path(id)| ApiPath(id))
+            .map_err(|_| {
+                ApiError::not_found("no object with that id exists (the id is not valid text)")
+            })
     }
 }
 
 /// Parses a JSON body with field paths in errors.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(ApiError::bad_request("empty_body", "the request body is empty; expected a JSON object"));
+        return Err(ApiError::bad_request(
+            "empty_body",
+            "the request body is empty; expected a JSON object",
+        ));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(bytes);
     let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
@@ -105,18 +140,30 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         if inner.is_syntax() || inner.is_eof() {
             ApiError::bad_request(
                 "invalid_json",
-                format!("the body is not valid JSON: {inner} (line {}, column {})", inner.line(), inner.column()),
+                format!(
+                    "the body is not valid JSON: {inner} (line {}, column {})",
+                    inner.line(),
+                    inner.column()
+                ),
             )
         } else {
             let message = inner.to_string();
-            let message = message.split(" at line ").next().unwrap_or(&message).to_string();
-            let field = if path == "." { "body".to_string() } else { path };
+            let message = message
+                .split(" at line ")
+                .next()
+                .unwrap_or(&message)
+                .to_string();
+            let field = if path == "." {
+                "body".to_string()
+            } else {
+                path
+            };
             ApiError::validation(&[FieldIssue::new(field, message)])
         }
     })?;
-    deserializer
-        .end()
-        .map_err(|err| ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {err}")))?;
+    deserializer.end().map_err(|err| {
+        ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {err}"))
+    })?;
     Ok(value)
 }
 
@@ -134,18 +181,19 @@ pub struct PageParams {
 
 impl PageParams {
     pub fn resolve(&self) -> Result<(u64, u64), ApiError> {
-        let parse = |name: &'static str, value: &Option<String>, default: u64| -> Result<u64, ApiError> {
-            match value.as_deref().map(str::trim) {
-                None | Some("") => Ok(default),
-                Some(text) => match text.parse::<u64>() {
-                    Ok(0) | Err(_) => Err(ApiError::validation(&[FieldIssue::new(
-                        name,
-                        format!("must be a whole number of at least 1, got `{text}`"),
-                    )])),
-                    Ok(n) => Ok(n),
-                },
-            }
-        };
+        let parse =
+            |name: &'static str, value: &Option<String>, default: u64| -> Result<u64, ApiError> {
+                match value.as_deref().map(str::trim) {
+                    None | Some("") => Ok(default),
+                    Some(text) => match text.parse::<u64>() {
+                        Ok(0) | Err(_) => Err(ApiError::validation(&[FieldIssue::new(
+                            name,
+                            format!("must be a whole number of at least 1, got `{text}`"),
+                        )])),
+                        Ok(n) => Ok(n),
+                    },
+                }
+            };
         let page = parse("page", &self.page, 1)?.min(1_000_000);
         let limit = parse("limit", &self.limit, 20)?.min(100);
         Ok((page, limit))

@@ -1,11 +1,11 @@
 //! `/keys`: list, create (secret shown once), revoke.
 
 use super::error::ApiError;
-use super::extract::{ApiJson, ApiQuery, Caller, PageParams, Paginated};
+use super::extract::{ApiJson, ApiPath, ApiQuery, Caller, PageParams, Paginated};
 use super::{run_write, AppState, ErrorBody};
 use crate::esign::model::{ApiKeyView, Scope};
 use crate::esign::{CreatedKey, NewKey};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
@@ -55,8 +55,10 @@ pub async fn create_key(
 pub async fn revoke_key(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath,
 ) -> Result<Json<ApiKeyView>, ApiError> {
     let environment = caller.require(Scope::KeysWrite)?.environment;
-    Ok(Json(run_write(&state, move |esign| esign.revoke_key(environment, &id)).await?))
+    Ok(Json(
+        run_write(&state, move |esign| esign.revoke_key(environment, &id)).await?,
+    ))
 }

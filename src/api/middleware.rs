@@ -35,7 +35,8 @@ pub async fn buffer_body(State(state): State<AppState>, request: Request, next: 
     let mut drained = 0usize;
     while let Some(frame) = body.frame().await {
         let Ok(frame) = frame else {
-            return ApiError::bad_request("invalid_body", "the request body could not be read").into_response();
+            return ApiError::bad_request("invalid_body", "the request body could not be read")
+                .into_response();
         };
         if let Ok(data) = frame.into_data() {
             if too_large || buffer.len() + data.len() > limit {
@@ -53,11 +54,16 @@ pub async fn buffer_body(State(state): State<AppState>, request: Request, next: 
     if too_large {
         return ApiError::payload_too_large(limit).into_response();
     }
-    next.run(Request::from_parts(parts, Body::from(buffer.freeze()))).await
+    next.run(Request::from_parts(parts, Body::from(buffer.freeze())))
+        .await
 }
 
 /// Finds the API key, applies its rate limit and adds the `X-RateLimit-*` headers.
-pub async fn authenticate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -100,15 +106,25 @@ pub async fn authenticate(State(state): State<AppState>, mut request: Request, n
             ),
         )
         .into_response();
-        refused
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(decision.retry_after_secs));
+        refused.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(decision.retry_after_secs),
+        );
         refused
     };
     let headers = response.headers_mut();
-    headers.insert(HeaderName::from_static("x-ratelimit-limit"), HeaderValue::from(decision.limit));
-    headers.insert(HeaderName::from_static("x-ratelimit-remaining"), HeaderValue::from(decision.remaining));
-    headers.insert(HeaderName::from_static("x-ratelimit-reset"), HeaderValue::from(decision.reset_secs));
+    headers.insert(
+        HeaderName::from_static("x-ratelimit-limit"),
+        HeaderValue::from(decision.limit),
+    );
+    headers.insert(
+        HeaderName::from_static("x-ratelimit-remaining"),
+        HeaderValue::from(decision.remaining),
+    );
+    headers.insert(
+        HeaderName::from_static("x-ratelimit-reset"),
+        HeaderValue::from(decision.reset_secs),
+    );
     response
 }
 
@@ -142,17 +158,12 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     let (parts, body) = request.into_parts();
     let body = match body.collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => return ApiError::bad_request("invalid_body", "the request body could not be read").into_response(),
+        Err(_) => {
+            return ApiError::bad_request("invalid_body", "the request body could not be read")
+                .into_response()
+        }
     };
-    let fingerprint = {
-        let mut hasher = Sha256::new();
-        hasher.update(parts.method.as_str().as_bytes());
-        hasher.update([0]);
-        hasher.update(parts.uri.path().as_bytes());
-        hasher.update([0]);
-        hasher.update(&body);
-        hex::encode(hasher.finalize())
-    };
+    let fingerprint = request_fingerprint(&parts, &body);
 
     let lock = state.idempotency_locks.lock_for(&store_key);
     let _guard = lock.lock().await;
@@ -203,28 +214,73 @@ pub async fn idempotency(State(state): State<AppState>, request: Request, next: 
     Response::from_parts(parts, Body::from(bytes))
 }
 
+/// SHA-256 of what makes two requests "the same": method, path and body. A multipart body is
+/// hashed without its boundary, which clients pick at random for every attempt.
+fn request_fingerprint(parts: &axum::http::request::Parts, body: &[u8]) -> String {
+    let mut hasher = Sha256::new();
+    hasher.update(parts.method.as_str().as_bytes());
+    hasher.update([0]);
+    hasher.update(parts.uri.path().as_bytes());
+    hasher.update([0]);
+    let boundary = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| v.to_ascii_lowercase().starts_with("multipart/"))
+        .and_then(|v| {
+            v.split(';')
+                .find_map(|p| p.trim().strip_prefix("boundary="))
+        })
+        .map(|b| b.trim_matches('"').to_string())
+        .filter(|b| !b.is_empty());
+    match boundary {
+        Some(boundary) => {
+            let mut last = 0;
+            for at in memchr::memmem::find_iter(body, boundary.as_bytes()) {
+                hasher.update(&body[last..at]);
+                hasher.update([0xFF]);
+                last = at + boundary.len();
+            }
+            hasher.update(&body[last..]);
+        }
+        None => hasher.update(body),
+    }
+    hex::encode(hasher.finalize())
+}
+
 fn header_string(headers: &HeaderMap, name: header::HeaderName) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn replay(stored: StoredResponse) -> Response {
     let status = StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK);
     let mut response = (status, Bytes::from(stored.body)).into_response();
     let headers = response.headers_mut();
-    if let Some(value) = stored.content_type.and_then(|v| HeaderValue::from_str(&v).ok()) {
+    if let Some(value) = stored
+        .content_type
+        .and_then(|v| HeaderValue::from_str(&v).ok())
+    {
         headers.insert(header::CONTENT_TYPE, value);
     }
     if let Some(value) = stored.location.and_then(|v| HeaderValue::from_str(&v).ok()) {
         headers.insert(header::LOCATION, value);
     }
-    headers.insert(HeaderName::from_static("idempotent-replayed"), HeaderValue::from_static("true"));
+    headers.insert(
+        HeaderName::from_static("idempotent-replayed"),
+        HeaderValue::from_static("true"),
+    );
     response
 }
 
 /// One async mutex per idempotency key in flight.
 #[derive(Debug, Default)]
 pub struct IdempotencyLocks {
-    locks: std::sync::Mutex<std::collections::HashMap<Vec<u8>, std::sync::Weak<tokio::sync::Mutex<()>>>>,
+    locks: std::sync::Mutex<
+        std::collections::HashMap<Vec<u8>, std::sync::Weak<tokio::sync::Mutex<()>>>,
+    >,
 }
 
 impl IdempotencyLocks {

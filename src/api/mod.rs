@@ -102,7 +102,11 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn route_not_found(uri: axum::http::Uri) -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, "route_not_found", format!("no API route {}", uri.path()))
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        format!("no API route {}", uri.path()),
+    )
 }
 
 async fn method_not_allowed(method: axum::http::Method, uri: axum::http::Uri) -> ApiError {

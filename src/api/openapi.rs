@@ -48,16 +48,23 @@ struct BearerAuth;
 impl Modify for BearerAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
     }
 }
 
 /// The document as JSON text.
 pub fn openapi_json() -> String {
-    ApiDoc::openapi().to_pretty_json().unwrap_or_else(|_| "{}".into())
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".into())
 }
 
 pub fn router() -> Router<AppState> {
     let serve = || async { Json(ApiDoc::openapi()) };
-    Router::new().route("/openapi", get(serve)).route("/openapi.json", get(serve))
+    Router::new()
+        .route("/openapi", get(serve))
+        .route("/openapi.json", get(serve))
 }

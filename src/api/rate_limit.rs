@@ -50,7 +50,10 @@ impl RateLimiter {
         let rate = self.rate_per_sec();
         let capacity = f64::from(self.burst);
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let bucket = buckets.entry(key.to_string()).or_insert(Bucket { tokens: capacity, updated: now });
+        let bucket = buckets.entry(key.to_string()).or_insert(Bucket {
+            tokens: capacity,
+            updated: now,
+        });
         let elapsed = now.saturating_duration_since(bucket.updated).as_secs_f64();
         bucket.tokens = (bucket.tokens + elapsed * rate).min(capacity);
         bucket.updated = now;
@@ -102,7 +105,15 @@ mod tests {
         let limiter = RateLimiter::new(60, 1);
         let start = Instant::now();
         assert!(limiter.check("k", start).allowed);
-        assert!(!limiter.check("k", start + Duration::from_millis(500)).allowed);
-        assert!(limiter.check("k", start + Duration::from_millis(1000)).allowed);
+        assert!(
+            !limiter
+                .check("k", start + Duration::from_millis(500))
+                .allowed
+        );
+        assert!(
+            limiter
+                .check("k", start + Duration::from_millis(1000))
+                .allowed
+        );
     }
 }

@@ -1,11 +1,10 @@
 //! Documents: uploads (PDF, or PNG/JPEG turned into a one-page PDF) checked, hashed and stored
 //! as content-addressed blobs; listing, metadata, content and deletion.
 
-use super::model::{Document, EnvelopeStatus, Envelope, Environment};
+use super::model::{Document, Envelope, EnvelopeStatus, Environment};
 use super::validate::check_text;
-use super::{env_key, EsignError, Esign};
+use super::{env_key, Esign, EsignError};
 use crate::ids::IdKind;
-use sled::Transactional;
 use crate::pdf::{image_to_pdf, inspect_pdf, looks_like_pdf, sniff_image, PdfError};
 use crate::store::{encode, get_json, list_newest_first, sha256_hex_of, Page, StoreError};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
@@ -48,7 +47,11 @@ pub(super) fn adjust_blob_refs(
 
 /// The display name of a document: the client's `name`, else the upload's file name without
 /// any folder part, else `document.pdf`.
-fn document_name(field: &str, chosen: Option<&str>, file_name: Option<&str>) -> Result<String, EsignError> {
+fn document_name(
+    field: &str,
+    chosen: Option<&str>,
+    file_name: Option<&str>,
+) -> Result<String, EsignError> {
     let from_file = file_name.map(|name| name.rsplit(['/', '\\']).next().unwrap_or(name));
     let name = chosen
         .map(str::trim)
@@ -76,13 +79,18 @@ impl Esign {
             });
         }
         if bytes.len() > self.limits.max_document_bytes {
-            return Err(EsignError::TooLarge { limit: self.limits.max_document_bytes });
+            return Err(EsignError::TooLarge {
+                limit: self.limits.max_document_bytes,
+            });
         }
         let name = document_name(name_field, name, file_name)?;
         let (pdf, original_mime_type) = if looks_like_pdf(bytes) {
             (bytes.to_vec(), "application/pdf")
         } else if let Some(kind) = sniff_image(bytes) {
-            (image_to_pdf(bytes, kind).map_err(EsignError::UnusablePdf)?, kind.mime_type())
+            (
+                image_to_pdf(bytes, kind).map_err(EsignError::UnusablePdf)?,
+                kind.mime_type(),
+            )
         } else {
             return Err(EsignError::UnsupportedMediaType(
                 "only PDF, PNG and JPEG files can be uploaded (the content is none of them)".into(),
@@ -111,8 +119,11 @@ impl Esign {
         upload: &UploadedFile,
         creation_key: Option<&str>,
     ) -> Result<Document, EsignError> {
-        let creation_location = creation_key.map(|k| env_key(environment, &format!("documents/{k}")));
-        if let Some(existing) = self.created_before(creation_location.as_deref(), |id| self.get_document(environment, id))? {
+        let creation_location =
+            creation_key.map(|k| env_key(environment, &format!("documents/{k}")));
+        if let Some(existing) = self.created_before(creation_location.as_deref(), |id| {
+            self.get_document(environment, id)
+        })? {
             return Ok(existing);
         }
         let prepared = self.prepare_document(
@@ -122,20 +133,25 @@ impl Esign {
             upload.file_name.as_deref(),
             &upload.bytes,
         )?;
-        self.store.blobs.put(&prepared.pdf).map_err(StoreError::from)?;
+        self.store.blobs.put(&prepared.pdf)?;
         let document = prepared.record;
         let record = encode(&document)?;
         let location = env_key(environment, &document.id);
-        (&self.store.documents, &self.store.blob_refs, &self.store.creation_keys)
-            .transaction(|(documents, refs, creation_keys)| {
+        self.store.transaction(
+            (
+                &self.store.documents,
+                &self.store.blob_refs,
+                &self.store.creation_keys,
+            ),
+            |(documents, refs, creation_keys)| {
                 documents.insert(location.as_slice(), record.as_slice())?;
                 adjust_blob_refs(refs, &document.sha256, 1)?;
                 if let Some(key) = &creation_location {
                     creation_keys.insert(key.as_slice(), document.id.as_bytes())?;
                 }
                 Ok(())
-            })
-            .map_err(StoreError::from)?;
+            },
+        )?;
         Ok(document)
     }
 
@@ -145,8 +161,15 @@ impl Esign {
         creation_location: Option<&[u8]>,
         load: impl Fn(&str) -> Result<T, EsignError>,
     ) -> Result<Option<T>, EsignError> {
-        let Some(location) = creation_location else { return Ok(None) };
-        match self.store.creation_keys.get(location).map_err(StoreError::from)? {
+        let Some(location) = creation_location else {
+            return Ok(None);
+        };
+        match self
+            .store
+            .creation_keys
+            .get(location)
+            .map_err(StoreError::from)?
+        {
             Some(id) => match load(&String::from_utf8_lossy(&id)) {
                 Ok(found) => Ok(Some(found)),
                 Err(EsignError::NotFound { .. }) => Ok(None),
@@ -157,25 +180,41 @@ impl Esign {
     }
 
     pub fn get_document(&self, environment: Environment, id: &str) -> Result<Document, EsignError> {
-        get_json(&self.store.documents, &env_key(environment, id))?.ok_or_else(|| EsignError::NotFound {
-            kind: "document",
-            id: id.to_string(),
+        get_json(&self.store.documents, &env_key(environment, id))?.ok_or_else(|| {
+            EsignError::NotFound {
+                kind: "document",
+                id: id.to_string(),
+            }
         })
     }
 
     /// The stored PDF bytes of a document.
-    pub fn document_content(&self, environment: Environment, id: &str) -> Result<(Document, Vec<u8>), EsignError> {
+    pub fn document_content(
+        &self,
+        environment: Environment,
+        id: &str,
+    ) -> Result<(Document, Vec<u8>), EsignError> {
         let document = self.get_document(environment, id)?;
         let bytes = self
             .store
             .blobs
             .get(&document.sha256)
             .map_err(StoreError::from)?
-            .ok_or_else(|| StoreError::Io(std::io::Error::other(format!("blob {} is missing", document.sha256))))?;
+            .ok_or_else(|| {
+                StoreError::Io(std::io::Error::other(format!(
+                    "blob {} is missing",
+                    document.sha256
+                )))
+            })?;
         Ok((document, bytes))
     }
 
-    pub fn list_documents(&self, environment: Environment, page: u64, limit: u64) -> Result<Page<Document>, EsignError> {
+    pub fn list_documents(
+        &self,
+        environment: Environment,
+        page: u64,
+        limit: u64,
+    ) -> Result<Page<Document>, EsignError> {
         Ok(list_newest_first(
             &self.store.documents,
             &environment.prefix(IdKind::Document.prefix()),
@@ -195,7 +234,8 @@ impl Esign {
         for entry in self.store.document_usage.scan_prefix(&usage_prefix) {
             let (key, _) = entry.map_err(StoreError::from)?;
             let envelope_id = String::from_utf8_lossy(&key[usage_prefix.len()..]).into_owned();
-            let envelope: Option<Envelope> = get_json(&self.store.envelopes, &env_key(environment, &envelope_id))?;
+            let envelope: Option<Envelope> =
+                get_json(&self.store.envelopes, &env_key(environment, &envelope_id))?;
             if let Some(envelope) = envelope {
                 if envelope.status != EnvelopeStatus::Draft {
                     return Err(EsignError::Conflict {
@@ -210,17 +250,22 @@ impl Esign {
             usage_keys.push(key);
         }
         let location = env_key(environment, id);
-        let remaining = (&self.store.documents, &self.store.document_usage, &self.store.blob_refs)
-            .transaction(|(documents, usage, refs)| {
+        let remaining = self.store.transaction(
+            (
+                &self.store.documents,
+                &self.store.document_usage,
+                &self.store.blob_refs,
+            ),
+            |(documents, usage, refs)| {
                 documents.remove(location.as_slice())?;
                 for key in &usage_keys {
                     usage.remove(key)?;
                 }
                 adjust_blob_refs(refs, &document.sha256, -1)
-            })
-            .map_err(StoreError::from)?;
+            },
+        )?;
         if remaining == 0 {
-            self.store.blobs.remove(&document.sha256).map_err(StoreError::from)?;
+            self.store.blobs.remove(&document.sha256)?;
         }
         Ok(())
     }

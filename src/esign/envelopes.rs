@@ -4,17 +4,17 @@
 
 use super::documents::{adjust_blob_refs, PreparedDocument};
 use super::model::{
-    AnchorPlacement, Category, Document, Envelope, EnvelopeDocument, EnvelopeStatus, Environment, Field,
-    FieldType, Recipient, RecipientRole, RecipientStatus, Reminders, SignatureLevel, TokenTarget,
+    AnchorPlacement, Category, Document, Envelope, EnvelopeDocument, EnvelopeStatus, Environment,
+    Field, FieldType, Recipient, RecipientRole, RecipientStatus, Reminders, SignatureLevel,
+    TokenTarget,
 };
 use super::validate::{
-    check_redirect_url, check_text, infer_category, normalize_email, normalize_locale, normalize_tags,
-    required_text, FieldIssue,
+    check_redirect_url, check_text, infer_category, normalize_email, normalize_locale,
+    normalize_tags, required_text, FieldIssue,
 };
 use super::views::EnvelopeView;
-use super::{env_key, EsignError, Esign, DEFAULT_WORKSPACE_ID};
+use super::{env_key, Esign, EsignError, DEFAULT_WORKSPACE_ID};
 use crate::ids::IdKind;
-use sled::Transactional;
 use crate::store::{encode, get_json, list_newest_first, Page, StoreError};
 use base64::Engine;
 use chrono::{DateTime, Utc};
@@ -230,10 +230,11 @@ impl Esign {
         request: CreateEnvelopeRequest,
         creation_key: Option<&str>,
     ) -> Result<EnvelopeView, EsignError> {
-        let creation_location = creation_key.map(|k| env_key(environment, &format!("envelopes/{k}")));
-        if let Some(existing) =
-            self.created_before(creation_location.as_deref(), |id| self.load_envelope(environment, id))?
-        {
+        let creation_location =
+            creation_key.map(|k| env_key(environment, &format!("envelopes/{k}")));
+        if let Some(existing) = self.created_before(creation_location.as_deref(), |id| {
+            self.load_envelope(environment, id)
+        })? {
             return Ok(self.view(&existing));
         }
         if request.template_id.is_some() && request.document_ids.is_some() {
@@ -249,13 +250,19 @@ impl Esign {
             });
         }
         if let Some(template_id) = &request.template_id {
-            return Err(EsignError::invalid("templateId", format!("no template {template_id} exists")));
+            return Err(EsignError::invalid(
+                "templateId",
+                format!("no template {template_id} exists"),
+            ));
         }
         let one_shot = request.documents.is_some();
         let send_now = one_shot && !request.draft.unwrap_or(false);
         let (recipients_field, recipients) = match (request.recipients, request.signers) {
             (Some(_), Some(_)) => {
-                return Err(EsignError::invalid("signers", "give recipients or signers, not both"));
+                return Err(EsignError::invalid(
+                    "signers",
+                    "give recipients or signers, not both",
+                ));
             }
             (Some(recipients), None) => ("recipients", recipients),
             (None, Some(signers)) => (
@@ -282,7 +289,10 @@ impl Esign {
         let mut documents: Vec<Document> = Vec::new();
         if let Some(inline) = &request.documents {
             if inline.is_empty() || inline.len() > MAX_DOCUMENTS {
-                return Err(EsignError::invalid("documents", format!("must hold 1 to {MAX_DOCUMENTS} documents")));
+                return Err(EsignError::invalid(
+                    "documents",
+                    format!("must hold 1 to {MAX_DOCUMENTS} documents"),
+                ));
             }
             for (index, document) in inline.iter().enumerate() {
                 let field = format!("documents[{index}].base64Pdf");
@@ -299,7 +309,9 @@ impl Esign {
                 new_documents.push(prepared);
             }
         }
-        documents.extend(self.resolve_documents(environment, request.document_ids.as_deref().unwrap_or(&[]))?);
+        documents.extend(
+            self.resolve_documents(environment, request.document_ids.as_deref().unwrap_or(&[]))?,
+        );
 
         let spec = EnvelopeSpec {
             subject: request.subject,
@@ -326,19 +338,32 @@ impl Esign {
         }
 
         for prepared in &new_documents {
-            self.store.blobs.put(&prepared.pdf).map_err(StoreError::from)?;
+            self.store.blobs.put(&prepared.pdf)?;
         }
         let new_records: Vec<(Vec<u8>, Vec<u8>, String)> = new_documents
             .iter()
-            .map(|p| Ok((env_key(environment, &p.record.id), encode(&p.record)?, p.record.sha256.clone())))
+            .map(|p| {
+                Ok((
+                    env_key(environment, &p.record.id),
+                    encode(&p.record)?,
+                    p.record.sha256.clone(),
+                ))
+            })
             .collect::<Result<_, StoreError>>()?;
         self.write_envelope(&envelope, None, &new_records, creation_location.as_deref())?;
         Ok(self.view(&envelope))
     }
 
-    fn resolve_documents(&self, environment: Environment, ids: &[String]) -> Result<Vec<Document>, EsignError> {
+    fn resolve_documents(
+        &self,
+        environment: Environment,
+        ids: &[String],
+    ) -> Result<Vec<Document>, EsignError> {
         if ids.len() > MAX_DOCUMENTS {
-            return Err(EsignError::invalid("documentIds", format!("at most {MAX_DOCUMENTS} documents")));
+            return Err(EsignError::invalid(
+                "documentIds",
+                format!("at most {MAX_DOCUMENTS} documents"),
+            ));
         }
         let mut issues = Vec::new();
         let mut documents = Vec::new();
@@ -378,12 +403,17 @@ impl Esign {
         let mut issues = Vec::new();
         let now = self.clock.now();
         let subject = required_text("subject", &spec.subject, 255, &mut issues);
-        let message = spec.message.as_deref().map(str::trim).filter(|m| !m.is_empty()).map(|m| {
-            if let Err(issue) = check_text("message", m, 5000, true) {
-                issues.push(issue);
-            }
-            m.to_string()
-        });
+        let message = spec
+            .message
+            .as_deref()
+            .map(str::trim)
+            .filter(|m| !m.is_empty())
+            .map(|m| {
+                if let Err(issue) = check_text("message", m, 5000, true) {
+                    issues.push(issue);
+                }
+                m.to_string()
+            });
         match spec.signature_level {
             SignatureLevel::Simple => {}
             level => issues.push(FieldIssue::new(
@@ -395,40 +425,68 @@ impl Esign {
             )),
         }
         if spec.require_sms_otp {
-            issues.push(FieldIssue::new("requireSmsOtp", "SMS one-time codes are not available on this deployment"));
+            issues.push(FieldIssue::new(
+                "requireSmsOtp",
+                "SMS one-time codes are not available on this deployment",
+            ));
         }
         if let Some(expires_at) = spec.expires_at {
             if expires_at <= now {
                 issues.push(FieldIssue::new("expiresAt", "must be in the future"));
             }
         }
-        let locale = spec.locale.as_deref().map(str::trim).filter(|l| !l.is_empty()).and_then(|l| {
-            normalize_locale("locale", l).map_err(|issue| issues.push(issue)).ok()
-        });
-        let redirect_url = spec.redirect_url.as_deref().map(str::trim).filter(|u| !u.is_empty()).and_then(|u| {
-            check_redirect_url("redirectUrl", u).map_err(|issue| issues.push(issue)).ok()
-        });
+        let locale = spec
+            .locale
+            .as_deref()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .and_then(|l| {
+                normalize_locale("locale", l)
+                    .map_err(|issue| issues.push(issue))
+                    .ok()
+            });
+        let redirect_url = spec
+            .redirect_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .and_then(|u| {
+                check_redirect_url("redirectUrl", u)
+                    .map_err(|issue| issues.push(issue))
+                    .ok()
+            });
         let tags = normalize_tags("tags", &spec.tags, &mut issues);
         if let Some(workspace) = &spec.workspace_id {
             if workspace != DEFAULT_WORKSPACE_ID {
                 return Err(EsignError::Forbidden {
                     code: "workspace_forbidden",
-                    message: format!("workspace {workspace} is not one of this account's workspaces"),
+                    message: format!(
+                        "workspace {workspace} is not one of this account's workspaces"
+                    ),
                 });
             }
         }
         if let Some(reminders) = &spec.reminders {
             if !(1..=60).contains(&reminders.after_days) {
-                issues.push(FieldIssue::new("reminders.afterDays", "must be between 1 and 60"));
+                issues.push(FieldIssue::new(
+                    "reminders.afterDays",
+                    "must be between 1 and 60",
+                ));
             }
             if reminders.every_days.is_some_and(|d| !(1..=60).contains(&d)) {
-                issues.push(FieldIssue::new("reminders.everyDays", "must be between 1 and 60"));
+                issues.push(FieldIssue::new(
+                    "reminders.everyDays",
+                    "must be between 1 and 60",
+                ));
             }
         }
 
         let field_name = spec.recipients_field;
         if spec.recipients.is_empty() || spec.recipients.len() > MAX_RECIPIENTS {
-            issues.push(FieldIssue::new(field_name, format!("must hold 1 to {MAX_RECIPIENTS} recipients")));
+            issues.push(FieldIssue::new(
+                field_name,
+                format!("must hold 1 to {MAX_RECIPIENTS} recipients"),
+            ));
         }
         let mut recipients: Vec<Recipient> = Vec::new();
         for (index, input) in spec.recipients.iter().enumerate() {
@@ -440,11 +498,22 @@ impl Esign {
                     continue;
                 }
             };
-            if recipients.iter().any(|r| r.email.eq_ignore_ascii_case(&email)) {
-                issues.push(FieldIssue::new(format!("{path}.email"), "appears twice; each recipient needs their own address"));
+            if recipients
+                .iter()
+                .any(|r| r.email.eq_ignore_ascii_case(&email))
+            {
+                issues.push(FieldIssue::new(
+                    format!("{path}.email"),
+                    "appears twice; each recipient needs their own address",
+                ));
                 continue;
             }
-            let name = match input.name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+            let name = match input
+                .name
+                .as_deref()
+                .map(str::trim)
+                .filter(|n| !n.is_empty())
+            {
                 Some(name) => {
                     if let Err(issue) = check_text(&format!("{path}.name"), name, 200, false) {
                         issues.push(issue);
@@ -455,17 +524,34 @@ impl Esign {
             };
             let signing_order = input.signing_order.unwrap_or(1);
             if !(1..=100).contains(&signing_order) {
-                issues.push(FieldIssue::new(format!("{path}.signingOrder"), "must be an integer from 1 to 100"));
+                issues.push(FieldIssue::new(
+                    format!("{path}.signingOrder"),
+                    "must be an integer from 1 to 100",
+                ));
             }
-            let phone = input.phone.as_deref().map(str::trim).filter(|p| !p.is_empty()).map(|p| {
-                let ok = p.starts_with('+') && (8..=16).contains(&p.len()) && p[1..].bytes().all(|b| b.is_ascii_digit());
-                if !ok {
-                    issues.push(FieldIssue::new(format!("{path}.phone"), "must be in E.164 form, such as +33612345678"));
-                }
-                p.to_string()
-            });
+            let phone = input
+                .phone
+                .as_deref()
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let ok = p.starts_with('+')
+                        && (8..=16).contains(&p.len())
+                        && p[1..].bytes().all(|b| b.is_ascii_digit());
+                    if !ok {
+                        issues.push(FieldIssue::new(
+                            format!("{path}.phone"),
+                            "must be in E.164 form, such as +33612345678",
+                        ));
+                    }
+                    p.to_string()
+                });
             let id = previous
-                .and_then(|prev| prev.recipients.iter().find(|r| r.email.eq_ignore_ascii_case(&email)))
+                .and_then(|prev| {
+                    prev.recipients
+                        .iter()
+                        .find(|r| r.email.eq_ignore_ascii_case(&email))
+                })
                 .map(|r| r.id.clone())
                 .unwrap_or_else(|| self.ids.next(IdKind::Recipient));
             recipients.push(Recipient {
@@ -484,7 +570,10 @@ impl Esign {
         }
 
         if spec.fields.len() > MAX_FIELDS {
-            issues.push(FieldIssue::new("fields", format!("at most {MAX_FIELDS} fields")));
+            issues.push(FieldIssue::new(
+                "fields",
+                format!("at most {MAX_FIELDS} fields"),
+            ));
         }
         let mut fields = Vec::new();
         for (index, input) in spec.fields.iter().enumerate() {
@@ -499,7 +588,9 @@ impl Esign {
         }
         let category = spec.category.unwrap_or_else(|| infer_category(&subject));
         Ok(Envelope {
-            id: previous.map(|p| p.id.clone()).unwrap_or_else(|| self.ids.next(IdKind::Envelope)),
+            id: previous
+                .map(|p| p.id.clone())
+                .unwrap_or_else(|| self.ids.next(IdKind::Envelope)),
             environment,
             subject,
             message,
@@ -546,7 +637,10 @@ impl Esign {
         let record = encode(envelope)?;
         let location = env_key(environment, &envelope.id);
         let usage = |e: &Envelope| -> Vec<Vec<u8>> {
-            e.documents.iter().map(|d| env_key(environment, &format!("{}/{}", d.id, e.id))).collect()
+            e.documents
+                .iter()
+                .map(|d| env_key(environment, &format!("{}/{}", d.id, e.id)))
+                .collect()
         };
         let tokens = |e: &Envelope| -> Vec<(Vec<u8>, Vec<u8>)> {
             e.recipients
@@ -566,15 +660,16 @@ impl Esign {
         let old_tokens = previous.map(tokens).unwrap_or_default();
         let new_usage = usage(envelope);
         let new_tokens = tokens(envelope);
-        (
-            &self.store.envelopes,
-            &self.store.document_usage,
-            &self.store.sign_tokens,
-            &self.store.documents,
-            &self.store.blob_refs,
-            &self.store.creation_keys,
-        )
-            .transaction(|(envelopes, usage_tree, token_tree, documents, refs, creation_keys)| {
+        self.store.transaction(
+            (
+                &self.store.envelopes,
+                &self.store.document_usage,
+                &self.store.sign_tokens,
+                &self.store.documents,
+                &self.store.blob_refs,
+                &self.store.creation_keys,
+            ),
+            |(envelopes, usage_tree, token_tree, documents, refs, creation_keys)| {
                 for key in &old_usage {
                     usage_tree.remove(key.as_slice())?;
                 }
@@ -596,24 +691,38 @@ impl Esign {
                     creation_keys.insert(key, envelope.id.as_bytes())?;
                 }
                 Ok(())
-            })
-            .map_err(StoreError::from)?;
+            },
+        )?;
         Ok(())
     }
 
-    pub(super) fn load_envelope(&self, environment: Environment, id: &str) -> Result<Envelope, EsignError> {
-        get_json(&self.store.envelopes, &env_key(environment, id))?.ok_or_else(|| EsignError::NotFound {
-            kind: "envelope",
-            id: id.to_string(),
+    pub(super) fn load_envelope(
+        &self,
+        environment: Environment,
+        id: &str,
+    ) -> Result<Envelope, EsignError> {
+        get_json(&self.store.envelopes, &env_key(environment, id))?.ok_or_else(|| {
+            EsignError::NotFound {
+                kind: "envelope",
+                id: id.to_string(),
+            }
         })
     }
 
-    pub fn get_envelope(&self, environment: Environment, id: &str) -> Result<EnvelopeView, EsignError> {
+    pub fn get_envelope(
+        &self,
+        environment: Environment,
+        id: &str,
+    ) -> Result<EnvelopeView, EsignError> {
         Ok(self.view(&self.load_envelope(environment, id)?))
     }
 
     /// Newest first, optionally only one status.
-    pub fn list_envelopes(&self, environment: Environment, query: EnvelopeListQuery) -> Result<Page<EnvelopeView>, EsignError> {
+    pub fn list_envelopes(
+        &self,
+        environment: Environment,
+        query: EnvelopeListQuery,
+    ) -> Result<Page<EnvelopeView>, EsignError> {
         let page: Page<Envelope> = list_newest_first(
             &self.store.envelopes,
             &environment.prefix(IdKind::Envelope.prefix()),
@@ -639,7 +748,10 @@ impl Esign {
         if current.status != EnvelopeStatus::Draft {
             return Err(EsignError::Conflict {
                 code: "envelope_not_draft",
-                message: format!("envelope {id} is {} and can no longer be changed", current.status.as_str()),
+                message: format!(
+                    "envelope {id} is {} and can no longer be changed",
+                    current.status.as_str()
+                ),
             });
         }
         let documents = match &patch.document_ids {
@@ -647,7 +759,10 @@ impl Esign {
             None => {
                 let ids: Vec<String> = current.documents.iter().map(|d| d.id.clone()).collect();
                 self.resolve_documents(environment, &ids).map_err(|_| {
-                    EsignError::invalid("documentIds", "a document of this draft was deleted; give documentIds again")
+                    EsignError::invalid(
+                        "documentIds",
+                        "a document of this draft was deleted; give documentIds again",
+                    )
                 })?
             }
         };
@@ -698,8 +813,12 @@ impl Esign {
             category: Some(patch.category.unwrap_or(current.category)),
             tags: patch.tags.unwrap_or_else(|| current.tags.clone()),
             locale: patch.locale.unwrap_or_else(|| current.locale.clone()),
-            redirect_url: patch.redirect_url.unwrap_or_else(|| current.redirect_url.clone()),
-            initials_on_every_page: patch.initials_on_every_page.unwrap_or(current.initials_on_every_page),
+            redirect_url: patch
+                .redirect_url
+                .unwrap_or_else(|| current.redirect_url.clone()),
+            initials_on_every_page: patch
+                .initials_on_every_page
+                .unwrap_or(current.initials_on_every_page),
             workspace_id: current.workspace_id.clone(),
             require_sms_otp: false,
             reminders: patch.reminders.unwrap_or(current.reminders),
@@ -725,9 +844,18 @@ impl Esign {
                 .iter()
                 .map(|d| env_key(environment, &format!("{}/{}", d.id, id)))
                 .collect();
-            let tokens: Vec<[u8; 32]> = current.recipients.iter().map(|r| token_hash(&self.access_token(&r.id))).collect();
-            (&self.store.envelopes, &self.store.document_usage, &self.store.sign_tokens)
-                .transaction(|(envelopes, usage_tree, token_tree)| {
+            let tokens: Vec<[u8; 32]> = current
+                .recipients
+                .iter()
+                .map(|r| token_hash(&self.access_token(&r.id)))
+                .collect();
+            self.store.transaction(
+                (
+                    &self.store.envelopes,
+                    &self.store.document_usage,
+                    &self.store.sign_tokens,
+                ),
+                |(envelopes, usage_tree, token_tree)| {
                     envelopes.remove(location.as_slice())?;
                     for key in &usage {
                         usage_tree.remove(key.as_slice())?;
@@ -736,19 +864,23 @@ impl Esign {
                         token_tree.remove(&key[..])?;
                     }
                     Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
-                })
-                .map_err(StoreError::from)?;
+                },
+            )?;
             return Ok(None);
         }
         if current.status.is_final() {
             return Err(EsignError::Conflict {
                 code: "envelope_finished",
-                message: format!("envelope {id} is {} and can no longer be deleted or voided", current.status.as_str()),
+                message: format!(
+                    "envelope {id} is {} and can no longer be deleted or voided",
+                    current.status.as_str()
+                ),
             });
         }
         let reason = reason.map(str::trim).filter(|r| !r.is_empty());
         if let Some(reason) = reason {
-            check_text("reason", reason, 500, true).map_err(|issue| EsignError::Invalid(vec![issue]))?;
+            check_text("reason", reason, 500, true)
+                .map_err(|issue| EsignError::Invalid(vec![issue]))?;
         }
         let mut voided = current.clone();
         let now = self.clock.now();
@@ -769,7 +901,10 @@ fn build_field(
 ) -> Result<Field, Vec<FieldIssue>> {
     let mut issues = Vec::new();
     let email = input.recipient_email.trim();
-    match recipients.iter().find(|r| r.email.eq_ignore_ascii_case(email)) {
+    match recipients
+        .iter()
+        .find(|r| r.email.eq_ignore_ascii_case(email))
+    {
         None => issues.push(FieldIssue::new(
             format!("{path}.recipientEmail"),
             format!("`{email}` is not one of the recipients"),
@@ -796,24 +931,40 @@ fn build_field(
         )),
         None => issues.push(FieldIssue::new(
             format!("{path}.documentIndex"),
-            format!("there are only {} documents (0-based index)", documents.len()),
+            format!(
+                "there are only {} documents (0-based index)",
+                documents.len()
+            ),
         )),
-        Some(document) if page_number == 0 || page_number > document.page_count => issues.push(FieldIssue::new(
-            format!("{path}.pageNumber"),
-            format!("document {document_index} has pages 1 to {}", document.page_count),
-        )),
+        Some(document) if page_number == 0 || page_number > document.page_count => {
+            issues.push(FieldIssue::new(
+                format!("{path}.pageNumber"),
+                format!(
+                    "document {document_index} has pages 1 to {}",
+                    document.page_count
+                ),
+            ))
+        }
         Some(_) => {}
     }
-    let anchor_text = input.anchor_text.as_deref().map(str::trim).filter(|t| !t.is_empty()).map(|t| {
-        if let Err(issue) = check_text(&format!("{path}.anchorText"), t, 200, false) {
-            issues.push(issue);
-        }
-        t.to_string()
-    });
+    let anchor_text = input
+        .anchor_text
+        .as_deref()
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .map(|t| {
+            if let Err(issue) = check_text(&format!("{path}.anchorText"), t, 200, false) {
+                issues.push(issue);
+            }
+            t.to_string()
+        });
     let mut number = |name: &str, value: Option<f64>, default: f64, min: f64, max: f64| -> f64 {
         let value = value.unwrap_or(default);
         if !value.is_finite() || value < min || value > max {
-            issues.push(FieldIssue::new(format!("{path}.{name}"), format!("must be a number from {min} to {max}")));
+            issues.push(FieldIssue::new(
+                format!("{path}.{name}"),
+                format!("must be a number from {min} to {max}"),
+            ));
         }
         value
     };
@@ -847,10 +998,16 @@ fn build_field(
 fn check_sendable(envelope: &Envelope) -> Result<(), EsignError> {
     let mut issues = Vec::new();
     if envelope.documents.is_empty() {
-        issues.push(FieldIssue::new("documents", "an envelope needs at least one document to be sent"));
+        issues.push(FieldIssue::new(
+            "documents",
+            "an envelope needs at least one document to be sent",
+        ));
     }
     if !envelope.recipients.iter().any(|r| r.role.acts()) {
-        issues.push(FieldIssue::new("recipients", "an envelope needs at least one signer or approver to be sent"));
+        issues.push(FieldIssue::new(
+            "recipients",
+            "an envelope needs at least one signer or approver to be sent",
+        ));
     }
     if issues.is_empty() {
         Ok(())
@@ -865,7 +1022,12 @@ fn mark_sent(envelope: &mut Envelope, now: DateTime<Utc>) {
     envelope.status = EnvelopeStatus::Sent;
     envelope.sent_at = Some(now);
     envelope.updated_at = now;
-    let first = envelope.recipients.iter().filter(|r| r.role.acts()).map(|r| r.signing_order).min();
+    let first = envelope
+        .recipients
+        .iter()
+        .filter(|r| r.role.acts())
+        .map(|r| r.signing_order)
+        .min();
     for recipient in &mut envelope.recipients {
         if recipient.role.acts() && Some(recipient.signing_order) == first {
             recipient.status = RecipientStatus::Sent;
@@ -881,7 +1043,10 @@ mod tests {
     fn base64_forms() {
         assert_eq!(decode_base64("aGVsbG8=").unwrap(), b"hello");
         assert_eq!(decode_base64("aGVsbG8").unwrap(), b"hello");
-        assert_eq!(decode_base64("data:application/pdf;base64,aGVs\nbG8=").unwrap(), b"hello");
+        assert_eq!(
+            decode_base64("data:application/pdf;base64,aGVs\nbG8=").unwrap(),
+            b"hello"
+        );
         assert!(decode_base64("not base64!").is_none());
     }
 }

@@ -3,9 +3,8 @@
 
 use super::model::{ApiKey, ApiKeyView, Environment, Scope};
 use super::validate::check_text;
-use super::{env_key, EsignError, Esign};
+use super::{env_key, Esign, EsignError};
 use crate::ids::IdKind;
-use sled::Transactional;
 use crate::store::{get_json, list_newest_first, put_json, Page, StoreError};
 use rand::distributions::{Alphanumeric, DistString};
 use serde::{Deserialize, Serialize};
@@ -82,7 +81,8 @@ pub fn parse_authorization(value: &str) -> Result<(&str, Environment), AuthFailu
 impl Esign {
     /// True once any key exists (the first start creates a bootstrap key otherwise).
     pub fn has_any_key(&self) -> Result<bool, EsignError> {
-        Ok(!self.store.keys.is_empty() || self.store.keys.first().map_err(StoreError::from)?.is_some())
+        Ok(!self.store.keys.is_empty()
+            || self.store.keys.first().map_err(StoreError::from)?.is_some())
     }
 
     /// Creates a key in `environment` with `scopes` (operator path: CLI and bootstrap).
@@ -94,7 +94,8 @@ impl Esign {
     ) -> Result<CreatedKey, EsignError> {
         let name = match name.map(str::trim) {
             Some(name) if !name.is_empty() => {
-                check_text("name", name, 100, false).map_err(|issue| EsignError::Invalid(vec![issue]))?;
+                check_text("name", name, 100, false)
+                    .map_err(|issue| EsignError::Invalid(vec![issue]))?;
                 name.to_string()
             }
             _ => "API key".to_string(),
@@ -106,7 +107,10 @@ impl Esign {
             }
         }
         if scopes_sorted.is_empty() {
-            return Err(EsignError::invalid("scopes", "a key needs at least one scope"));
+            return Err(EsignError::invalid(
+                "scopes",
+                "a key needs at least one scope",
+            ));
         }
         let prefix = match environment {
             Environment::Test => "sk_test_",
@@ -129,13 +133,14 @@ impl Esign {
         };
         let record = crate::store::encode(&key)?;
         let location = env_key(environment, &key.id);
-        (&self.store.keys, &self.store.key_hashes)
-            .transaction(|(keys, hashes)| {
+        self.store.transaction(
+            (&self.store.keys, &self.store.key_hashes),
+            |(keys, hashes)| {
                 keys.insert(location.as_slice(), record.as_slice())?;
                 hashes.insert(&hash[..], location.as_slice())?;
                 Ok(())
-            })
-            .map_err(|err: sled::transaction::TransactionError<StoreError>| StoreError::from(err))?;
+            },
+        )?;
         Ok(CreatedKey {
             key: ApiKeyView::from(&key),
             secret,
@@ -143,7 +148,11 @@ impl Esign {
     }
 
     /// `POST /keys` on behalf of a caller: same environment only, never more scopes than it has.
-    pub fn create_key_for(&self, caller: &ApiKey, request: &NewKey) -> Result<CreatedKey, EsignError> {
+    pub fn create_key_for(
+        &self,
+        caller: &ApiKey,
+        request: &NewKey,
+    ) -> Result<CreatedKey, EsignError> {
         let environment = request.environment.unwrap_or(caller.environment);
         if environment != caller.environment {
             return Err(EsignError::Forbidden {
@@ -155,7 +164,10 @@ impl Esign {
                 ),
             });
         }
-        let scopes = request.scopes.clone().unwrap_or_else(|| caller.scopes.clone());
+        let scopes = request
+            .scopes
+            .clone()
+            .unwrap_or_else(|| caller.scopes.clone());
         if let Some(missing) = scopes.iter().find(|scope| !caller.scopes.contains(scope)) {
             return Err(EsignError::Forbidden {
                 code: "insufficient_scope",
@@ -168,7 +180,12 @@ impl Esign {
         self.create_key(environment, request.name.as_deref(), &scopes)
     }
 
-    pub fn list_keys(&self, environment: Environment, page: u64, limit: u64) -> Result<Page<ApiKeyView>, EsignError> {
+    pub fn list_keys(
+        &self,
+        environment: Environment,
+        page: u64,
+        limit: u64,
+    ) -> Result<Page<ApiKeyView>, EsignError> {
         let page: Page<ApiKey> = list_newest_first(
             &self.store.keys,
             &environment.prefix(IdKind::ApiKey.prefix()),
@@ -186,10 +203,11 @@ impl Esign {
     /// Revokes a key; it fails with 401 from its next request on. Revoking twice is harmless.
     pub fn revoke_key(&self, environment: Environment, id: &str) -> Result<ApiKeyView, EsignError> {
         let location = env_key(environment, id);
-        let mut key: ApiKey = get_json(&self.store.keys, &location)?.ok_or_else(|| EsignError::NotFound {
-            kind: "API key",
-            id: id.to_string(),
-        })?;
+        let mut key: ApiKey =
+            get_json(&self.store.keys, &location)?.ok_or_else(|| EsignError::NotFound {
+                kind: "API key",
+                id: id.to_string(),
+            })?;
         if key.revoked_at.is_none() {
             key.revoked_at = Some(self.clock.now());
             put_json(&self.store.keys, &location, &key)?;
@@ -238,13 +256,31 @@ mod tests {
     #[test]
     fn authorization_forms() {
         let key = format!("sk_test_{}", "a".repeat(32));
-        assert_eq!(parse_authorization(&format!("Bearer {key}")).unwrap().0, key);
-        assert_eq!(parse_authorization(&format!("bearer  {key} ")).unwrap().0, key);
+        assert_eq!(
+            parse_authorization(&format!("Bearer {key}")).unwrap().0,
+            key
+        );
+        assert_eq!(
+            parse_authorization(&format!("bearer  {key} ")).unwrap().0,
+            key
+        );
         assert_eq!(parse_authorization(&key).unwrap().1, Environment::Test);
         assert_eq!(parse_authorization(""), Err(AuthFailure::Missing));
-        assert_eq!(parse_authorization("Basic abc"), Err(AuthFailure::Malformed));
-        assert_eq!(parse_authorization("sk_test_short"), Err(AuthFailure::Malformed));
-        assert_eq!(parse_authorization(&format!("ck_live_{}", "a".repeat(32))), Err(AuthFailure::Malformed));
-        assert_eq!(parse_authorization(&format!("sk_live_{}!", "a".repeat(32))), Err(AuthFailure::Malformed));
+        assert_eq!(
+            parse_authorization("Basic abc"),
+            Err(AuthFailure::Malformed)
+        );
+        assert_eq!(
+            parse_authorization("sk_test_short"),
+            Err(AuthFailure::Malformed)
+        );
+        assert_eq!(
+            parse_authorization(&format!("ck_live_{}", "a".repeat(32))),
+            Err(AuthFailure::Malformed)
+        );
+        assert_eq!(
+            parse_authorization(&format!("sk_live_{}!", "a".repeat(32))),
+            Err(AuthFailure::Malformed)
+        );
     }
 }

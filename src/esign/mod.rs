@@ -15,8 +15,8 @@ mod views;
 
 pub use documents::UploadedFile;
 pub use envelopes::{
-    CreateEnvelopeRequest, EnvelopeListQuery, FieldInput, InlineDocument, PatchEnvelopeRequest, RecipientInput,
-    SignerInput,
+    CreateEnvelopeRequest, EnvelopeListQuery, FieldInput, InlineDocument, PatchEnvelopeRequest,
+    RecipientInput, SignerInput,
 };
 pub use keys::{AuthFailure, CreatedKey, NewKey, KEY_MIN_RANDOM_CHARS};
 pub use validate::{FieldIssue, SUPPORTED_LOCALES};
@@ -56,6 +56,12 @@ pub enum EsignError {
     TooLarge { limit: usize },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<std::io::Error> for EsignError {
+    fn from(err: std::io::Error) -> Self {
+        EsignError::Store(StoreError::Io(err))
+    }
 }
 
 impl EsignError {
@@ -123,12 +129,21 @@ impl Esign {
     }
 
     pub fn sign_url(&self, recipient_id: &str) -> String {
-        format!("{}/sign/{}", self.public_url, self.access_token(recipient_id))
+        format!(
+            "{}/sign/{}",
+            self.public_url,
+            self.access_token(recipient_id)
+        )
     }
 
     /// `/account/me`.
     pub fn account(&self) -> Result<model_account::Account, EsignError> {
-        let id = match self.store.meta.get(b"account_id").map_err(StoreError::from)? {
+        let id = match self
+            .store
+            .meta
+            .get(b"account_id")
+            .map_err(StoreError::from)?
+        {
             Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             None => {
                 let id = self.ids.next(crate::ids::IdKind::Account);

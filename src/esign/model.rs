@@ -64,7 +64,9 @@ impl Scope {
     }
 
     pub fn parse(text: &str) -> Option<Scope> {
-        Scope::ALL.into_iter().find(|scope| scope.as_str() == text.trim())
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str() == text.trim())
     }
 }
 
@@ -184,7 +186,9 @@ impl EnvelopeStatus {
     }
 
     pub fn parse(text: &str) -> Option<Self> {
-        Self::ALL.into_iter().find(|s| s.as_str().eq_ignore_ascii_case(text.trim()))
+        Self::ALL
+            .into_iter()
+            .find(|s| s.as_str().eq_ignore_ascii_case(text.trim()))
     }
 
     /// Out for signature: recipients may still act.

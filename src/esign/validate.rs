@@ -28,10 +28,18 @@ pub const SUPPORTED_LOCALES: [&str; 2] = ["en", "fr"];
 
 /// Free text: any script, emoji and RTL allowed; control characters and direction overrides
 /// (which could make a name read differently from what it is) refused; at most `max_chars`.
-pub fn check_text(field: &str, value: &str, max_chars: usize, multiline: bool) -> Result<(), FieldIssue> {
+pub fn check_text(
+    field: &str,
+    value: &str,
+    max_chars: usize,
+    multiline: bool,
+) -> Result<(), FieldIssue> {
     let count = value.chars().count();
     if count > max_chars {
-        return Err(FieldIssue::new(field, format!("is {count} characters long; at most {max_chars} are allowed")));
+        return Err(FieldIssue::new(
+            field,
+            format!("is {count} characters long; at most {max_chars} are allowed"),
+        ));
     }
     for c in value.chars() {
         let allowed_whitespace = multiline && matches!(c, '\n' | '\r' | '\t');
@@ -52,7 +60,12 @@ pub fn check_text(field: &str, value: &str, max_chars: usize, multiline: bool) -
 }
 
 /// Checks a non-empty, trimmed text field and returns it trimmed.
-pub fn required_text(field: &str, value: &str, max_chars: usize, issues: &mut Vec<FieldIssue>) -> String {
+pub fn required_text(
+    field: &str,
+    value: &str,
+    max_chars: usize,
+    issues: &mut Vec<FieldIssue>,
+) -> String {
     let trimmed = value.trim();
     if trimmed.is_empty() {
         issues.push(FieldIssue::new(field, "must not be empty"));
@@ -65,7 +78,8 @@ pub fn required_text(field: &str, value: &str, max_chars: usize, issues: &mut Ve
 /// Validates an email address and returns it normalised (trimmed, domain lower-cased).
 pub fn normalize_email(field: &str, value: &str) -> Result<String, FieldIssue> {
     let value = value.trim();
-    let invalid = |why: &str| FieldIssue::new(field, format!("is not a valid email address: {why}"));
+    let invalid =
+        |why: &str| FieldIssue::new(field, format!("is not a valid email address: {why}"));
     if value.is_empty() {
         return Err(invalid("it is empty"));
     }
@@ -78,13 +92,16 @@ pub fn normalize_email(field: &str, value: &str) -> Result<String, FieldIssue> {
     if local.is_empty() || local.len() > 64 {
         return Err(invalid("the part before @ must be 1 to 64 characters"));
     }
-    let local_ok = local.bytes().all(|b| {
-        b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b)
-    }) && !local.starts_with('.')
+    let local_ok = local
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-/=?^_`{|}~.".contains(&b))
+        && !local.starts_with('.')
         && !local.ends_with('.')
         && !local.contains("..");
     if !local_ok {
-        return Err(invalid("the part before @ has characters an address cannot have"));
+        return Err(invalid(
+            "the part before @ has characters an address cannot have",
+        ));
     }
     let labels: Vec<&str> = domain.split('.').collect();
     let domain_ok = labels.len() >= 2
@@ -93,9 +110,13 @@ pub fn normalize_email(field: &str, value: &str) -> Result<String, FieldIssue> {
                 && label.len() <= 63
                 && !label.starts_with('-')
                 && !label.ends_with('-')
-                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && label
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-')
         })
-        && labels.last().is_some_and(|tld| tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()));
+        && labels
+            .last()
+            .is_some_and(|tld| tld.len() >= 2 && tld.bytes().all(|b| b.is_ascii_alphabetic()));
     if !domain_ok {
         return Err(invalid("the domain is not a valid host name"));
     }
@@ -110,15 +131,24 @@ pub fn normalize_locale(field: &str, value: &str) -> Result<String, FieldIssue> 
     let region = parts.next();
     let well_formed = (2..=3).contains(&language.len())
         && language.bytes().all(|b| b.is_ascii_alphabetic())
-        && region.is_none_or(|r| (r.len() == 2 && r.bytes().all(|b| b.is_ascii_alphabetic())) || (r.len() == 3 && r.bytes().all(|b| b.is_ascii_digit())))
+        && region.is_none_or(|r| {
+            (r.len() == 2 && r.bytes().all(|b| b.is_ascii_alphabetic()))
+                || (r.len() == 3 && r.bytes().all(|b| b.is_ascii_digit()))
+        })
         && parts.next().is_none();
     if !well_formed {
-        return Err(FieldIssue::new(field, format!("`{value}` is not a BCP-47 language tag such as `fr` or `fr-BE`")));
+        return Err(FieldIssue::new(
+            field,
+            format!("`{value}` is not a BCP-47 language tag such as `fr` or `fr-BE`"),
+        ));
     }
     if !SUPPORTED_LOCALES.contains(&language.as_str()) {
         return Err(FieldIssue::new(
             field,
-            format!("`{value}` is not a supported language; supported: {}", SUPPORTED_LOCALES.join(", ")),
+            format!(
+                "`{value}` is not a supported language; supported: {}",
+                SUPPORTED_LOCALES.join(", ")
+            ),
         ));
     }
     Ok(match region {
@@ -143,7 +173,10 @@ pub fn check_redirect_url(field: &str, value: &str) -> Result<String, FieldIssue
 /// Tags: at most 10, each 1–40 characters, lower-cased and de-duplicated.
 pub fn normalize_tags(field: &str, tags: &[String], issues: &mut Vec<FieldIssue>) -> Vec<String> {
     if tags.len() > 10 {
-        issues.push(FieldIssue::new(field, format!("has {} tags; at most 10 are allowed", tags.len())));
+        issues.push(FieldIssue::new(
+            field,
+            format!("has {} tags; at most 10 are allowed", tags.len()),
+        ));
     }
     let mut out: Vec<String> = Vec::new();
     for (index, tag) in tags.iter().enumerate() {
@@ -170,7 +203,15 @@ pub fn infer_category(subject: &str) -> Category {
     let has = |words: &[&str]| words.iter().any(|w| subject.contains(w));
     if has(&["nda", "non-disclosure", "confidential", "confidentialité"]) {
         Category::Nda
-    } else if has(&["employment", "onboarding", "embauche", "travail", "offer letter", "arbeitsvertrag", "hr "]) {
+    } else if has(&[
+        "employment",
+        "onboarding",
+        "embauche",
+        "travail",
+        "offer letter",
+        "arbeitsvertrag",
+        "hr ",
+    ]) {
         Category::Hr
     } else if has(&["invoice", "facture", "rechnung"]) {
         Category::Invoice
@@ -197,8 +238,24 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(normalize_email("e", " Marie.Dubois@Example.COM ").unwrap(), "Marie.Dubois@example.com");
-        for bad in ["", "a", "a@b", "@b.com", "a@@b.com", "a b@c.com", "a@b..com", "a@-b.com", "x@y.c0m", "😀@b.com", "<script>@b.com", "a@b.com\r\nBcc: x@y.com"] {
+        assert_eq!(
+            normalize_email("e", " Marie.Dubois@Example.COM ").unwrap(),
+            "Marie.Dubois@example.com"
+        );
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@b.com",
+            "a@@b.com",
+            "a b@c.com",
+            "a@b..com",
+            "a@-b.com",
+            "x@y.c0m",
+            "😀@b.com",
+            "<script>@b.com",
+            "a@b.com\r\nBcc: x@y.com",
+        ] {
             assert!(normalize_email("e", bad).is_err(), "{bad:?} accepted");
         }
     }

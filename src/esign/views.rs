@@ -3,8 +3,8 @@
 //! one-shot shape, and `documentIds`.
 
 use super::model::{
-    Category, Envelope, EnvelopeDocument, EnvelopeStatus, Environment, Field, Recipient, RecipientRole,
-    RecipientStatus, Reminders, SignatureLevel,
+    Category, Envelope, EnvelopeDocument, EnvelopeStatus, Environment, Field, Recipient,
+    RecipientRole, RecipientStatus, Reminders, SignatureLevel,
 };
 use super::Esign;
 use chrono::{DateTime, Utc};
@@ -69,7 +69,10 @@ pub struct EnvelopeView {
 impl Esign {
     fn recipient_view(&self, recipient: &Recipient) -> RecipientView {
         let (sign_url, access_token) = if recipient.role.acts() {
-            (Some(self.sign_url(&recipient.id)), Some(self.access_token(&recipient.id)))
+            (
+                Some(self.sign_url(&recipient.id)),
+                Some(self.access_token(&recipient.id)),
+            )
         } else {
             (None, None)
         };
@@ -92,8 +95,16 @@ impl Esign {
 
     /// The caller's view of an envelope.
     pub fn view(&self, envelope: &Envelope) -> EnvelopeView {
-        let recipients: Vec<RecipientView> = envelope.recipients.iter().map(|r| self.recipient_view(r)).collect();
-        let signers = recipients.iter().filter(|r| r.role == RecipientRole::Signer).cloned().collect();
+        let recipients: Vec<RecipientView> = envelope
+            .recipients
+            .iter()
+            .map(|r| self.recipient_view(r))
+            .collect();
+        let signers = recipients
+            .iter()
+            .filter(|r| r.role == RecipientRole::Signer)
+            .cloned()
+            .collect();
         EnvelopeView {
             id: envelope.id.clone(),
             subject: envelope.subject.clone(),

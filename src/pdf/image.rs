@@ -64,7 +64,11 @@ fn check_size(width: u32, height: u32) -> Result<(), PdfError> {
         return Err(PdfError::BadImage("zero width or height".into()));
     }
     if u64::from(width) * u64::from(height) > MAX_PIXELS {
-        return Err(PdfError::ImageTooLarge { width, height, max_pixels: MAX_PIXELS });
+        return Err(PdfError::ImageTooLarge {
+            width,
+            height,
+            max_pixels: MAX_PIXELS,
+        });
     }
     Ok(())
 }
@@ -94,7 +98,9 @@ fn jpeg_image(bytes: &[u8]) -> Result<EmbeddedImage, PdfError> {
         if len < 2 {
             return Err(bad("bad segment length"));
         }
-        let segment = bytes.get(at + 2..at + len).ok_or_else(|| bad("ends early"))?;
+        let segment = bytes
+            .get(at + 2..at + len)
+            .ok_or_else(|| bad("ends early"))?;
         if marker == 0xEE && segment.starts_with(b"Adobe") {
             adobe = true;
         }
@@ -130,7 +136,9 @@ fn jpeg_image(bytes: &[u8]) -> Result<EmbeddedImage, PdfError> {
 
 fn png_image(bytes: &[u8]) -> Result<EmbeddedImage, PdfError> {
     let bad = |err: png::DecodingError| PdfError::BadImage(format!("PNG: {err}"));
-    let limits = png::Limits { bytes: (MAX_PIXELS * 4) as usize };
+    let limits = png::Limits {
+        bytes: (MAX_PIXELS * 4) as usize,
+    };
     let mut decoder = png::Decoder::new_with_limits(std::io::Cursor::new(bytes), limits);
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     let header = decoder.read_header_info().map_err(bad)?;
@@ -201,7 +209,11 @@ fn build_pdf(image: EmbeddedImage) -> Result<Vec<u8>, PdfError> {
     if image.invert_cmyk {
         image_dict.set(
             "Decode",
-            Object::Array((0..image.components).flat_map(|_| [1.into(), 0.into()]).collect()),
+            Object::Array(
+                (0..image.components)
+                    .flat_map(|_| [1.into(), 0.into()])
+                    .collect(),
+            ),
         );
     }
     if let Some(alpha) = image.alpha {
@@ -258,7 +270,9 @@ mod tests {
             encoder.set_color(color);
             encoder.set_depth(png::BitDepth::Eight);
             let mut writer = encoder.write_header().unwrap();
-            writer.write_image_data(&vec![128u8; 3 * 2 * channels]).unwrap();
+            writer
+                .write_image_data(&vec![128u8; 3 * 2 * channels])
+                .unwrap();
         }
         out
     }
@@ -287,7 +301,9 @@ mod tests {
     fn garbage_images_are_errors_not_panics() {
         assert!(image_to_pdf(b"\x89PNG\r\n\x1a\nnope", ImageKind::Png).is_err());
         assert!(image_to_pdf(&[0xFF, 0xD8, 0xFF, 0xC0, 0x00], ImageKind::Jpeg).is_err());
-        let mut huge = vec![0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 8, 0xFF, 0xFF, 0xFF, 0xFF, 3];
+        let mut huge = vec![
+            0xFF, 0xD8, 0xFF, 0xC0, 0x00, 0x11, 8, 0xFF, 0xFF, 0xFF, 0xFF, 3,
+        ];
         huge.extend_from_slice(&[0; 9]);
         assert!(matches!(
             image_to_pdf(&huge, ImageKind::Jpeg),

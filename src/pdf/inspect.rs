@@ -40,7 +40,11 @@ pub fn inspect_pdf(bytes: &[u8]) -> Result<PdfInfo, PdfError> {
             return Err(PdfError::Encrypted)
         }
         Ok(Err(err)) => return Err(PdfError::Corrupt(err.to_string())),
-        Err(_) => return Err(PdfError::Corrupt("the parser could not make sense of it".into())),
+        Err(_) => {
+            return Err(PdfError::Corrupt(
+                "the parser could not make sense of it".into(),
+            ))
+        }
     };
     if document.was_encrypted() || document.is_encrypted() {
         return Err(PdfError::Encrypted);
@@ -50,8 +54,9 @@ pub fn inspect_pdf(bytes: &[u8]) -> Result<PdfInfo, PdfError> {
             "its cross-reference table is damaged (the file may be truncated)".into(),
         ));
     }
-    let page_count = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| document.get_pages().len()))
-        .map_err(|_| PdfError::Corrupt("its page tree is damaged".into()))?;
+    let page_count =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| document.get_pages().len()))
+            .map_err(|_| PdfError::Corrupt("its page tree is damaged".into()))?;
     if page_count == 0 {
         return Err(PdfError::NoPages);
     }

@@ -21,5 +21,9 @@ pub enum PdfError {
     #[error("the image cannot be read: {0}")]
     BadImage(String),
     #[error("the image is too large ({width}×{height} pixels; at most {max_pixels} pixels)")]
-    ImageTooLarge { width: u32, height: u32, max_pixels: u64 },
+    ImageTooLarge {
+        width: u32,
+        height: u32,
+        max_pixels: u64,
+    },
 }

@@ -32,11 +32,15 @@ impl BlobStore {
     /// Stores `bytes` durably and returns their SHA-256 (hex). Storing the same bytes twice is free.
     pub fn put(&self, bytes: &[u8]) -> std::io::Result<String> {
         let sha = sha256_hex(bytes);
-        let path = self.path_of(&sha).ok_or_else(|| std::io::Error::other("bad digest"))?;
+        let path = self
+            .path_of(&sha)
+            .ok_or_else(|| std::io::Error::other("bad digest"))?;
         if path.exists() {
             return Ok(sha);
         }
-        let folder = path.parent().ok_or_else(|| std::io::Error::other("blob path has no folder"))?;
+        let folder = path
+            .parent()
+            .ok_or_else(|| std::io::Error::other("blob path has no folder"))?;
         fs::create_dir_all(folder)?;
         let tmp = folder.join(format!(".{sha}.{}.tmp", std::process::id()));
         {
@@ -52,7 +56,9 @@ impl BlobStore {
 
     /// Reads a blob; `None` if it is not there.
     pub fn get(&self, sha256: &str) -> std::io::Result<Option<Vec<u8>>> {
-        let Some(path) = self.path_of(sha256) else { return Ok(None) };
+        let Some(path) = self.path_of(sha256) else {
+            return Ok(None);
+        };
         match fs::read(path) {
             Ok(bytes) => Ok(Some(bytes)),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -62,7 +68,9 @@ impl BlobStore {
 
     /// Removes a blob (no error if it is already gone).
     pub fn remove(&self, sha256: &str) -> std::io::Result<()> {
-        let Some(path) = self.path_of(sha256) else { return Ok(()) };
+        let Some(path) = self.path_of(sha256) else {
+            return Ok(());
+        };
         match fs::remove_file(path) {
             Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
             _ => Ok(()),

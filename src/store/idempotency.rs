@@ -19,7 +19,11 @@ pub struct StoredResponse {
 }
 
 /// The stored answer under `key`, unless it is older than the retention.
-pub fn get(store: &Store, key: &[u8], now: DateTime<Utc>) -> Result<Option<StoredResponse>, StoreError> {
+pub fn get(
+    store: &Store,
+    key: &[u8],
+    now: DateTime<Utc>,
+) -> Result<Option<StoredResponse>, StoreError> {
     let stored: Option<StoredResponse> = get_json(&store.idempotency, key)?;
     Ok(stored.filter(|s| now - s.created_at < Duration::hours(RETENTION_HOURS)))
 }

@@ -4,6 +4,11 @@
 //! out — callers `flush().await` after writing, and blobs are fsynced (file and folder) before
 //! their record is written. Records in several trees that change together are written in one
 //! sled transaction.
+//!
+//! Writers are serialised: sled 0.34 deadlocks when a multi-tree transaction waits for its
+//! global write lock while a flush holds the read side waiting for the log to become stable
+//! (seen under 32 concurrent clients). So every transaction and every flush takes
+//! [`Store`]'s writer mutex; plain reads and single-key inserts stay concurrent.
 
 mod blobs;
 pub mod idempotency;
@@ -11,7 +16,10 @@ pub mod idempotency;
 pub use blobs::{sha256_hex as sha256_hex_of, BlobStore};
 
 use serde::{de::DeserializeOwned, Serialize};
+use sled::transaction::ConflictableTransactionResult;
+use sled::Transactional;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +68,7 @@ pub struct Store {
     /// Singletons: the account record.
     pub meta: sled::Tree,
     pub blobs: BlobStore,
+    writer: Arc<Mutex<()>>,
 }
 
 impl Store {
@@ -70,6 +79,9 @@ impl Store {
         let db = sled::Config::new()
             .path(&db_path)
             .cache_capacity(256 * 1024 * 1024)
+            // Durability comes from explicit flushes; the background flusher would be one more
+            // reader racing the serialised writers.
+            .flush_every_ms(None)
             .open()
             .map_err(|err| match &err {
                 sled::Error::Io(io) if io.to_string().contains("could not acquire lock") => {
@@ -89,25 +101,45 @@ impl Store {
             blob_refs: db.open_tree("blob_refs")?,
             meta: db.open_tree("meta")?,
             blobs: BlobStore::open(data_dir.join("blobs"))?,
+            writer: Arc::new(Mutex::new(())),
             db,
         })
     }
 
+    /// Runs a sled transaction over `trees`, serialised with every other transaction and flush.
+    pub fn transaction<T, A>(
+        &self,
+        trees: T,
+        work: impl Fn(&T::View) -> ConflictableTransactionResult<A, StoreError>,
+    ) -> Result<A, StoreError>
+    where
+        T: Transactional<StoreError>,
+    {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(trees.transaction(work)?)
+    }
+
     /// Makes every write so far durable. Call before acknowledging a write.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
-        Ok(())
+        let store = self.clone();
+        tokio::task::spawn_blocking(move || store.flush_blocking())
+            .await
+            .map_err(|err| StoreError::Io(std::io::Error::other(err.to_string())))?
     }
 
     /// Same as [`Store::flush`], for synchronous callers (CLI, shutdown).
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         self.db.flush()?;
         Ok(())
     }
 }
 
 /// Reads and decodes one record.
-pub fn get_json<T: DeserializeOwned>(tree: &sled::Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
+pub fn get_json<T: DeserializeOwned>(
+    tree: &sled::Tree,
+    key: &[u8],
+) -> Result<Option<T>, StoreError> {
     match tree.get(key)? {
         Some(bytes) => Ok(Some(serde_json::from_slice(&bytes)?)),
         None => Ok(None),
@@ -178,7 +210,8 @@ mod tests {
         let page: Page<u32> = list_newest_first(&store.meta, b"p/", 2, 3, |_| true, false).unwrap();
         assert_eq!(page.items, vec![3, 2, 1]);
         assert_eq!(page.total, 7);
-        let odd: Page<u32> = list_newest_first(&store.meta, b"p/", 1, 10, |v| v % 2 == 1, true).unwrap();
+        let odd: Page<u32> =
+            list_newest_first(&store.meta, b"p/", 1, 10, |v| v % 2 == 1, true).unwrap();
         assert_eq!(odd.items, vec![5, 3, 1]);
         assert_eq!(odd.total, 3);
     }

@@ -1,0 +1,507 @@
+//! HTTP throughput and latency of the signbridge API, next to a minimal axum server as a ceiling.
+//!
+//! What it does, all in one process and on 127.0.0.1 only:
+//! - starts signbridge (`App::start` + `App::serve`) on a temporary data folder, with the rate
+//!   limit raised so that it never refuses, reads the bootstrap key, uploads one PDF and creates
+//!   one envelope;
+//! - starts a minimal axum 0.8 server with one GET route (a small static JSON body) and one POST
+//!   route (parses a JSON body, answers 201): what this machine's HTTP stack can do at best;
+//! - drives each scenario with a fixed number of concurrent workers sharing one keep-alive
+//!   `reqwest::Client`, for a fixed time after a warm-up, and prints one line per scenario:
+//!   `scenario  requests  req/s  p50_ms  p99_ms  errors`. Non-2xx answers, transport failures
+//!   and requests unanswered after 5 s count as errors; they are then listed by kind, with the
+//!   first body of each. p50/p99 are over the successful requests.
+//!
+//! Scenarios: `GET /envelopes/{id}` and `POST /envelopes` (signbridge; the same small JSON body
+//! each time, no `Idempotency-Key`, so every request creates and flushes an envelope), then
+//! `GET baseline` and `POST baseline` (minimal axum).
+//!
+//! The servers and the load generator share one tokio multi-thread runtime (one worker thread
+//! per core), so the numbers are for client and server competing for the same cores.
+//!
+//! Run it:
+//!
+//! ```text
+//! cargo bench --bench api
+//! BENCH_CONCURRENCY=64 BENCH_SECONDS=10 cargo bench --bench api
+//! ```
+//!
+//! `BENCH_CONCURRENCY` (default 32) is the number of workers, `BENCH_SECONDS` (default 5) the
+//! measured time per scenario; each scenario is preceded by a 1 s warm-up that is not counted.
+//! Run without `--bench` (as `cargo test --all-targets` does), it only makes a short smoke run.
+
+use axum::http::{header, StatusCode};
+use bytes::Bytes;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use signbridge::config::Config;
+use signbridge::{App, Settings};
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A request unanswered this long counts as an error (and frees its worker).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long each server may take to finish its in-flight requests at the end.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
+
+/// Builds one request of a scenario.
+type MakeRequest = Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync>;
+
+/// How a run is shaped.
+#[derive(Debug, Clone, Copy)]
+struct Plan {
+    concurrency: usize,
+    warm_up: Duration,
+    measure: Duration,
+}
+
+impl Plan {
+    fn from_env() -> Plan {
+        let bench_mode = std::env::args().any(|arg| arg == "--bench");
+        if !bench_mode {
+            return Plan {
+                concurrency: 4,
+                warm_up: Duration::from_millis(100),
+                measure: Duration::from_millis(300),
+            };
+        }
+        let concurrency = env_number("BENCH_CONCURRENCY", 32.0).max(1.0) as usize;
+        let seconds = env_number("BENCH_SECONDS", 5.0).max(0.1);
+        Plan {
+            concurrency,
+            warm_up: Duration::from_secs(1),
+            measure: Duration::from_secs_f64(seconds),
+        }
+    }
+}
+
+fn env_number(name: &str, default: f64) -> f64 {
+    match std::env::var(name) {
+        Ok(text) => text
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} must be a number, got `{text}`")),
+        Err(_) => default,
+    }
+}
+
+/// What one scenario measured.
+#[derive(Default)]
+struct Outcome {
+    /// Latencies of the successful requests in the measured window.
+    latencies: Vec<Duration>,
+    /// Failed requests by kind (status or transport failure), with the first body seen.
+    errors: BTreeMap<String, (u64, String)>,
+}
+
+impl Outcome {
+    fn error_count(&self) -> u64 {
+        self.errors.values().map(|(count, _)| count).sum()
+    }
+
+    fn add_error(&mut self, kind: String, sample: String) {
+        self.errors.entry(kind).or_insert((0, sample)).0 += 1;
+    }
+
+    fn merge(&mut self, other: Outcome) {
+        self.latencies.extend(other.latencies);
+        for (kind, (count, sample)) in other.errors {
+            self.errors.entry(kind).or_insert((0, sample)).0 += count;
+        }
+    }
+}
+
+fn main() {
+    let plan = Plan::from_env();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    runtime.block_on(run(plan));
+}
+
+async fn run(plan: Plan) {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    println!(
+        "signbridge api bench: nproc={cores} cpu=\"{}\" {}/{} | concurrency={} warm-up={:.1}s duration={:.1}s per scenario",
+        cpu_model(),
+        std::env::consts::OS,
+        std::env::consts::ARCH,
+        plan.concurrency,
+        plan.warm_up.as_secs_f64(),
+        plan.measure.as_secs_f64(),
+    );
+
+    let data = tempfile::tempdir().expect("temporary data folder");
+    let mut config = Config::default();
+    config.rate_limit.requests_per_minute = 100_000_000;
+    config.rate_limit.burst = 100_000_000;
+    let settings = Settings {
+        config,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: data.path().to_path_buf(),
+        public_url: None,
+    };
+    let app = App::start(settings).await.expect("start signbridge");
+    let signbridge_addr = app.local_addr;
+    let (stop_signbridge, stopped) = tokio::sync::oneshot::channel::<()>();
+    let signbridge = tokio::spawn(async move {
+        app.serve(async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("signbridge stopped cleanly");
+    });
+
+    let (baseline_addr, stop_baseline, baseline) = start_baseline().await;
+
+    let key = std::fs::read_to_string(data.path().join("bootstrap-key"))
+        .expect("bootstrap key")
+        .trim()
+        .to_string();
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(plan.concurrency)
+        .timeout(REQUEST_TIMEOUT)
+        .build()
+        .expect("HTTP client");
+    let api = format!("http://{signbridge_addr}/api/v1");
+
+    let document = upload_document(&client, &api, &key).await;
+    let envelope_body = Bytes::from(
+        json!({
+            "subject": "Bench",
+            "documentIds": [document],
+            "recipients": [{"email": "a@example.com", "name": "A"}],
+        })
+        .to_string(),
+    );
+    let envelope = create_envelope(&client, &api, &key, envelope_body.clone()).await;
+
+    let scenarios: Vec<(&str, MakeRequest)> = vec![
+        ("GET /envelopes/{id}", {
+            let url = format!("{api}/envelopes/{envelope}");
+            let key = key.clone();
+            Arc::new(move |client: &reqwest::Client| client.get(&url).bearer_auth(&key))
+        }),
+        ("POST /envelopes", {
+            let url = format!("{api}/envelopes");
+            let key = key.clone();
+            let body = envelope_body.clone();
+            Arc::new(move |client: &reqwest::Client| {
+                client
+                    .post(&url)
+                    .bearer_auth(&key)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(body.clone())
+            })
+        }),
+        ("GET baseline", {
+            let url = format!("http://{baseline_addr}/baseline");
+            Arc::new(move |client: &reqwest::Client| client.get(&url))
+        }),
+        ("POST baseline", {
+            let url = format!("http://{baseline_addr}/baseline");
+            let body = envelope_body.clone();
+            Arc::new(move |client: &reqwest::Client| {
+                client
+                    .post(&url)
+                    .header(header::CONTENT_TYPE, "application/json")
+                    .body(body.clone())
+            })
+        }),
+    ];
+
+    println!();
+    println!(
+        "{:<22} {:>10} {:>10} {:>9} {:>9} {:>8}",
+        "scenario", "requests", "req/s", "p50_ms", "p99_ms", "errors"
+    );
+    let mut failures = Vec::new();
+    for (name, make) in scenarios {
+        let outcome = measure(&client, make, plan).await;
+        let errors = outcome.error_count();
+        let mut latencies = outcome.latencies;
+        latencies.sort_unstable();
+        let requests = latencies.len() as u64 + errors;
+        println!(
+            "{:<22} {:>10} {:>10.0} {:>9.3} {:>9.3} {:>8}",
+            name,
+            requests,
+            requests as f64 / plan.measure.as_secs_f64(),
+            millis(percentile(&latencies, 0.50)),
+            millis(percentile(&latencies, 0.99)),
+            errors,
+        );
+        failures.extend(
+            outcome
+                .errors
+                .into_iter()
+                .map(|(kind, (count, sample))| (name, kind, count, sample)),
+        );
+    }
+    if !failures.is_empty() {
+        println!();
+        println!("errors by kind (p50/p99 are over successful requests only):");
+        for (name, kind, count, sample) in failures {
+            println!("  {name}: {count} x {kind}");
+            if !sample.is_empty() {
+                println!("      first body: {}", shorten(&sample, 300));
+            }
+        }
+    }
+
+    // Graceful shutdown waits for requests still in flight; do not wait forever for any that
+    // will never be answered.
+    drop(client);
+    let _ = stop_baseline.send(());
+    let _ = stop_signbridge.send(());
+    for (name, task) in [("baseline", baseline), ("signbridge", signbridge)] {
+        match tokio::time::timeout(SHUTDOWN_WAIT, task).await {
+            Ok(served) => served.expect("server task"),
+            Err(_) => println!(
+                "note: the {name} server had requests in flight {:.0} s after shutdown was asked; abandoned",
+                SHUTDOWN_WAIT.as_secs_f64()
+            ),
+        }
+    }
+}
+
+/// Runs one scenario: `plan.concurrency` workers loop requests through the warm-up and the
+/// measured window. A success counts when it starts and finishes inside the window; a failure
+/// (including a request unanswered after [`REQUEST_TIMEOUT`]) counts when it starts inside it.
+async fn measure(client: &reqwest::Client, make: MakeRequest, plan: Plan) -> Outcome {
+    let start = Instant::now() + plan.warm_up;
+    let end = start + plan.measure;
+    let workers: Vec<_> = (0..plan.concurrency)
+        .map(|_| tokio::spawn(worker(client.clone(), make.clone(), start, end)))
+        .collect();
+    let mut total = Outcome::default();
+    for worker in workers {
+        total.merge(worker.await.expect("worker task"));
+    }
+    total
+}
+
+async fn worker(
+    client: reqwest::Client,
+    make: MakeRequest,
+    start: Instant,
+    end: Instant,
+) -> Outcome {
+    let mut outcome = Outcome::default();
+    loop {
+        let began = Instant::now();
+        if began >= end {
+            return outcome;
+        }
+        let result = match make(&client).send().await {
+            Ok(response) => {
+                let status = response.status();
+                match response.bytes().await {
+                    Ok(_) if status.is_success() => Ok(()),
+                    Ok(body) => Err((
+                        format!("HTTP {status}"),
+                        String::from_utf8_lossy(&body).into_owned(),
+                    )),
+                    Err(err) => Err((describe(&err), String::new())),
+                }
+            }
+            Err(err) => Err((describe(&err), String::new())),
+        };
+        let finished = Instant::now();
+        if began < start {
+            continue;
+        }
+        match result {
+            Ok(()) if finished <= end => outcome.latencies.push(finished - began),
+            Ok(()) => {}
+            Err((kind, sample)) => outcome.add_error(kind, sample),
+        }
+    }
+}
+
+/// A transport failure, by kind.
+fn describe(err: &reqwest::Error) -> String {
+    if err.is_timeout() {
+        format!(
+            "no answer within {:.0} s (client timeout)",
+            REQUEST_TIMEOUT.as_secs_f64()
+        )
+    } else if err.is_connect() {
+        "connection failed".into()
+    } else {
+        format!("transport error: {err}")
+    }
+}
+
+fn shorten(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => format!("{}...", &text[..at]),
+        None => text.to_string(),
+    }
+}
+
+/// Nearest-rank percentile of sorted latencies (zero when there are none).
+fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let rank = (fraction * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn millis(duration: Duration) -> f64 {
+    duration.as_secs_f64() * 1000.0
+}
+
+/// The CPU model from `/proc/cpuinfo`, when there is one.
+fn cpu_model() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|text| {
+            text.lines()
+                .find(|line| line.starts_with("model name"))
+                .and_then(|line| line.split_once(':'))
+                .map(|(_, model)| model.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The body the baseline POST route parses (the same shape signbridge's POST receives).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+#[allow(dead_code)] // parsed for the cost of parsing, not read
+struct BaselineBody {
+    subject: String,
+    document_ids: Vec<String>,
+    recipients: Vec<Value>,
+}
+
+/// Starts the minimal axum server: GET and POST `/baseline`.
+async fn start_baseline() -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    use axum::routing::get;
+    use axum::Json;
+
+    async fn read() -> impl axum::response::IntoResponse {
+        (
+            [(header::CONTENT_TYPE, "application/json")],
+            r#"{"id":"env_baseline","status":"DRAFT","subject":"Bench"}"#,
+        )
+    }
+    async fn write(Json(body): Json<BaselineBody>) -> (StatusCode, Json<Value>) {
+        (
+            StatusCode::CREATED,
+            Json(json!({"id": "env_baseline", "subject": body.subject})),
+        )
+    }
+
+    let router = axum::Router::new().route("/baseline", get(read).post(write));
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind the baseline server");
+    let addr = listener.local_addr().expect("baseline address");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("baseline server");
+    });
+    (addr, stop, task)
+}
+
+async fn upload_document(client: &reqwest::Client, api: &str, key: &str) -> String {
+    let part = reqwest::multipart::Part::bytes(pdf(1, "Bench contract")).file_name("contract.pdf");
+    let form = reqwest::multipart::Form::new().part("file", part);
+    let response = client
+        .post(format!("{api}/documents"))
+        .bearer_auth(key)
+        .multipart(form)
+        .send()
+        .await
+        .expect("upload the document");
+    let body = expect_created(response, "upload the document").await;
+    body["id"].as_str().expect("document id").to_string()
+}
+
+async fn create_envelope(client: &reqwest::Client, api: &str, key: &str, body: Bytes) -> String {
+    let response = client
+        .post(format!("{api}/envelopes"))
+        .bearer_auth(key)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body)
+        .send()
+        .await
+        .expect("create the envelope");
+    let body = expect_created(response, "create the envelope").await;
+    body["id"].as_str().expect("envelope id").to_string()
+}
+
+async fn expect_created(response: reqwest::Response, what: &str) -> Value {
+    let status = response.status();
+    let text = response.text().await.expect("response body");
+    assert_eq!(status, StatusCode::CREATED, "{what}: {text}");
+    serde_json::from_str(&text).expect("JSON body")
+}
+
+/// A valid PDF of `pages` A4 pages, each showing `text` and its page number.
+fn pdf(pages: usize, text: &str) -> Vec<u8> {
+    let mut objects: Vec<Vec<u8>> = Vec::new();
+    // 1 catalog, 2 pages, 3 font, then page/content pairs.
+    let kids: Vec<String> = (0..pages).map(|i| format!("{} 0 R", 4 + 2 * i)).collect();
+    objects.push(b"<< /Type /Catalog /Pages 2 0 R >>".to_vec());
+    objects.push(
+        format!(
+            "<< /Type /Pages /Kids [{}] /Count {pages} >>",
+            kids.join(" ")
+        )
+        .into_bytes(),
+    );
+    objects.push(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec());
+    for i in 0..pages {
+        let content = format!("BT /F1 14 Tf 72 760 Td ({text} - page {}) Tj ET", i + 1);
+        objects.push(
+            format!(
+                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>",
+                5 + 2 * i
+            )
+            .into_bytes(),
+        );
+        let mut stream = format!("<< /Length {} >>\nstream\n", content.len()).into_bytes();
+        stream.extend_from_slice(content.as_bytes());
+        stream.extend_from_slice(b"\nendstream");
+        objects.push(stream);
+    }
+    let mut out = b"%PDF-1.4\n%\xE2\xE3\xCF\xD3\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(object);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for offset in offsets {
+        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}

@@ -1,0 +1,314 @@
+//! Shared test harness: runs the real `signbridge` binary on a loopback port with its own data
+//! folder, and makes the PDFs and requests the tests need.
+#![allow(dead_code)]
+
+use reqwest::{Client, Response};
+use serde_json::Value;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_signbridge");
+
+/// A running server process.
+pub struct Server {
+    pub child: Option<Child>,
+    pub port: u16,
+    pub dir: tempfile::TempDir,
+    pub config: Option<PathBuf>,
+    /// The bootstrap test key (all scopes).
+    pub key: String,
+    pub http: Client,
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    pub async fn start() -> Server {
+        Self::start_with_config(None).await
+    }
+
+    /// Starts with a `signbridge.yaml` holding `yaml`.
+    pub async fn start_with_config(yaml: Option<&str>) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let config = yaml.map(|text| {
+            let path = dir.path().join("signbridge.yaml");
+            std::fs::write(&path, text).unwrap();
+            path
+        });
+        let mut server = Server {
+            child: None,
+            port: free_port(),
+            dir,
+            config,
+            key: String::new(),
+            http: Client::builder().no_proxy().build().unwrap(),
+        };
+        server.spawn().await;
+        server.key = std::fs::read_to_string(server.data_dir().join("bootstrap-key"))
+            .unwrap()
+            .trim()
+            .to_string();
+        server
+    }
+
+    /// A server whose rate limit is out of the way (for tests that fire many requests).
+    pub async fn start_unthrottled() -> Server {
+        Self::start_with_config(Some(
+            "rate_limit:\n  requests_per_minute: 1000000\n  burst: 1000000\n",
+        ))
+        .await
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base())
+    }
+
+    async fn spawn(&mut self) {
+        let mut command = Command::new(BIN);
+        command
+            .arg("run")
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(config) = &self.config {
+            command.arg("--config").arg(config);
+        }
+        self.child = Some(command.spawn().expect("start signbridge"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(response) = self
+                .http
+                .get(format!("{}/healthz", self.base()))
+                .send()
+                .await
+            {
+                if response.status().is_success() {
+                    return;
+                }
+            }
+            if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
+                panic!("signbridge exited early: {status}");
+            }
+            assert!(Instant::now() < deadline, "server did not come up");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// SIGKILL, no chance to flush anything.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// Starts again on the same data folder and port.
+    pub async fn restart(&mut self) {
+        self.kill9();
+        self.spawn().await;
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.get(self.url(path)).bearer_auth(&self.key)
+    }
+
+    pub fn post(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.post(self.url(path)).bearer_auth(&self.key)
+    }
+
+    pub fn patch(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.patch(self.url(path)).bearer_auth(&self.key)
+    }
+
+    pub fn delete(&self, path: &str) -> reqwest::RequestBuilder {
+        self.http.delete(self.url(path)).bearer_auth(&self.key)
+    }
+
+    /// Uploads bytes as `file` and returns the document JSON (asserting 201).
+    pub async fn upload(&self, bytes: Vec<u8>, file_name: &str) -> Value {
+        let response = self.upload_raw(&self.key, bytes, file_name).await;
+        expect_status(response, 201).await
+    }
+
+    pub async fn upload_raw(&self, key: &str, bytes: Vec<u8>, file_name: &str) -> Response {
+        let part = reqwest::multipart::Part::bytes(bytes).file_name(file_name.to_string());
+        let form = reqwest::multipart::Form::new().part("file", part);
+        self.http
+            .post(self.url("/documents"))
+            .bearer_auth(key)
+            .multipart(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a three-step envelope on a fresh one-page document with one signer.
+    pub async fn draft_envelope(&self, subject: &str) -> Value {
+        let document = self.upload(pdf(1, "Contract"), "contract.pdf").await;
+        let body = serde_json::json!({
+            "subject": subject,
+            "documentIds": [document["id"]],
+            "recipients": [{"email": "signer@example.com", "name": "Sam Signer"}],
+        });
+        expect_status(
+            self.post("/envelopes").json(&body).send().await.unwrap(),
+            201,
+        )
+        .await
+    }
+
+    /// Runs `signbridge` with arguments and returns (status, stdout, stderr).
+    pub fn cli(&self, args: &[&str]) -> (std::process::ExitStatus, String, String) {
+        run_cli(args)
+    }
+}
+
+pub fn run_cli(args: &[&str]) -> (std::process::ExitStatus, String, String) {
+    let output = Command::new(BIN).args(args).output().unwrap();
+    (
+        output.status,
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Asserts the status and returns the JSON body (printing it on mismatch).
+pub async fn expect_status(response: Response, status: u16) -> Value {
+    let got = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    serde_json::from_str(&text).unwrap_or(Value::Null)
+}
+
+/// Asserts an error answer: the status, JSON `{error, code}` and the code.
+pub async fn expect_error(response: Response, status: u16, code: &str) -> Value {
+    let got = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    let text = response.text().await.unwrap();
+    assert_eq!(got, status, "unexpected status; body: {text}");
+    assert!(
+        content_type.starts_with("application/json"),
+        "not JSON ({content_type}): {text}"
+    );
+    let body: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("not JSON: {text}"));
+    assert_eq!(body["code"], code, "unexpected code; body: {text}");
+    assert!(
+        body["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "error message missing: {text}"
+    );
+    body
+}
+
+/// A valid PDF of `pages` A4 pages, each showing `text` and its page number.
+pub fn pdf(pages: usize, text: &str) -> Vec<u8> {
+    let mut objects: Vec<Vec<u8>> = Vec::new();
+    // 1 catalog, 2 pages, 3 font, then page/content pairs.
+    let kids: Vec<String> = (0..pages).map(|i| format!("{} 0 R", 4 + 2 * i)).collect();
+    objects.push(b"<< /Type /Catalog /Pages 2 0 R >>".to_vec());
+    objects.push(
+        format!(
+            "<< /Type /Pages /Kids [{}] /Count {pages} >>",
+            kids.join(" ")
+        )
+        .into_bytes(),
+    );
+    objects.push(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec());
+    for i in 0..pages {
+        let content = format!("BT /F1 14 Tf 72 760 Td ({text} - page {}) Tj ET", i + 1);
+        objects.push(
+            format!(
+                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>",
+                5 + 2 * i
+            )
+            .into_bytes(),
+        );
+        let mut stream = format!("<< /Length {} >>\nstream\n", content.len()).into_bytes();
+        stream.extend_from_slice(content.as_bytes());
+        stream.extend_from_slice(b"\nendstream");
+        objects.push(stream);
+    }
+    let mut out = b"%PDF-1.4\n%\xE2\xE3\xCF\xD3\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, object) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend_from_slice(object);
+        out.extend_from_slice(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
+    for offset in offsets {
+        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+/// A small RGBA PNG.
+pub fn png(width: u32, height: u32) -> Vec<u8> {
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        let data: Vec<u8> = (0..width * height)
+            .flat_map(|i| [(i % 255) as u8, 80, 160, 200])
+            .collect();
+        writer.write_image_data(&data).unwrap();
+    }
+    out
+}
+
+/// `pdf()` encrypted by qpdf (a real, independent producer of encrypted PDFs).
+pub fn encrypted_pdf(dir: &Path) -> Vec<u8> {
+    let plain = dir.join("plain.pdf");
+    let locked = dir.join("locked.pdf");
+    std::fs::write(&plain, pdf(1, "secret")).unwrap();
+    let status = Command::new("qpdf")
+        .args(["--encrypt", "user", "owner", "256", "--"])
+        .arg(&plain)
+        .arg(&locked)
+        .status()
+        .expect("qpdf must be installed (CI installs it)");
+    assert!(status.success());
+    std::fs::read(locked).unwrap()
+}
