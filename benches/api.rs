@@ -16,8 +16,12 @@
 //! each time, no `Idempotency-Key`, so every request creates and flushes an envelope), then
 //! `GET baseline` and `POST baseline` (minimal axum).
 //!
-//! The servers and the load generator share one tokio multi-thread runtime (one worker thread
-//! per core), so the numbers are for client and server competing for the same cores.
+//! signbridge, the baseline server and the load generator each run on their own tokio
+//! multi-thread runtime (one worker thread per core each) in this one process, so a server whose
+//! threads block cannot freeze the load generator's clock; client and server still compete for
+//! the same cores, so the numbers are a comparison on one machine, not a capacity figure. A
+//! request unanswered after 5 s counts as an error, and a server that has not stopped 5 s after
+//! shutdown is abandoned (with a note), so the run always ends.
 //!
 //! Run it:
 //!
@@ -115,14 +119,6 @@ impl Outcome {
 
 fn main() {
     let plan = Plan::from_env();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("tokio runtime");
-    runtime.block_on(run(plan));
-}
-
-async fn run(plan: Plan) {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     println!(
         "signbridge api bench: nproc={cores} cpu=\"{}\" {}/{} | concurrency={} warm-up={:.1}s duration={:.1}s per scenario",
@@ -134,6 +130,12 @@ async fn run(plan: Plan) {
         plan.measure.as_secs_f64(),
     );
 
+    // One runtime each, so that a server whose threads block cannot stall the load generator
+    // (its timers included) or the other server.
+    let signbridge_rt = runtime("signbridge");
+    let baseline_rt = runtime("baseline");
+    let client_rt = runtime("load");
+
     let data = tempfile::tempdir().expect("temporary data folder");
     let mut config = Config::default();
     config.rate_limit.requests_per_minute = 100_000_000;
@@ -144,30 +146,67 @@ async fn run(plan: Plan) {
         data_dir: data.path().to_path_buf(),
         public_url: None,
     };
-    let app = App::start(settings).await.expect("start signbridge");
+    let app = signbridge_rt
+        .block_on(App::start(settings))
+        .expect("start signbridge");
     let signbridge_addr = app.local_addr;
     let (stop_signbridge, stopped) = tokio::sync::oneshot::channel::<()>();
-    let signbridge = tokio::spawn(async move {
+    let signbridge = signbridge_rt.spawn(async move {
         app.serve(async {
             let _ = stopped.await;
         })
         .await
         .expect("signbridge stopped cleanly");
     });
-
-    let (baseline_addr, stop_baseline, baseline) = start_baseline().await;
+    let (baseline_addr, stop_baseline, baseline) = baseline_rt.block_on(start_baseline());
 
     let key = std::fs::read_to_string(data.path().join("bootstrap-key"))
         .expect("bootstrap key")
         .trim()
         .to_string();
+    client_rt.block_on(drive(plan, signbridge_addr, baseline_addr, key));
+
+    // Graceful shutdown waits for requests still in flight; do not wait forever for any that
+    // will never be answered.
+    let _ = stop_baseline.send(());
+    let _ = stop_signbridge.send(());
+    for (name, rt, task) in [
+        ("baseline", baseline_rt, baseline),
+        ("signbridge", signbridge_rt, signbridge),
+    ] {
+        match client_rt.block_on(tokio::time::timeout(SHUTDOWN_WAIT, task)) {
+            Ok(served) => {
+                served.expect("server task");
+                drop(rt);
+            }
+            Err(_) => {
+                println!(
+                    "note: the {name} server had not stopped {:.0} s after shutdown was asked; abandoned",
+                    SHUTDOWN_WAIT.as_secs_f64()
+                );
+                rt.shutdown_background();
+            }
+        }
+    }
+}
+
+fn runtime(name: &str) -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .thread_name(name)
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// Prepares the signbridge data the scenarios need, runs them and prints the table.
+async fn drive(plan: Plan, signbridge: SocketAddr, baseline: SocketAddr, key: String) {
     let client = reqwest::Client::builder()
         .no_proxy()
         .pool_max_idle_per_host(plan.concurrency)
         .timeout(REQUEST_TIMEOUT)
         .build()
         .expect("HTTP client");
-    let api = format!("http://{signbridge_addr}/api/v1");
+    let api = format!("http://{signbridge}/api/v1");
 
     let document = upload_document(&client, &api, &key).await;
     let envelope_body = Bytes::from(
@@ -199,11 +238,11 @@ async fn run(plan: Plan) {
             })
         }),
         ("GET baseline", {
-            let url = format!("http://{baseline_addr}/baseline");
+            let url = format!("http://{baseline}/baseline");
             Arc::new(move |client: &reqwest::Client| client.get(&url))
         }),
         ("POST baseline", {
-            let url = format!("http://{baseline_addr}/baseline");
+            let url = format!("http://{baseline}/baseline");
             let body = envelope_body.clone();
             Arc::new(move |client: &reqwest::Client| {
                 client
@@ -252,26 +291,11 @@ async fn run(plan: Plan) {
             }
         }
     }
-
-    // Graceful shutdown waits for requests still in flight; do not wait forever for any that
-    // will never be answered.
-    drop(client);
-    let _ = stop_baseline.send(());
-    let _ = stop_signbridge.send(());
-    for (name, task) in [("baseline", baseline), ("signbridge", signbridge)] {
-        match tokio::time::timeout(SHUTDOWN_WAIT, task).await {
-            Ok(served) => served.expect("server task"),
-            Err(_) => println!(
-                "note: the {name} server had requests in flight {:.0} s after shutdown was asked; abandoned",
-                SHUTDOWN_WAIT.as_secs_f64()
-            ),
-        }
-    }
 }
 
 /// Runs one scenario: `plan.concurrency` workers loop requests through the warm-up and the
 /// measured window. A success counts when it starts and finishes inside the window; a failure
-/// (including a request unanswered after [`REQUEST_TIMEOUT`]) counts when it starts inside it.
+/// (including a request unanswered after [`REQUEST_TIMEOUT`]) when it overlaps the window.
 async fn measure(client: &reqwest::Client, make: MakeRequest, plan: Plan) -> Outcome {
     let start = Instant::now() + plan.warm_up;
     let end = start + plan.measure;
@@ -312,13 +336,13 @@ async fn worker(
             Err(err) => Err((describe(&err), String::new())),
         };
         let finished = Instant::now();
-        if began < start {
-            continue;
-        }
         match result {
-            Ok(()) if finished <= end => outcome.latencies.push(finished - began),
+            Ok(()) if began >= start && finished <= end => outcome.latencies.push(finished - began),
             Ok(()) => {}
-            Err((kind, sample)) => outcome.add_error(kind, sample),
+            // A failure counts when it overlaps the window: one that hung since the warm-up
+            // and times out inside the window is a failure of the window too.
+            Err((kind, sample)) if finished >= start => outcome.add_error(kind, sample),
+            Err(_) => {}
         }
     }
 }
