@@ -166,3 +166,21 @@ async fn acknowledged_writes_survive_kill_9() {
     .await;
     assert_eq!(list["pagination"]["total"], envelopes.len());
 }
+
+#[tokio::test]
+async fn sigterm_finishes_cleanly_and_keeps_everything() {
+    let mut server = Server::start().await;
+    let envelope = server.draft_envelope("Before shutdown").await;
+    let mut child = server.child.take().unwrap();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
+    server.restart().await;
+    let id = envelope["id"].as_str().unwrap();
+    let after = expect_status(server.get(&format!("/envelopes/{id}")).send().await.unwrap(), 200).await;
+    assert_eq!(after, envelope);
+}
