@@ -174,7 +174,7 @@ fn main() {
         ("baseline", baseline_rt, baseline),
         ("signbridge", signbridge_rt, signbridge),
     ] {
-        match client_rt.block_on(tokio::time::timeout(SHUTDOWN_WAIT, task)) {
+        match client_rt.block_on(async { tokio::time::timeout(SHUTDOWN_WAIT, task).await }) {
             Ok(served) => {
                 served.expect("server task");
                 drop(rt);

@@ -16,7 +16,12 @@ async fn thirty_two_clients_create_read_and_edit_without_stalling() {
     let client = server.http.clone();
     let workers: Vec<_> = (0..32)
         .map(|worker| {
-            let (client, base, key, document_id) = (client.clone(), base.clone(), key.clone(), document_id.clone());
+            let (client, base, key, document_id) = (
+                client.clone(),
+                base.clone(),
+                key.clone(),
+                document_id.clone(),
+            );
             tokio::spawn(async move {
                 let mut ids = Vec::new();
                 for i in 0..15 {
@@ -25,10 +30,21 @@ async fn thirty_two_clients_create_read_and_edit_without_stalling() {
                         "documentIds": [document_id],
                         "recipients": [{"email": format!("w{worker}@example.com")}],
                     });
-                    let created = client.post(format!("{base}/envelopes")).bearer_auth(&key).json(&body).send().await.unwrap();
+                    let created = client
+                        .post(format!("{base}/envelopes"))
+                        .bearer_auth(&key)
+                        .json(&body)
+                        .send()
+                        .await
+                        .unwrap();
                     let created = expect_status(created, 201).await;
                     let id = created["id"].as_str().unwrap().to_string();
-                    let read = client.get(format!("{base}/envelopes/{id}")).bearer_auth(&key).send().await.unwrap();
+                    let read = client
+                        .get(format!("{base}/envelopes/{id}"))
+                        .bearer_auth(&key)
+                        .send()
+                        .await
+                        .unwrap();
                     assert_eq!(expect_status(read, 200).await["id"], id.as_str());
                     let patched = client
                         .patch(format!("{base}/envelopes/{id}"))

@@ -177,10 +177,20 @@ async fn sigterm_finishes_cleanly_and_keeps_everything() {
         .status()
         .unwrap();
     assert!(status.success());
-    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap()).await.unwrap();
+    let exit = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
     assert!(exit.success(), "graceful shutdown exits 0, got {exit}");
     server.restart().await;
     let id = envelope["id"].as_str().unwrap();
-    let after = expect_status(server.get(&format!("/envelopes/{id}")).send().await.unwrap(), 200).await;
+    let after = expect_status(
+        server
+            .get(&format!("/envelopes/{id}"))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
     assert_eq!(after, envelope);
 }
