@@ -17,6 +17,68 @@ pub struct Config {
     pub rate_limit: RateLimitConfig,
     /// The account this deployment serves (what `/account/me` answers).
     pub account: AccountConfig,
+    /// Outgoing mail. Without it (and always for test-environment envelopes) every message
+    /// is written as an `.eml` file to `<data-dir>/outbox/` and its link logged.
+    pub smtp: Option<SmtpConfig>,
+    /// Background work of the signing flow.
+    pub signing: SigningConfig,
+}
+
+/// How mail leaves.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// SMTP server host name.
+    pub host: String,
+    /// Port; default 587 (465 with `tls: tls`, 25 with `tls: none`).
+    pub port: Option<u16>,
+    /// `starttls` (default), `tls` (implicit TLS) or `none` (plain; local relays only).
+    #[serde(default)]
+    pub tls: SmtpTls,
+    /// Login, if the server wants one (use `${ENV}` for the password).
+    pub username: Option<String>,
+    pub password: Option<String>,
+    /// The From address, e.g. `Acme HR <hr@acme.example>`. Default `signbridge <no-reply@localhost>`.
+    #[serde(default = "default_from")]
+    pub from: String,
+}
+
+fn default_from() -> String {
+    "signbridge <no-reply@localhost>".into()
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    #[default]
+    Starttls,
+    Tls,
+    None,
+}
+
+impl SmtpConfig {
+    pub fn port(&self) -> u16 {
+        self.port.unwrap_or(match self.tls {
+            SmtpTls::Starttls => 587,
+            SmtpTls::Tls => 465,
+            SmtpTls::None => 25,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SigningConfig {
+    /// How often expiry and reminders are checked, in seconds. Default 60.
+    pub ticker_interval_secs: u64,
+}
+
+impl Default for SigningConfig {
+    fn default() -> Self {
+        Self {
+            ticker_interval_secs: 60,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -7,6 +7,7 @@
 //! - [`esign`]: the domain without HTTP — keys, documents, envelopes, signing tokens.
 //! - [`pdf`]: PDF inspection and image-to-PDF conversion (nothing of ours below it).
 //! - [`api`]: the HTTP surface `/api/v1` — routing, auth, rate limits, idempotency, errors, OpenAPI.
+//! - [`signing`]: the signer's pages `/sign/{token}` and the notification emails (outbox worker).
 //! - [`clock`], [`ids`]: time and identifiers.
 //!
 //! [`App::start`] wires the parts and serves them until shut down.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod esign;
 pub mod ids;
 pub mod pdf;
+pub mod signing;
 pub mod store;
 
 use api::rate_limit::RateLimiter;
@@ -43,6 +45,8 @@ pub enum StartError {
     },
     #[error("server error: {0}")]
     Serve(std::io::Error),
+    #[error("mail: {0}")]
+    Mail(#[from] signing::mail::MailError),
 }
 
 /// What `signbridge run` resolved from flags, environment and config file.
@@ -59,12 +63,22 @@ pub struct Settings {
 pub struct App {
     pub local_addr: SocketAddr,
     pub state: AppState,
+    mailer: Arc<signing::Mailer>,
+    ticker_interval: std::time::Duration,
     listener: tokio::net::TcpListener,
 }
 
 impl App {
     /// Opens the store, creates the bootstrap key on a first start, and binds the listener.
     pub async fn start(settings: Settings) -> Result<App, StartError> {
+        Self::start_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Like [`App::start`] with another clock (tests move time with `ManualClock`).
+    pub async fn start_with_clock(
+        settings: Settings,
+        clock: SharedClock,
+    ) -> Result<App, StartError> {
         let store = Store::open(&settings.data_dir)?;
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
@@ -81,7 +95,6 @@ impl App {
             };
             format!("http://{host}")
         });
-        let clock: SharedClock = Arc::new(SystemClock);
         let esign = Arc::new(Esign::new(
             store,
             clock,
@@ -97,10 +110,18 @@ impl App {
             settings.config.rate_limit.requests_per_minute,
             settings.config.rate_limit.burst,
         );
+        let mailer = Arc::new(signing::Mailer::new(
+            settings.config.smtp.as_ref(),
+            settings.data_dir.join("outbox"),
+        )?);
         let state = AppState::new(esign, limiter, settings.config.limits.max_document_bytes);
         Ok(App {
             local_addr,
             state,
+            mailer,
+            ticker_interval: std::time::Duration::from_secs(
+                settings.config.signing.ticker_interval_secs.max(1),
+            ),
             listener,
         })
     }
@@ -108,7 +129,8 @@ impl App {
     /// The full HTTP application.
     pub fn router(state: AppState) -> axum::Router {
         let health = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
-        api::router(state)
+        api::router(state.clone())
+            .merge(signing::router(state.esign))
             .merge(health)
             .layer(CatchPanicLayer::custom(api::panic_response))
             .layer(tower_http::trace::TraceLayer::new_for_http())
@@ -132,14 +154,48 @@ impl App {
                 }
             }
         });
+        let mail_worker = tokio::spawn(signing::run_mail_worker(
+            state.esign.clone(),
+            self.mailer.clone(),
+        ));
+        let ticker = tokio::spawn(run_ticker(state.esign.clone(), self.ticker_interval));
         tracing::info!(address = %self.local_addr, public_url = state.esign.public_url(), "signbridge API listening");
-        let served = axum::serve(self.listener, Self::router(state.clone()))
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served = axum::serve(
+            self.listener,
+            Self::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await;
         purge.abort();
+        mail_worker.abort();
+        ticker.abort();
         state.esign.store().flush().await?;
         tracing::info!("stopped; store flushed");
         served.map_err(StartError::Serve)
+    }
+}
+
+/// Expires envelopes and queues reminders every `interval`.
+async fn run_ticker(esign: Arc<Esign>, interval: std::time::Duration) {
+    let mut every = tokio::time::interval(interval);
+    loop {
+        every.tick().await;
+        let esign_for_tick = esign.clone();
+        match tokio::task::spawn_blocking(move || esign_for_tick.expire_and_remind()).await {
+            Ok(Ok(report)) if report.expired + report.reminders > 0 => {
+                tracing::info!(
+                    expired = report.expired,
+                    reminders = report.reminders,
+                    "ticker"
+                );
+                if let Err(err) = esign.store().flush().await {
+                    tracing::error!(error = %err, "flush after the ticker failed");
+                }
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(err)) => tracing::error!(error = %err, "ticker failed"),
+            Err(err) => tracing::error!(error = %err, "ticker panicked"),
+        }
     }
 }
 

@@ -141,7 +141,7 @@ pub async fn document_content(
         tokio::task::spawn_blocking(move || esign.document_content(environment, &id))
             .await
             .map_err(|_| ApiError::internal())??;
-    let disposition = content_disposition(&document.name);
+    let disposition = super::content_disposition("inline", &document.name);
     let mut response = ([(header::CONTENT_TYPE, "application/pdf")], bytes).into_response();
     if let Ok(value) = HeaderValue::from_str(&disposition) {
         response
@@ -164,37 +164,12 @@ pub async fn delete_document(
     Ok(Json(DeleteResult { success: true }))
 }
 
-/// `inline` with an ASCII fallback name and the exact name in RFC 5987 form.
-fn content_disposition(name: &str) -> String {
-    let fallback: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    let encoded: String = name
-        .bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"!#$&+-.^_`|~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect();
-    format!("inline; filename=\"{fallback}\"; filename*=UTF-8''{encoded}")
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
     fn content_disposition_keeps_the_exact_name() {
         assert_eq!(
-            super::content_disposition("Σύμβαση \"x\".pdf"),
+            crate::api::content_disposition("inline", "Σύμβαση \"x\".pdf"),
             "inline; filename=\"_______ _x_.pdf\"; filename*=UTF-8''%CE%A3%CF%8D%CE%BC%CE%B2%CE%B1%CF%83%CE%B7%20%22x%22.pdf"
         );
     }

@@ -27,6 +27,7 @@ pub fn router() -> Router<AppState> {
                 .patch(update_envelope)
                 .delete(delete_envelope),
         )
+        .route("/envelopes/{id}/send", axum::routing::post(send_envelope))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -180,4 +181,27 @@ pub async fn delete_envelope(
         success: true,
         envelope: voided,
     }))
+}
+
+#[utoipa::path(post, path = "/envelopes/{id}/send", tag = "envelopes", params(("id" = String, Path),
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
+    request_body(content = Option<Object>, description = "Empty, or `{}`"),
+    responses((status = 200, description = "SENT; the first routing group is invited", body = EnvelopeView),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Not a DRAFT (`envelope_not_draft`), no signer (`no_signers`), no or deleted documents (`no_documents`, `document_missing`)", body = ErrorBody),
+        (status = 422, description = "An anchor text is not in its document (`anchor_not_found`)", body = ErrorBody)),
+    security(("bearer" = [])))]
+pub async fn send_envelope(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath,
+    body: Bytes,
+) -> Result<Json<EnvelopeView>, ApiError> {
+    let environment = caller.require(Scope::EnvelopesWrite)?.environment;
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        parse_json::<serde_json::Map<String, serde_json::Value>>(&body)?;
+    }
+    Ok(Json(
+        run_write(&state, move |esign| esign.send_envelope(environment, &id)).await?,
+    ))
 }

@@ -97,6 +97,22 @@ impl From<EsignError> for ApiError {
             EsignError::Conflict { code, message } => {
                 Self::new(StatusCode::CONFLICT, code, message)
             }
+            EsignError::Unprocessable { code, message } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+            }
+            EsignError::NotSendable { code, issues } => {
+                let summary = issues
+                    .iter()
+                    .map(|i| format!("{}: {}", i.field, i.message))
+                    .collect::<Vec<_>>()
+                    .join("; ");
+                Self::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    code,
+                    format!("the envelope cannot be sent: {summary}"),
+                )
+                .with_details(json!(issues))
+            }
             EsignError::UnusablePdf(pdf) => {
                 let code = match pdf {
                     PdfError::BadImage(_) | PdfError::ImageTooLarge { .. } => "invalid_image",

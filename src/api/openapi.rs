@@ -26,6 +26,7 @@ use utoipa::{Modify, OpenApi};
         super::envelopes::get_envelope,
         super::envelopes::update_envelope,
         super::envelopes::delete_envelope,
+        super::envelopes::send_envelope,
         super::keys::list_keys,
         super::keys::create_key,
         super::keys::revoke_key,

@@ -2,11 +2,12 @@
 //! inline `documents` and `signers`), reading, listing, editing a draft, deleting a draft or
 //! voiding one in flight.
 
-use super::documents::{adjust_blob_refs, PreparedDocument};
+use super::documents::PreparedDocument;
+use super::lifecycle::{send_transition, token_hash, Change, EventDraft};
+use super::model::EventKind;
 use super::model::{
     AnchorPlacement, Category, Document, Envelope, EnvelopeDocument, EnvelopeStatus, Environment,
     Field, FieldType, Recipient, RecipientRole, RecipientStatus, Reminders, SignatureLevel,
-    TokenTarget,
 };
 use super::validate::{
     check_redirect_url, check_text, infer_category, normalize_email, normalize_locale,
@@ -20,7 +21,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Deserializer};
-use sha2::{Digest, Sha256};
+use serde_json::json;
 use std::collections::BTreeSet;
 use utoipa::ToSchema;
 
@@ -204,10 +205,6 @@ struct EnvelopeSpec {
     reminders: Option<Reminders>,
 }
 
-fn token_hash(token: &str) -> [u8; 32] {
-    Sha256::digest(token.as_bytes()).into()
-}
-
 fn decode_base64(text: &str) -> Option<Vec<u8>> {
     let text = match text.trim_start().strip_prefix("data:") {
         Some(rest) => rest.split_once(',')?.1,
@@ -330,11 +327,15 @@ impl Esign {
             require_sms_otp: request.require_sms_otp.unwrap_or(false),
             reminders: request.reminders,
         };
-        let now = self.clock.now();
-        let mut envelope = self.build_envelope(environment, spec, &documents, None)?;
+        let envelope = self.build_envelope(environment, spec, &documents, None)?;
+        let mut change = Change::new(envelope, None);
+        change.events.push(EventDraft::by_api(
+            EventKind::EnvelopeCreated,
+            json!({ "shape": if one_shot { "one_shot" } else { "three_step" } }),
+        ));
         if send_now {
-            check_sendable(&envelope)?;
-            mark_sent(&mut envelope, now);
+            self.check_sendable(&change.envelope, &new_documents)?;
+            send_transition(&mut change, self.clock.now());
         }
 
         for prepared in &new_documents {
@@ -350,7 +351,9 @@ impl Esign {
                 ))
             })
             .collect::<Result<_, StoreError>>()?;
-        self.write_envelope(&envelope, None, &new_records, creation_location.as_deref())?;
+        change.new_documents = new_records;
+        change.creation_location = creation_location;
+        let envelope = self.commit(change)?;
         Ok(self.view(&envelope))
     }
 
@@ -566,6 +569,11 @@ impl Esign {
                 signed_at: None,
                 declined_at: None,
                 decline_reason: None,
+                invited_at: None,
+                approved_at: None,
+                last_reminded_at: None,
+                reminders_sent: 0,
+                signature: None,
             });
         }
 
@@ -621,79 +629,12 @@ impl Esign {
             completed_at: None,
             voided_at: None,
             void_reason: None,
+            delivered_at: None,
+            declined_at: None,
+            decline_reason: None,
+            expired_at: None,
+            last_event_hash: previous.and_then(|p| p.last_event_hash.clone()),
         })
-    }
-
-    /// Writes an envelope with its document-usage and signing-token index entries, replacing
-    /// `previous`'s entries, plus any new documents, in one transaction.
-    fn write_envelope(
-        &self,
-        envelope: &Envelope,
-        previous: Option<&Envelope>,
-        new_documents: &[(Vec<u8>, Vec<u8>, String)],
-        creation_location: Option<&[u8]>,
-    ) -> Result<(), EsignError> {
-        let environment = envelope.environment;
-        let record = encode(envelope)?;
-        let location = env_key(environment, &envelope.id);
-        let usage = |e: &Envelope| -> Vec<Vec<u8>> {
-            e.documents
-                .iter()
-                .map(|d| env_key(environment, &format!("{}/{}", d.id, e.id)))
-                .collect()
-        };
-        let tokens = |e: &Envelope| -> Vec<(Vec<u8>, Vec<u8>)> {
-            e.recipients
-                .iter()
-                .filter_map(|r| {
-                    let target = TokenTarget {
-                        environment,
-                        envelope_id: e.id.clone(),
-                        recipient_id: r.id.clone(),
-                    };
-                    let value = serde_json::to_vec(&target).ok()?;
-                    Some((token_hash(&self.access_token(&r.id)).to_vec(), value))
-                })
-                .collect()
-        };
-        let old_usage = previous.map(usage).unwrap_or_default();
-        let old_tokens = previous.map(tokens).unwrap_or_default();
-        let new_usage = usage(envelope);
-        let new_tokens = tokens(envelope);
-        self.store.transaction(
-            (
-                &self.store.envelopes,
-                &self.store.document_usage,
-                &self.store.sign_tokens,
-                &self.store.documents,
-                &self.store.blob_refs,
-                &self.store.creation_keys,
-            ),
-            |(envelopes, usage_tree, token_tree, documents, refs, creation_keys)| {
-                for key in &old_usage {
-                    usage_tree.remove(key.as_slice())?;
-                }
-                for (key, _) in &old_tokens {
-                    token_tree.remove(key.as_slice())?;
-                }
-                for (key, record, sha256) in new_documents {
-                    documents.insert(key.as_slice(), record.as_slice())?;
-                    adjust_blob_refs(refs, sha256, 1)?;
-                }
-                envelopes.insert(location.as_slice(), record.as_slice())?;
-                for key in &new_usage {
-                    usage_tree.insert(key.as_slice(), &[] as &[u8])?;
-                }
-                for (key, value) in &new_tokens {
-                    token_tree.insert(key.as_slice(), value.as_slice())?;
-                }
-                if let Some(key) = creation_location {
-                    creation_keys.insert(key, envelope.id.as_bytes())?;
-                }
-                Ok(())
-            },
-        )?;
-        Ok(())
     }
 
     pub(super) fn load_envelope(
@@ -824,7 +765,7 @@ impl Esign {
             reminders: patch.reminders.unwrap_or(current.reminders),
         };
         let updated = self.build_envelope(environment, spec, &documents, Some(&current))?;
-        self.write_envelope(&updated, Some(&current), &[], None)?;
+        let updated = self.commit(Change::new(updated, Some(&current)))?;
         Ok(self.view(&updated))
     }
 
@@ -849,19 +790,31 @@ impl Esign {
                 .iter()
                 .map(|r| token_hash(&self.access_token(&r.id)))
                 .collect();
+            let event_prefix = env_key(environment, &format!("{id}/"));
+            let events: Vec<sled::IVec> = self
+                .store
+                .events
+                .scan_prefix(&event_prefix)
+                .keys()
+                .collect::<Result<_, _>>()
+                .map_err(StoreError::from)?;
             self.store.transaction(
                 (
                     &self.store.envelopes,
                     &self.store.document_usage,
                     &self.store.sign_tokens,
+                    &self.store.events,
                 ),
-                |(envelopes, usage_tree, token_tree)| {
+                |(envelopes, usage_tree, token_tree, event_tree)| {
                     envelopes.remove(location.as_slice())?;
                     for key in &usage {
                         usage_tree.remove(key.as_slice())?;
                     }
                     for key in &tokens {
                         token_tree.remove(&key[..])?;
+                    }
+                    for key in &events {
+                        event_tree.remove(key)?;
                     }
                     Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
                 },
@@ -877,18 +830,7 @@ impl Esign {
                 ),
             });
         }
-        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
-        if let Some(reason) = reason {
-            check_text("reason", reason, 500, true)
-                .map_err(|issue| EsignError::Invalid(vec![issue]))?;
-        }
-        let mut voided = current.clone();
-        let now = self.clock.now();
-        voided.status = EnvelopeStatus::Voided;
-        voided.voided_at = Some(now);
-        voided.updated_at = now;
-        voided.void_reason = Some(reason.unwrap_or("Voided by the sender").to_string());
-        self.write_envelope(&voided, Some(&current), &[], None)?;
+        let voided = self.void(&current, reason)?;
         Ok(Some(self.view(&voided)))
     }
 }
@@ -992,47 +934,6 @@ fn build_field(
         width,
         height,
     })
-}
-
-/// What must hold before an envelope can go out.
-fn check_sendable(envelope: &Envelope) -> Result<(), EsignError> {
-    let mut issues = Vec::new();
-    if envelope.documents.is_empty() {
-        issues.push(FieldIssue::new(
-            "documents",
-            "an envelope needs at least one document to be sent",
-        ));
-    }
-    if !envelope.recipients.iter().any(|r| r.role.acts()) {
-        issues.push(FieldIssue::new(
-            "recipients",
-            "an envelope needs at least one signer or approver to be sent",
-        ));
-    }
-    if issues.is_empty() {
-        Ok(())
-    } else {
-        Err(EsignError::Invalid(issues))
-    }
-}
-
-/// DRAFT → SENT: the first routing group (lowest `signingOrder` among signers and approvers)
-/// is invited; everyone else waits.
-fn mark_sent(envelope: &mut Envelope, now: DateTime<Utc>) {
-    envelope.status = EnvelopeStatus::Sent;
-    envelope.sent_at = Some(now);
-    envelope.updated_at = now;
-    let first = envelope
-        .recipients
-        .iter()
-        .filter(|r| r.role.acts())
-        .map(|r| r.signing_order)
-        .min();
-    for recipient in &mut envelope.recipients {
-        if recipient.role.acts() && Some(recipient.signing_order) == first {
-            recipient.status = RecipientStatus::Sent;
-        }
-    }
 }
 
 #[cfg(test)]

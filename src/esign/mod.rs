@@ -9,7 +9,10 @@
 mod documents;
 mod envelopes;
 mod keys;
+mod lifecycle;
 pub mod model;
+mod outbox;
+mod signing;
 mod validate;
 mod views;
 
@@ -19,6 +22,10 @@ pub use envelopes::{
     RecipientInput, SignerInput,
 };
 pub use keys::{AuthFailure, CreatedKey, NewKey, KEY_MIN_RANDOM_CHARS};
+pub use lifecycle::{event_hash, Actor, TickReport};
+pub use outbox::MAX_MAIL_ATTEMPTS;
+pub use signing::page_language;
+pub use signing::{consent_text, SignInput, SigningState, SigningView};
 pub use validate::{FieldIssue, SUPPORTED_LOCALES};
 pub use views::{EnvelopeView, RecipientView};
 
@@ -48,6 +55,13 @@ pub enum EsignError {
     Forbidden { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    #[error("{message}")]
+    Unprocessable { code: &'static str, message: String },
+    #[error("the envelope cannot be sent as it is")]
+    NotSendable {
+        code: &'static str,
+        issues: Vec<FieldIssue>,
+    },
     #[error("{0}")]
     UnusablePdf(PdfError),
     #[error("{0}")]
@@ -85,6 +99,8 @@ pub struct Esign {
     public_url: String,
     limits: Limits,
     account: AccountConfig,
+    /// Woken whenever a change queues an email.
+    pub mail_ready: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Esign {
@@ -106,11 +122,21 @@ impl Esign {
             public_url: public_url.trim_end_matches('/').to_string(),
             limits,
             account,
+            mail_ready: std::sync::Arc::new(tokio::sync::Notify::new()),
         })
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    pub fn clock(&self) -> &crate::clock::SharedClock {
+        &self.clock
+    }
+
+    /// The account's display name (the sender on signing pages and emails).
+    pub fn account_name(&self) -> &str {
+        &self.account.name
     }
 
     pub fn public_url(&self) -> &str {

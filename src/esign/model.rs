@@ -351,6 +351,53 @@ pub struct Recipient {
     pub signed_at: Option<DateTime<Utc>>,
     pub declined_at: Option<DateTime<Utc>>,
     pub decline_reason: Option<String>,
+    /// When this recipient's turn came and the invitation was queued.
+    #[serde(default)]
+    pub invited_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub approved_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub last_reminded_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub reminders_sent: u32,
+    /// What the signer did to sign, with the evidence around it.
+    #[serde(default)]
+    pub signature: Option<SignatureRecord>,
+}
+
+impl Recipient {
+    /// Signed or approved: nothing more is expected of this recipient.
+    pub fn is_done(&self) -> bool {
+        matches!(
+            self.status,
+            RecipientStatus::Signed | RecipientStatus::Approved
+        )
+    }
+}
+
+/// How a signature was given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum SignatureKind {
+    Typed,
+    Drawn,
+}
+
+/// The evidence of one signature (or approval).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SignatureRecord {
+    pub kind: SignatureKind,
+    /// The name the signer typed.
+    pub typed_name: String,
+    /// SHA-256 of the drawn signature PNG (stored as a blob), when drawn.
+    pub image_sha256: Option<String>,
+    /// The consent statement exactly as shown.
+    pub consent_text: String,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub auth_method: String,
+    pub at: DateTime<Utc>,
 }
 
 /// A document as an envelope carries it.
@@ -390,6 +437,128 @@ pub struct Envelope {
     pub completed_at: Option<DateTime<Utc>>,
     pub voided_at: Option<DateTime<Utc>>,
     pub void_reason: Option<String>,
+    #[serde(default)]
+    pub delivered_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub declined_at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub decline_reason: Option<String>,
+    #[serde(default)]
+    pub expired_at: Option<DateTime<Utc>>,
+    /// Hash of the newest event of this envelope (the head of its hash chain).
+    #[serde(default)]
+    pub last_event_hash: Option<String>,
+}
+
+impl Envelope {
+    /// The signing order whose recipients act now: the lowest among signers and approvers
+    /// who are not done. `None` once every one of them is done.
+    pub fn current_order(&self) -> Option<u32> {
+        self.recipients
+            .iter()
+            .filter(|r| r.role.acts() && !r.is_done())
+            .map(|r| r.signing_order)
+            .min()
+    }
+}
+
+/// What happened to an envelope. The dotted names of the public ones are the webhook events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+pub enum EventKind {
+    #[serde(rename = "envelope.created")]
+    EnvelopeCreated,
+    #[serde(rename = "envelope.sent")]
+    EnvelopeSent,
+    #[serde(rename = "envelope.completed")]
+    EnvelopeCompleted,
+    #[serde(rename = "envelope.declined")]
+    EnvelopeDeclined,
+    #[serde(rename = "envelope.voided")]
+    EnvelopeVoided,
+    #[serde(rename = "envelope.expired")]
+    EnvelopeExpired,
+    #[serde(rename = "envelope.returned_to_sender")]
+    EnvelopeReturnedToSender,
+    #[serde(rename = "envelope.resubmitted")]
+    EnvelopeResubmitted,
+    #[serde(rename = "recipient.signed")]
+    RecipientSigned,
+    #[serde(rename = "recipient.viewed")]
+    RecipientViewed,
+    #[serde(rename = "recipient.approved")]
+    RecipientApproved,
+    /// Internal (audit trail only): an invitation was queued.
+    #[serde(rename = "recipient.invited")]
+    RecipientInvited,
+    /// Internal (audit trail only): a reminder was queued.
+    #[serde(rename = "recipient.reminded")]
+    RecipientReminded,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::EnvelopeCreated => "envelope.created",
+            EventKind::EnvelopeSent => "envelope.sent",
+            EventKind::EnvelopeCompleted => "envelope.completed",
+            EventKind::EnvelopeDeclined => "envelope.declined",
+            EventKind::EnvelopeVoided => "envelope.voided",
+            EventKind::EnvelopeExpired => "envelope.expired",
+            EventKind::EnvelopeReturnedToSender => "envelope.returned_to_sender",
+            EventKind::EnvelopeResubmitted => "envelope.resubmitted",
+            EventKind::RecipientSigned => "recipient.signed",
+            EventKind::RecipientViewed => "recipient.viewed",
+            EventKind::RecipientApproved => "recipient.approved",
+            EventKind::RecipientInvited => "recipient.invited",
+            EventKind::RecipientReminded => "recipient.reminded",
+        }
+    }
+}
+
+/// One entry of an envelope's event log (the audit trail), hash-chained to the one before.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Event {
+    pub id: String,
+    pub environment: Environment,
+    pub envelope_id: String,
+    pub kind: EventKind,
+    pub occurred_at: DateTime<Utc>,
+    /// Who: a recipient's email, `api` (the sender's key) or `system`.
+    pub actor: String,
+    pub recipient_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub auth_method: Option<String>,
+    pub details: serde_json::Value,
+    pub prev_hash: Option<String>,
+    pub hash: String,
+}
+
+/// Which email a mail job sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MailKind {
+    Invitation,
+    Reminder,
+    Completed,
+    Declined,
+    Voided,
+    Expired,
+}
+
+/// A queued email (the notification outbox), written with the change that causes it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MailJob {
+    pub id: String,
+    pub environment: Environment,
+    pub envelope_id: String,
+    pub recipient_id: String,
+    pub kind: MailKind,
+    pub attempts: u32,
+    pub next_attempt_at: DateTime<Utc>,
+    pub last_error: Option<String>,
 }
 
 /// What a signing token opens.

@@ -3,9 +3,11 @@
 
 mod image;
 mod inspect;
+mod text;
 
 pub use image::{image_to_pdf, sniff_image, ImageKind};
 pub use inspect::{inspect_pdf, looks_like_pdf, PdfInfo};
+pub use text::{count_occurrences, page_texts};
 
 /// Why a file is not a usable PDF (or image).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

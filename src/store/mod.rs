@@ -65,6 +65,12 @@ pub struct Store {
     pub idempotency: sled::Tree,
     /// SHA-256 of a blob → how many document records use it (u64, big-endian)
     pub blob_refs: sled::Tree,
+    /// `{env}/{envelope_id}/{event_id}` → `Event` (the audit trail, hash-chained)
+    pub events: sled::Tree,
+    /// `{mail_job_id}` → `MailJob`: emails waiting to go out
+    pub mail_outbox: sled::Tree,
+    /// `{env}/{envelope_id}` → empty: envelopes out for signature (for expiry and reminders)
+    pub in_flight: sled::Tree,
     /// Singletons: the account record.
     pub meta: sled::Tree,
     pub blobs: BlobStore,
@@ -99,6 +105,9 @@ impl Store {
             creation_keys: db.open_tree("creation_keys")?,
             idempotency: db.open_tree("idempotency")?,
             blob_refs: db.open_tree("blob_refs")?,
+            events: db.open_tree("events")?,
+            mail_outbox: db.open_tree("mail_outbox")?,
+            in_flight: db.open_tree("in_flight")?,
             meta: db.open_tree("meta")?,
             blobs: BlobStore::open(data_dir.join("blobs"))?,
             writer: Arc::new(Mutex::new(())),

@@ -1,0 +1,552 @@
+//! How envelopes move: the one place changes are committed (record, indexes, events and queued
+//! emails in one transaction), sending with routing order, completion, voiding, expiry and
+//! reminders.
+
+use super::model::{
+    Envelope, EnvelopeStatus, Environment, Event, EventKind, MailJob, MailKind, RecipientStatus,
+    TokenTarget,
+};
+use super::validate::{check_text, FieldIssue};
+use super::views::EnvelopeView;
+use super::{env_key, Esign, EsignError};
+use crate::ids::IdKind;
+use crate::store::{encode, StoreError};
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+/// Who caused a change and from where (for the audit trail).
+#[derive(Debug, Clone, Default)]
+pub struct Actor {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// An event about to be recorded (id, time and hash are added on commit).
+#[derive(Debug, Clone)]
+pub(super) struct EventDraft {
+    pub kind: EventKind,
+    pub actor: String,
+    pub recipient_id: Option<String>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub auth_method: Option<String>,
+    pub details: Value,
+}
+
+impl EventDraft {
+    pub fn by_api(kind: EventKind, details: Value) -> Self {
+        Self {
+            kind,
+            actor: "api".into(),
+            recipient_id: None,
+            ip: None,
+            user_agent: None,
+            auth_method: Some("api_key".into()),
+            details,
+        }
+    }
+
+    pub fn by_system(kind: EventKind, recipient_id: Option<&str>, details: Value) -> Self {
+        Self {
+            kind,
+            actor: "system".into(),
+            recipient_id: recipient_id.map(str::to_string),
+            ip: None,
+            user_agent: None,
+            auth_method: None,
+            details,
+        }
+    }
+
+    pub fn by_recipient(
+        kind: EventKind,
+        email: &str,
+        recipient_id: &str,
+        actor: &Actor,
+        details: Value,
+    ) -> Self {
+        Self {
+            kind,
+            actor: email.to_string(),
+            recipient_id: Some(recipient_id.to_string()),
+            ip: actor.ip.clone(),
+            user_agent: actor.user_agent.clone(),
+            auth_method: Some("email_link".into()),
+            details,
+        }
+    }
+}
+
+/// Everything one change writes.
+pub(super) struct Change<'a> {
+    pub envelope: Envelope,
+    pub previous: Option<&'a Envelope>,
+    /// (store key, record, sha256) of documents created with the envelope.
+    pub new_documents: Vec<(Vec<u8>, Vec<u8>, String)>,
+    pub creation_location: Option<Vec<u8>>,
+    pub events: Vec<EventDraft>,
+    pub mails: Vec<(MailKind, String)>,
+}
+
+impl<'a> Change<'a> {
+    pub fn new(envelope: Envelope, previous: Option<&'a Envelope>) -> Self {
+        Self {
+            envelope,
+            previous,
+            new_documents: Vec::new(),
+            creation_location: None,
+            events: Vec::new(),
+            mails: Vec::new(),
+        }
+    }
+}
+
+pub(super) fn token_hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+/// The hash of an event: SHA-256 over the previous hash and the event's content.
+pub fn event_hash(event: &Event) -> String {
+    let mut content = event.clone();
+    content.hash = String::new();
+    let mut hasher = Sha256::new();
+    hasher.update(event.prev_hash.as_deref().unwrap_or("").as_bytes());
+    hasher.update([0]);
+    hasher.update(serde_json::to_vec(&content).unwrap_or_default());
+    hex::encode(hasher.finalize())
+}
+
+impl Esign {
+    /// Commits a change: the envelope, its index entries (document usage, signing tokens,
+    /// in-flight), new documents, its events (hash-chained) and its queued emails, atomically.
+    pub(super) fn commit(&self, change: Change<'_>) -> Result<Envelope, EsignError> {
+        let Change {
+            mut envelope,
+            previous,
+            new_documents,
+            creation_location,
+            events: drafts,
+            mails,
+        } = change;
+        let environment = envelope.environment;
+        let now = self.clock.now();
+        let mut events = Vec::with_capacity(drafts.len());
+        for draft in drafts {
+            let mut event = Event {
+                id: self.ids.next(IdKind::Event),
+                environment,
+                envelope_id: envelope.id.clone(),
+                kind: draft.kind,
+                occurred_at: now,
+                actor: draft.actor,
+                recipient_id: draft.recipient_id,
+                ip: draft.ip,
+                user_agent: draft.user_agent,
+                auth_method: draft.auth_method,
+                details: draft.details,
+                prev_hash: envelope.last_event_hash.clone(),
+                hash: String::new(),
+            };
+            event.hash = event_hash(&event);
+            envelope.last_event_hash = Some(event.hash.clone());
+            events.push(event);
+        }
+        let event_records: Vec<(Vec<u8>, Vec<u8>)> = events
+            .iter()
+            .map(|e| {
+                Ok((
+                    env_key(environment, &format!("{}/{}", envelope.id, e.id)),
+                    encode(e)?,
+                ))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let mail_records: Vec<(Vec<u8>, Vec<u8>)> = mails
+            .into_iter()
+            .map(|(kind, recipient_id)| {
+                let job = MailJob {
+                    id: self.ids.next(IdKind::Event).replacen("evt_", "mail_", 1),
+                    environment,
+                    envelope_id: envelope.id.clone(),
+                    recipient_id,
+                    kind,
+                    attempts: 0,
+                    next_attempt_at: now,
+                    last_error: None,
+                };
+                Ok((job.id.clone().into_bytes(), encode(&job)?))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let has_mail = !mail_records.is_empty();
+
+        let record = encode(&envelope)?;
+        let location = env_key(environment, &envelope.id);
+        let usage = |e: &Envelope| -> Vec<Vec<u8>> {
+            e.documents
+                .iter()
+                .map(|d| env_key(environment, &format!("{}/{}", d.id, e.id)))
+                .collect()
+        };
+        let tokens = |e: &Envelope| -> Vec<(Vec<u8>, Vec<u8>)> {
+            e.recipients
+                .iter()
+                .filter_map(|r| {
+                    let target = TokenTarget {
+                        environment,
+                        envelope_id: e.id.clone(),
+                        recipient_id: r.id.clone(),
+                    };
+                    let value = serde_json::to_vec(&target).ok()?;
+                    Some((token_hash(&self.access_token(&r.id)).to_vec(), value))
+                })
+                .collect()
+        };
+        let old_usage = previous.map(usage).unwrap_or_default();
+        let old_tokens = previous.map(tokens).unwrap_or_default();
+        let new_usage = usage(&envelope);
+        let new_tokens = tokens(&envelope);
+        let in_flight = envelope.status.is_in_flight();
+        let envelope_id = envelope.id.clone();
+        self.store.transaction(
+            (
+                &self.store.envelopes,
+                &self.store.document_usage,
+                &self.store.sign_tokens,
+                &self.store.documents,
+                &self.store.blob_refs,
+                &self.store.creation_keys,
+                &self.store.events,
+                &self.store.mail_outbox,
+                &self.store.in_flight,
+            ),
+            |(
+                envelopes,
+                usage_tree,
+                token_tree,
+                documents,
+                refs,
+                creation_keys,
+                event_tree,
+                outbox,
+                in_flight_tree,
+            )| {
+                for key in &old_usage {
+                    usage_tree.remove(key.as_slice())?;
+                }
+                for (key, _) in &old_tokens {
+                    token_tree.remove(key.as_slice())?;
+                }
+                for (key, record, sha256) in &new_documents {
+                    documents.insert(key.as_slice(), record.as_slice())?;
+                    super::documents::adjust_blob_refs(refs, sha256, 1)?;
+                }
+                envelopes.insert(location.as_slice(), record.as_slice())?;
+                for key in &new_usage {
+                    usage_tree.insert(key.as_slice(), &[] as &[u8])?;
+                }
+                for (key, value) in &new_tokens {
+                    token_tree.insert(key.as_slice(), value.as_slice())?;
+                }
+                if let Some(key) = &creation_location {
+                    creation_keys.insert(key.as_slice(), envelope_id.as_bytes())?;
+                }
+                for (key, value) in &event_records {
+                    event_tree.insert(key.as_slice(), value.as_slice())?;
+                }
+                for (key, value) in &mail_records {
+                    outbox.insert(key.as_slice(), value.as_slice())?;
+                }
+                if in_flight {
+                    in_flight_tree.insert(location.as_slice(), &[] as &[u8])?;
+                } else {
+                    in_flight_tree.remove(location.as_slice())?;
+                }
+                Ok(())
+            },
+        )?;
+        if has_mail {
+            self.mail_ready.notify_one();
+        }
+        Ok(envelope)
+    }
+
+    /// `POST /envelopes/{id}/send`: DRAFT → SENT after checking it can be signed; the first
+    /// routing group is invited.
+    pub fn send_envelope(
+        &self,
+        environment: Environment,
+        id: &str,
+    ) -> Result<EnvelopeView, EsignError> {
+        let current = self.load_envelope(environment, id)?;
+        if current.status != EnvelopeStatus::Draft {
+            return Err(EsignError::Conflict {
+                code: "envelope_not_draft",
+                message: format!(
+                    "envelope {id} is {} and has already been sent",
+                    current.status.as_str()
+                ),
+            });
+        }
+        self.check_sendable(&current, &[])?;
+        let mut change = Change::new(current.clone(), Some(&current));
+        send_transition(&mut change, self.clock.now());
+        let sent = self.commit(change)?;
+        Ok(self.view(&sent))
+    }
+
+    /// What must hold before an envelope goes out: a signer or approver, documents that are
+    /// still there, and every anchor text present in its document.
+    pub(super) fn check_sendable(
+        &self,
+        envelope: &Envelope,
+        pending: &[super::documents::PreparedDocument],
+    ) -> Result<(), EsignError> {
+        let pending_pdf = |id: &str| {
+            pending
+                .iter()
+                .find(|p| p.record.id == id)
+                .map(|p| p.pdf.clone())
+        };
+        if envelope.documents.is_empty() {
+            return Err(EsignError::Conflict {
+                code: "no_documents",
+                message: "an envelope needs at least one document to be sent".into(),
+            });
+        }
+        if !envelope.recipients.iter().any(|r| r.role.acts()) {
+            return Err(EsignError::Conflict {
+                code: "no_signers",
+                message: "an envelope needs at least one signer or approver to be sent".into(),
+            });
+        }
+        let mut texts: Vec<Option<Vec<String>>> = vec![None; envelope.documents.len()];
+        for document in &envelope.documents {
+            if pending_pdf(&document.id).is_none()
+                && self
+                    .get_document(envelope.environment, &document.id)
+                    .is_err()
+            {
+                return Err(EsignError::Conflict {
+                    code: "document_missing",
+                    message: format!(
+                        "document {} ({}) was deleted; update the envelope's documentIds",
+                        document.id, document.name
+                    ),
+                });
+            }
+        }
+        let mut issues = Vec::new();
+        for (index, field) in envelope.fields.iter().enumerate() {
+            let Some(anchor) = &field.anchor_text else {
+                continue;
+            };
+            let slot = field.document_index as usize;
+            if texts[slot].is_none() {
+                let document = &envelope.documents[slot];
+                let bytes = match pending_pdf(&document.id) {
+                    Some(bytes) => bytes,
+                    None => self.store.blobs.get(&document.sha256)?.ok_or_else(|| {
+                        StoreError::Io(std::io::Error::other("document file missing"))
+                    })?,
+                };
+                texts[slot] =
+                    Some(crate::pdf::page_texts(&bytes).map_err(EsignError::UnusablePdf)?);
+            }
+            let pages = texts[slot].as_deref().unwrap_or_default();
+            let found = crate::pdf::count_occurrences(pages, anchor);
+            if found <= field.anchor_index as usize {
+                issues.push(FieldIssue::new(
+                    format!("fields[{index}].anchorText"),
+                    format!(
+                        "`{anchor}` occurs {found} time(s) in document {}; anchorIndex {} needs at least {}",
+                        field.document_index,
+                        field.anchor_index,
+                        field.anchor_index + 1
+                    ),
+                ));
+            }
+        }
+        if issues.is_empty() {
+            Ok(())
+        } else {
+            Err(EsignError::NotSendable {
+                code: "anchor_not_found",
+                issues,
+            })
+        }
+    }
+
+    /// Voids an envelope in flight (from `DELETE /envelopes/{id}`).
+    pub(super) fn void(
+        &self,
+        current: &Envelope,
+        reason: Option<&str>,
+    ) -> Result<Envelope, EsignError> {
+        let reason = reason.map(str::trim).filter(|r| !r.is_empty());
+        if let Some(reason) = reason {
+            check_text("reason", reason, 500, true)
+                .map_err(|issue| EsignError::Invalid(vec![issue]))?;
+        }
+        let now = self.clock.now();
+        let mut change = Change::new(current.clone(), Some(current));
+        let envelope = &mut change.envelope;
+        envelope.status = EnvelopeStatus::Voided;
+        envelope.voided_at = Some(now);
+        envelope.updated_at = now;
+        let reason = reason.unwrap_or("Voided by the sender").to_string();
+        envelope.void_reason = Some(reason.clone());
+        change.mails = notify_invited(envelope, MailKind::Voided);
+        change.events.push(EventDraft::by_api(
+            EventKind::EnvelopeVoided,
+            json!({ "reason": reason }),
+        ));
+        self.commit(change)
+    }
+
+    /// Expires envelopes whose `expiresAt` passed and queues due reminders. Run by the
+    /// background ticker; tests call it after moving the clock.
+    pub fn expire_and_remind(&self) -> Result<TickReport, EsignError> {
+        let now = self.clock.now();
+        let mut report = TickReport::default();
+        let keys: Vec<sled::IVec> = self
+            .store
+            .in_flight
+            .iter()
+            .keys()
+            .collect::<Result<_, _>>()
+            .map_err(StoreError::from)?;
+        for key in keys {
+            let Some(current) = crate::store::get_json::<Envelope>(&self.store.envelopes, &key)?
+            else {
+                self.store
+                    .in_flight
+                    .remove(&key)
+                    .map_err(StoreError::from)?;
+                continue;
+            };
+            if !current.status.is_in_flight() {
+                self.store
+                    .in_flight
+                    .remove(&key)
+                    .map_err(StoreError::from)?;
+                continue;
+            }
+            if current.expires_at.is_some_and(|at| at <= now) {
+                let mut change = Change::new(current.clone(), Some(&current));
+                let envelope = &mut change.envelope;
+                envelope.status = EnvelopeStatus::Expired;
+                envelope.expired_at = Some(now);
+                envelope.updated_at = now;
+                let missing: Vec<String> = envelope
+                    .recipients
+                    .iter()
+                    .filter(|r| r.role.acts() && !r.is_done())
+                    .map(|r| r.email.clone())
+                    .collect();
+                change.mails = notify_invited(envelope, MailKind::Expired);
+                change.events.push(EventDraft::by_system(
+                    EventKind::EnvelopeExpired,
+                    None,
+                    json!({ "missing_signers": missing }),
+                ));
+                self.commit(change)?;
+                report.expired += 1;
+                continue;
+            }
+            let Some(reminders) = current.reminders else {
+                continue;
+            };
+            let mut change = Change::new(current.clone(), Some(&current));
+            for recipient in change.envelope.recipients.iter_mut() {
+                let Some(invited_at) = recipient.invited_at else {
+                    continue;
+                };
+                if recipient.is_done() || !recipient.role.acts() {
+                    continue;
+                }
+                let due = match (recipient.reminders_sent, reminders.every_days) {
+                    (0, _) => invited_at + Duration::days(i64::from(reminders.after_days)),
+                    (_, Some(every)) => {
+                        recipient.last_reminded_at.unwrap_or(invited_at)
+                            + Duration::days(i64::from(every))
+                    }
+                    (_, None) => continue,
+                };
+                if due <= now {
+                    recipient.reminders_sent += 1;
+                    recipient.last_reminded_at = Some(now);
+                    change
+                        .mails
+                        .push((MailKind::Reminder, recipient.id.clone()));
+                    change.events.push(EventDraft::by_system(
+                        EventKind::RecipientReminded,
+                        Some(&recipient.id),
+                        json!({ "email": recipient.email, "reminder": recipient.reminders_sent }),
+                    ));
+                    report.reminders += 1;
+                }
+            }
+            if !change.mails.is_empty() {
+                change.envelope.updated_at = now;
+                self.commit(change)?;
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// What one tick of the ticker did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct TickReport {
+    pub expired: usize,
+    pub reminders: usize,
+}
+
+/// Emails to everyone who has been invited so far (for void, decline, expiry notices).
+pub(super) fn notify_invited(envelope: &Envelope, kind: MailKind) -> Vec<(MailKind, String)> {
+    envelope
+        .recipients
+        .iter()
+        .filter(|r| r.invited_at.is_some())
+        .map(|r| (kind, r.id.clone()))
+        .collect()
+}
+
+/// DRAFT → SENT with the first group invited.
+pub(super) fn send_transition(change: &mut Change<'_>, now: DateTime<Utc>) {
+    let envelope = &mut change.envelope;
+    envelope.status = EnvelopeStatus::Sent;
+    envelope.sent_at = Some(now);
+    envelope.updated_at = now;
+    change.events.push(EventDraft::by_api(
+        EventKind::EnvelopeSent,
+        json!({ "recipientCount": envelope.recipients.len() }),
+    ));
+    invite_current_group(change, now);
+}
+
+/// Invites every signer/approver of the current routing group who has not been invited yet.
+pub(super) fn invite_current_group(change: &mut Change<'_>, now: DateTime<Utc>) {
+    let Some(order) = change.envelope.current_order() else {
+        return;
+    };
+    for recipient in change.envelope.recipients.iter_mut() {
+        if recipient.role.acts()
+            && recipient.signing_order == order
+            && recipient.invited_at.is_none()
+        {
+            recipient.invited_at = Some(now);
+            if recipient.status == RecipientStatus::Pending {
+                recipient.status = RecipientStatus::Sent;
+            }
+            change
+                .mails
+                .push((MailKind::Invitation, recipient.id.clone()));
+            change.events.push(EventDraft::by_system(
+                EventKind::RecipientInvited,
+                Some(&recipient.id),
+                json!({ "email": recipient.email, "signingOrder": recipient.signing_order }),
+            ));
+        }
+    }
+}

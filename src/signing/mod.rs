@@ -1,0 +1,321 @@
+//! What signers see and receive: the pages behind `/sign/{token}` and the notification
+//! emails. Handlers here are thin; every rule is in [`crate::esign`].
+
+mod i18n;
+pub mod mail;
+mod pages;
+
+use crate::esign::{Actor, Esign, EsignError, SignInput};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, FromRequestParts, Path, Query, State};
+use axum::http::{header, request::Parts, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use mail::{run_mail_worker, Mailer};
+
+const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; \
+                        frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/// The signing pages' router.
+pub fn router(esign: Arc<Esign>) -> Router {
+    Router::new()
+        .route("/sign/assets/signature.js", get(signature_js))
+        .route("/sign/{token}", get(show).post(act))
+        .route("/sign/{token}/documents/{index}", get(document))
+        .with_state(esign)
+}
+
+/// Where a request comes from, for the audit trail.
+pub struct ClientActor(pub Actor);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientActor {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let ip = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(addr)| addr.ip().to_string());
+        let user_agent = parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(|ua| ua.chars().take(500).collect());
+        Ok(ClientActor(Actor { ip, user_agent }))
+    }
+}
+
+fn html(status: StatusCode, body: String) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_CSP),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+fn preferred_language(headers: &HeaderMap) -> &'static str {
+    let accept = headers
+        .get(header::ACCEPT_LANGUAGE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if accept.trim_start().to_ascii_lowercase().starts_with("fr") {
+        "fr"
+    } else {
+        "en"
+    }
+}
+
+fn failure(err: EsignError, headers: &HeaderMap) -> Response {
+    match err {
+        EsignError::NotFound { .. } => html(
+            StatusCode::NOT_FOUND,
+            pages::unknown_link_page(preferred_language(headers)),
+        ),
+        other => {
+            tracing::error!(error = %other, "signing page failed");
+            html(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                pages::unknown_link_page(preferred_language(headers)),
+            )
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    esign: &Arc<Esign>,
+    work: impl FnOnce(&Esign) -> Result<T, EsignError> + Send + 'static,
+) -> Result<T, EsignError> {
+    let esign_for_work = esign.clone();
+    let result = tokio::task::spawn_blocking(move || work(&esign_for_work))
+        .await
+        .map_err(|e| {
+            EsignError::Store(crate::store::StoreError::Io(std::io::Error::other(
+                e.to_string(),
+            )))
+        })??;
+    esign.store().flush().await?;
+    Ok(result)
+}
+
+async fn show(
+    State(esign): State<Arc<Esign>>,
+    Path(token): Path<String>,
+    ClientActor(actor): ClientActor,
+    headers: HeaderMap,
+) -> Response {
+    let opened = blocking(&esign, {
+        let token = token.clone();
+        move |esign| esign.open_signing(&token, &actor)
+    })
+    .await;
+    match opened {
+        Ok(view) => html(StatusCode::OK, pages::signing_page(&view, &token, None)),
+        Err(err) => failure(err, &headers),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct ActionForm {
+    #[serde(default)]
+    action: String,
+    #[serde(default)]
+    typed_name: String,
+    #[serde(default)]
+    consent: Option<String>,
+    #[serde(default)]
+    signature: Option<String>,
+    #[serde(default)]
+    reason: String,
+}
+
+fn decode_signature(data_url: Option<&str>) -> Result<Option<Vec<u8>>, String> {
+    use base64::Engine;
+    let Some(data_url) = data_url.map(str::trim).filter(|s| !s.is_empty()) else {
+        return Ok(None);
+    };
+    let encoded = data_url
+        .strip_prefix("data:image/png;base64,")
+        .ok_or_else(|| "the drawn signature must be a PNG image".to_string())?;
+    base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .map(Some)
+        .map_err(|_| "the drawn signature could not be read".to_string())
+}
+
+async fn act(
+    State(esign): State<Arc<Esign>>,
+    Path(token): Path<String>,
+    ClientActor(actor): ClientActor,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let form: ActionForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let consent = form.consent.as_deref().is_some_and(|v| !v.is_empty());
+    let drawn = decode_signature(form.signature.as_deref());
+    let result = match (form.action.as_str(), drawn) {
+        ("sign", Ok(drawn_png)) => {
+            let input = SignInput {
+                typed_name: form.typed_name,
+                drawn_png,
+                consent,
+            };
+            let token = token.clone();
+            blocking(&esign, move |esign| esign.sign(&token, input, &actor)).await
+        }
+        ("sign", Err(message)) => {
+            return rerender(&esign, &token, &headers, &message, StatusCode::BAD_REQUEST).await
+        }
+        ("approve", _) => {
+            let token = token.clone();
+            blocking(&esign, move |esign| esign.approve(&token, consent, &actor)).await
+        }
+        ("decline", _) => {
+            let (token, reason) = (token.clone(), form.reason);
+            blocking(&esign, move |esign| esign.decline(&token, &reason, &actor)).await
+        }
+        _ => {
+            return rerender(
+                &esign,
+                &token,
+                &headers,
+                "unknown action",
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+    };
+    match result {
+        // Post/redirect/get: a reload never submits twice.
+        Ok(_) => Redirect::to(&format!("/sign/{token}")).into_response(),
+        Err(EsignError::Invalid(issues)) => {
+            let message = issues
+                .iter()
+                .map(|i| i.message.clone())
+                .collect::<Vec<_>>()
+                .join("; ");
+            rerender(&esign, &token, &headers, &message, StatusCode::BAD_REQUEST).await
+        }
+        Err(EsignError::Conflict { .. }) => {
+            // The state changed under the form (not your turn, voided, …): show where things stand.
+            let page = rerender(&esign, &token, &headers, "", StatusCode::CONFLICT).await;
+            page
+        }
+        Err(err) => failure(err, &headers),
+    }
+}
+
+async fn rerender(
+    esign: &Arc<Esign>,
+    token: &str,
+    headers: &HeaderMap,
+    message: &str,
+    status: StatusCode,
+) -> Response {
+    let token_owned = token.to_string();
+    let view = blocking(esign, move |esign| {
+        esign.open_signing(&token_owned, &Actor::default())
+    })
+    .await;
+    match view {
+        Ok(view) => {
+            let error = Some(message).filter(|m| !m.is_empty());
+            html(status, pages::signing_page(&view, token, error))
+        }
+        Err(err) => failure(err, headers),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct DocumentQuery {
+    download: Option<String>,
+}
+
+async fn document(
+    State(esign): State<Arc<Esign>>,
+    Path((token, index)): Path<(String, String)>,
+    Query(query): Query<DocumentQuery>,
+    headers: HeaderMap,
+) -> Response {
+    let Ok(index) = index.parse::<usize>() else {
+        return html(
+            StatusCode::NOT_FOUND,
+            pages::unknown_link_page(preferred_language(&headers)),
+        );
+    };
+    let esign_for_work = esign.clone();
+    let found =
+        tokio::task::spawn_blocking(move || esign_for_work.signing_document(&token, index)).await;
+    match found {
+        Ok(Ok((document, bytes))) => {
+            let disposition = if query.download.is_some() {
+                "attachment"
+            } else {
+                "inline"
+            };
+            let mut response = bytes.into_response();
+            let headers = response.headers_mut();
+            headers.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/pdf"),
+            );
+            if let Ok(value) = HeaderValue::from_str(&crate::api::content_disposition(
+                disposition,
+                &document.name,
+            )) {
+                headers.insert(header::CONTENT_DISPOSITION, value);
+            }
+            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            headers.insert(
+                header::REFERRER_POLICY,
+                HeaderValue::from_static("no-referrer"),
+            );
+            headers.insert(
+                header::X_FRAME_OPTIONS,
+                HeaderValue::from_static("SAMEORIGIN"),
+            );
+            headers.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("frame-ancestors 'self'"),
+            );
+            response
+        }
+        Ok(Err(err)) => failure(err, &headers),
+        Err(_) => html(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            pages::unknown_link_page("en"),
+        ),
+    }
+}
+
+async fn signature_js() -> Response {
+    let mut response = pages::SIGNATURE_JS.into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    response.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    response
+}

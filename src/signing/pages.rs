@@ -1,0 +1,240 @@
+//! The signer's pages as server-rendered HTML: no framework, no CDN, usable without
+//! JavaScript (a typed signature), with an optional drawn signature when scripts run. Every
+//! text a sender or recipient typed is escaped.
+
+use super::i18n::{escape, words, Words};
+use crate::esign::model::RecipientRole;
+use crate::esign::{consent_text, page_language, SigningState, SigningView};
+
+const STYLE: &str = r#"
+*{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2433;background:#f3f5f8}
+main{max-width:860px;margin:0 auto;padding:16px}header{padding:8px 0 4px}h1{font-size:1.5rem;margin:.2em 0}h2{font-size:1.1rem}
+.sender{color:#4a5568;margin:0}.card{background:#fff;border:1px solid #dde3ea;border-radius:10px;padding:16px;margin:12px 0}
+.message{white-space:pre-wrap}.state{font-size:1.1rem}.error{border-color:#c53030;background:#fff5f5;color:#822727}
+iframe{width:100%;height:70vh;border:1px solid #cbd5e0;border-radius:6px;background:#fff}figure{margin:0 0 16px}figcaption{font-size:.9rem;color:#4a5568;padding-top:4px}
+label{display:block;font-weight:600;margin:12px 0 4px}input[type=text],textarea{width:100%;padding:10px;font:inherit;border:1px solid #a0aec0;border-radius:6px}
+.consent{display:flex;gap:10px;align-items:flex-start;margin:16px 0}.consent input{margin-top:5px;width:20px;height:20px}.consent label{font-weight:400;margin:0}
+button,.button{display:inline-block;font:inherit;font-weight:600;padding:12px 24px;border-radius:6px;border:0;background:#2b6cb0;color:#fff;cursor:pointer;text-decoration:none}
+button:focus,a:focus,input:focus,textarea:focus{outline:3px solid #f6ad55;outline-offset:2px}.secondary{background:#718096}.danger{background:#c53030}
+canvas{width:100%;max-width:500px;height:150px;border:1px dashed #718096;border-radius:6px;background:#fff;touch-action:none}
+details summary{cursor:pointer;font-weight:600;color:#c53030}.meta{font-size:.9rem;color:#4a5568}
+"#;
+
+fn page(words: &Words, title: &str, body: &str) -> String {
+    format!(
+        "<!doctype html>\n<html lang=\"{lang}\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <meta name=\"referrer\" content=\"no-referrer\"><title>{title}</title><style>{STYLE}</style></head>\
+         <body><main>{body}</main></body></html>\n",
+        lang = words.lang,
+        title = escape(title),
+    )
+}
+
+fn date(at: &chrono::DateTime<chrono::Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// The page a signing link shows, for whatever state the recipient is in.
+pub fn signing_page(view: &SigningView, token: &str, error: Option<&str>) -> String {
+    let words = words(page_language(&view.envelope));
+    let envelope = &view.envelope;
+    let recipient = &view.recipient;
+    let base = format!("/sign/{token}");
+    let mut body = String::new();
+    let what = if recipient.role == RecipientRole::Approver {
+        words.to_approve
+    } else {
+        words.to_sign
+    };
+    body.push_str(&format!(
+        "<header><p class=\"sender\">{} {} {}</p><h1>{}</h1>",
+        escape(&view.sender),
+        words.sent_you,
+        what,
+        escape(&envelope.subject)
+    ));
+    if let Some(expires_at) = envelope.expires_at {
+        body.push_str(&format!(
+            "<p class=\"meta\">{} {}</p>",
+            words.expires,
+            date(&expires_at)
+        ));
+    }
+    body.push_str("</header>");
+    if let Some(message) = &envelope.message {
+        body.push_str(&format!(
+            "<section class=\"card message\">{}</section>",
+            escape(message)
+        ));
+    }
+    if let Some(error) = error {
+        body.push_str(&format!(
+            "<section class=\"card error\" role=\"alert\"><strong>{}</strong><p>{}</p></section>",
+            words.problem,
+            escape(error)
+        ));
+    }
+    let state_text = match &view.state {
+        SigningState::NotSent => Some(words.not_sent.to_string()),
+        SigningState::Waiting(names) => Some(format!(
+            "{} {}: {}.",
+            words.waiting,
+            words.waiting_for,
+            names
+                .iter()
+                .map(|n| escape(n))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+        SigningState::YourTurn => None,
+        SigningState::Signed => Some(words.signed.to_string()),
+        SigningState::Approved => Some(words.approved.to_string()),
+        SigningState::DeclinedByYou => Some(words.declined_by_you.to_string()),
+        SigningState::Declined => Some(words.declined.to_string()),
+        SigningState::Voided => Some(words.voided.to_string()),
+        SigningState::Expired => Some(words.expired.to_string()),
+        SigningState::Completed => Some(words.completed.to_string()),
+        SigningState::CopyInProgress => Some(words.copy_in_progress.to_string()),
+    };
+    if let Some(text) = state_text {
+        body.push_str(&format!(
+            "<section class=\"card state\" role=\"status\" id=\"state\"><p>{text}</p>"
+        ));
+        let after_action = matches!(
+            view.state,
+            SigningState::Signed | SigningState::Approved | SigningState::Completed
+        );
+        if let (true, Some(url)) = (after_action, &envelope.redirect_url) {
+            body.push_str(&format!(
+                "<p><a class=\"button\" href=\"{}\">{}</a></p>",
+                escape(url),
+                words.continue_label
+            ));
+        }
+        body.push_str("</section>");
+    }
+    if view.documents_visible() {
+        body.push_str(&format!(
+            "<section class=\"card documents\"><h2>{}</h2>",
+            words.documents
+        ));
+        for (index, document) in envelope.documents.iter().enumerate() {
+            body.push_str(&format!(
+                "<figure><iframe src=\"{base}/documents/{index}\" title=\"{name}\" loading=\"lazy\"></iframe>\
+                 <figcaption>{name} · {count} {pages} · <a href=\"{base}/documents/{index}?download=1\" download>{download}</a></figcaption></figure>",
+                name = escape(&document.name),
+                count = document.page_count,
+                pages = words.pages,
+                download = words.download,
+            ));
+        }
+        body.push_str("</section>");
+    }
+    if view.state == SigningState::YourTurn {
+        body.push_str(&action_forms(view, words, &base));
+    }
+    page(words, &envelope.subject, &body)
+}
+
+fn action_forms(view: &SigningView, words: &Words, base: &str) -> String {
+    let recipient = &view.recipient;
+    let mut html = String::new();
+    html.push_str(&format!(
+        "<section class=\"card\"><form method=\"post\" action=\"{base}\" id=\"sign-form\">"
+    ));
+    html.push_str(&format!(
+        "<p>{} <strong>{}</strong> ({})</p>",
+        words.signing_as,
+        escape(&recipient.name),
+        escape(&recipient.email)
+    ));
+    if recipient.role == RecipientRole::Approver {
+        html.push_str("<input type=\"hidden\" name=\"action\" value=\"approve\">");
+        html.push_str(&format!(
+            "<div class=\"consent\"><input type=\"checkbox\" id=\"consent\" name=\"consent\" value=\"yes\" required>\
+             <label for=\"consent\">{}</label></div><button type=\"submit\" id=\"approve\">{}</button>",
+            words.approve_consent, words.approve
+        ));
+    } else {
+        let consent = consent_text(words.lang);
+        html.push_str("<input type=\"hidden\" name=\"action\" value=\"sign\">");
+        html.push_str(&format!(
+            "<label for=\"typed_name\">{}</label>\
+             <input type=\"text\" id=\"typed_name\" name=\"typed_name\" required maxlength=\"200\" autocomplete=\"name\">",
+            words.type_name
+        ));
+        html.push_str(&format!(
+            "<div id=\"draw\" hidden><label for=\"pad\">{}</label>\
+             <canvas id=\"pad\" width=\"500\" height=\"150\" role=\"img\" aria-label=\"{}\"></canvas>\
+             <p><button type=\"button\" class=\"secondary\" id=\"clear\">{}</button></p>\
+             <input type=\"hidden\" name=\"signature\" id=\"signature\"></div>",
+            words.or_draw, words.or_draw, words.clear
+        ));
+        html.push_str(&format!(
+            "<div class=\"consent\"><input type=\"checkbox\" id=\"consent\" name=\"consent\" value=\"yes\" required>\
+             <label for=\"consent\">{}</label></div><button type=\"submit\" id=\"sign\">{}</button>",
+            escape(consent),
+            words.sign
+        ));
+    }
+    html.push_str("</form></section>");
+    html.push_str(&format!(
+        "<section class=\"card\"><details><summary>{}</summary><form method=\"post\" action=\"{base}\" id=\"decline-form\">\
+         <input type=\"hidden\" name=\"action\" value=\"decline\"><label for=\"reason\">{}</label>\
+         <textarea id=\"reason\" name=\"reason\" rows=\"3\" required maxlength=\"1000\"></textarea>\
+         <p><button type=\"submit\" class=\"danger\" id=\"decline\">{}</button></p></form></details></section>",
+        words.decline_summary, words.decline_reason, words.decline
+    ));
+    html.push_str("<script src=\"/sign/assets/signature.js\" defer></script>");
+    html
+}
+
+/// The page for a link that opens nothing (404).
+pub fn unknown_link_page(language: &str) -> String {
+    let words = words(language);
+    page(
+        words,
+        words.unknown_link,
+        &format!(
+            "<section class=\"card state\" role=\"status\"><h1>{}</h1><p>{}</p></section>",
+            words.unknown_link, words.unknown_link_detail
+        ),
+    )
+}
+
+/// The drawing pad: strokes on a canvas, exported as a PNG data URL into the form on submit.
+pub const SIGNATURE_JS: &str = r##""use strict";
+(function () {
+  var block = document.getElementById("draw");
+  var pad = document.getElementById("pad");
+  var field = document.getElementById("signature");
+  var form = document.getElementById("sign-form");
+  if (!block || !pad || !field || !form || !pad.getContext) { return; }
+  block.hidden = false;
+  var ctx = pad.getContext("2d");
+  ctx.lineWidth = 2.5; ctx.lineCap = "round"; ctx.lineJoin = "round"; ctx.strokeStyle = "#1a237e";
+  var drawing = false, drawn = false;
+  function point(e) {
+    var r = pad.getBoundingClientRect();
+    return { x: (e.clientX - r.left) * pad.width / r.width, y: (e.clientY - r.top) * pad.height / r.height };
+  }
+  pad.addEventListener("pointerdown", function (e) {
+    drawing = true; drawn = true; pad.setPointerCapture(e.pointerId);
+    var p = point(e); ctx.beginPath(); ctx.moveTo(p.x, p.y);
+  });
+  pad.addEventListener("pointermove", function (e) {
+    if (!drawing) { return; }
+    var p = point(e); ctx.lineTo(p.x, p.y); ctx.stroke();
+  });
+  function stop() { drawing = false; }
+  pad.addEventListener("pointerup", stop);
+  pad.addEventListener("pointercancel", stop);
+  document.getElementById("clear").addEventListener("click", function () {
+    ctx.clearRect(0, 0, pad.width, pad.height); drawn = false; field.value = "";
+  });
+  form.addEventListener("submit", function () {
+    field.value = drawn ? pad.toDataURL("image/png") : "";
+  });
+})();
+"##;
