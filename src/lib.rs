@@ -132,6 +132,13 @@ impl App {
         api::router(state.clone())
             .merge(signing::router(state.esign))
             .merge(health)
+            .fallback(|uri: axum::http::Uri| async move {
+                api::error::ApiError::new(
+                    axum::http::StatusCode::NOT_FOUND,
+                    "route_not_found",
+                    format!("no route {}", uri.path()),
+                )
+            })
             .layer(CatchPanicLayer::custom(api::panic_response))
             .layer(tower_http::trace::TraceLayer::new_for_http())
     }

@@ -117,9 +117,26 @@ async fn blocking<T: Send + 'static>(
     Ok(result)
 }
 
+/// The token of a signing path; a path that is not valid text opens nothing.
+struct Token(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Token {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<String>::from_request_parts(parts, state).await {
+            Ok(Path(token)) => Ok(Token(token)),
+            Err(_) => Err(html(
+                StatusCode::NOT_FOUND,
+                pages::unknown_link_page(preferred_language(&parts.headers)),
+            )),
+        }
+    }
+}
+
 async fn show(
     State(esign): State<Arc<Esign>>,
-    Path(token): Path<String>,
+    Token(token): Token,
     ClientActor(actor): ClientActor,
     headers: HeaderMap,
 ) -> Response {
@@ -164,7 +181,7 @@ fn decode_signature(data_url: Option<&str>) -> Result<Option<Vec<u8>>, String> {
 
 async fn act(
     State(esign): State<Arc<Esign>>,
-    Path(token): Path<String>,
+    Token(token): Token,
     ClientActor(actor): ClientActor,
     headers: HeaderMap,
     body: Bytes,
@@ -252,10 +269,16 @@ struct DocumentQuery {
 
 async fn document(
     State(esign): State<Arc<Esign>>,
-    Path((token, index)): Path<(String, String)>,
+    path: Result<Path<(String, String)>, axum::extract::rejection::PathRejection>,
     Query(query): Query<DocumentQuery>,
     headers: HeaderMap,
 ) -> Response {
+    let Ok(Path((token, index))) = path else {
+        return html(
+            StatusCode::NOT_FOUND,
+            pages::unknown_link_page(preferred_language(&headers)),
+        );
+    };
     let Ok(index) = index.parse::<usize>() else {
         return html(
             StatusCode::NOT_FOUND,

@@ -3,7 +3,7 @@
 //! text a sender or recipient typed is escaped.
 
 use super::i18n::{escape, words, Words};
-use crate::esign::model::RecipientRole;
+use crate::esign::model::{RecipientRole, RecipientStatus};
 use crate::esign::{consent_text, page_language, SigningState, SigningView};
 
 const STYLE: &str = r#"
@@ -94,7 +94,11 @@ pub fn signing_page(view: &SigningView, token: &str, error: Option<&str>) -> Str
         SigningState::Declined => Some(words.declined.to_string()),
         SigningState::Voided => Some(words.voided.to_string()),
         SigningState::Expired => Some(words.expired.to_string()),
-        SigningState::Completed => Some(words.completed.to_string()),
+        SigningState::Completed => Some(match recipient.status {
+            RecipientStatus::Signed => format!("{} {}", words.signed, words.completed),
+            RecipientStatus::Approved => format!("{} {}", words.approved, words.completed),
+            _ => words.completed.to_string(),
+        }),
         SigningState::CopyInProgress => Some(words.copy_in_progress.to_string()),
     };
     if let Some(text) = state_text {

@@ -312,3 +312,128 @@ pub fn encrypted_pdf(dir: &Path) -> Vec<u8> {
     assert!(status.success());
     std::fs::read(locked).unwrap()
 }
+
+/// Polls `check` every 50 ms until it returns `Some`, for at most `seconds` (background work
+/// such as the mail worker finishes on its own schedule).
+pub async fn eventually<T, F, Fut>(seconds: u64, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "condition not reached within {seconds} s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Decodes a quoted-printable body (soft line breaks and `=XX`).
+pub fn decode_quoted_printable(text: &str) -> String {
+    let joined = text.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' && i + 2 < bytes.len() {
+            if let Ok(byte) = u8::from_str_radix(&joined[i + 1..i + 3], 16) {
+                out.push(byte);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The `.eml` files in a data folder's outbox, oldest first, decoded for reading.
+pub fn outbox_messages(data_dir: &Path) -> Vec<(String, String)> {
+    let Ok(entries) = std::fs::read_dir(data_dir.join("outbox")) else {
+        return Vec::new();
+    };
+    let mut files: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+        .collect();
+    files.sort();
+    files
+        .into_iter()
+        .map(|path| {
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            (
+                name,
+                decode_quoted_printable(&std::fs::read_to_string(&path).unwrap()),
+            )
+        })
+        .collect()
+}
+
+/// The first signing link in a message.
+pub fn sign_link(message: &str) -> Option<String> {
+    let start = message.find("http://127.0.0.1:")?;
+    let rest = &message[start..];
+    let end = rest
+        .find(|c: char| c.is_whitespace() || c == '"' || c == '<')
+        .unwrap_or(rest.len());
+    let link = &rest[..end];
+    link.contains("/sign/").then(|| link.to_string())
+}
+
+impl Server {
+    /// Waits until the outbox holds `count` messages and returns them.
+    pub async fn outbox(&self, count: usize) -> Vec<(String, String)> {
+        let dir = self.data_dir();
+        eventually(20, || {
+            let dir = dir.clone();
+            async move {
+                let messages = outbox_messages(&dir);
+                (messages.len() >= count).then_some(messages)
+            }
+        })
+        .await
+    }
+
+    /// Sends a draft (asserting 200) and returns the envelope.
+    pub async fn send(&self, id: &str) -> Value {
+        expect_status(
+            self.post(&format!("/envelopes/{id}/send"))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await
+    }
+
+    /// Fetches an envelope.
+    pub async fn envelope(&self, id: &str) -> Value {
+        expect_status(
+            self.get(&format!("/envelopes/{id}")).send().await.unwrap(),
+            200,
+        )
+        .await
+    }
+
+    /// Submits the signing form of a link; returns (status, page text after redirects).
+    pub async fn submit(&self, link: &str, form: &[(&str, &str)]) -> (u16, String) {
+        let client = reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let response = client.post(link).form(form).send().await.unwrap();
+        let status = response.status().as_u16();
+        if status == 303 {
+            let page = client.get(link).send().await.unwrap().text().await.unwrap();
+            return (status, page);
+        }
+        (status, response.text().await.unwrap())
+    }
+}
