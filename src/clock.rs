@@ -31,6 +31,11 @@ impl ManualClock {
         }
     }
 
+    /// The current time (as the trait gives it), handy where the trait is not in scope.
+    pub fn now_for_test(&self) -> DateTime<Utc> {
+        Clock::now(self)
+    }
+
     pub fn advance(&self, by: Duration) {
         let mut now = self
             .now

@@ -2,6 +2,8 @@
 //! folder, and makes the PDFs and requests the tests need.
 #![allow(dead_code)]
 
+pub mod smtp;
+
 use reqwest::{Client, Response};
 use serde_json::Value;
 use std::net::TcpListener;
@@ -22,7 +24,7 @@ pub struct Server {
     pub http: Client,
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
