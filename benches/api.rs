@@ -34,6 +34,9 @@
 //! measured time per scenario; each scenario is preceded by a 1 s warm-up that is not counted.
 //! Run without `--bench` (as `cargo test --all-targets` does), it only makes a short smoke run.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use axum::http::{header, StatusCode};
 use bytes::Bytes;
 use serde::Deserialize;
@@ -444,7 +447,8 @@ async fn start_baseline() -> (
 }
 
 async fn upload_document(client: &reqwest::Client, api: &str, key: &str) -> String {
-    let part = reqwest::multipart::Part::bytes(pdf(1, "Bench contract")).file_name("contract.pdf");
+    let part =
+        reqwest::multipart::Part::bytes(common::pdf(1, "Bench contract")).file_name("contract.pdf");
     let form = reqwest::multipart::Form::new().part("file", part);
     let response = client
         .post(format!("{api}/documents"))
@@ -475,57 +479,4 @@ async fn expect_created(response: reqwest::Response, what: &str) -> Value {
     let text = response.text().await.expect("response body");
     assert_eq!(status, StatusCode::CREATED, "{what}: {text}");
     serde_json::from_str(&text).expect("JSON body")
-}
-
-/// A valid PDF of `pages` A4 pages, each showing `text` and its page number.
-fn pdf(pages: usize, text: &str) -> Vec<u8> {
-    let mut objects: Vec<Vec<u8>> = Vec::new();
-    // 1 catalog, 2 pages, 3 font, then page/content pairs.
-    let kids: Vec<String> = (0..pages).map(|i| format!("{} 0 R", 4 + 2 * i)).collect();
-    objects.push(b"<< /Type /Catalog /Pages 2 0 R >>".to_vec());
-    objects.push(
-        format!(
-            "<< /Type /Pages /Kids [{}] /Count {pages} >>",
-            kids.join(" ")
-        )
-        .into_bytes(),
-    );
-    objects.push(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec());
-    for i in 0..pages {
-        let content = format!("BT /F1 14 Tf 72 760 Td ({text} - page {}) Tj ET", i + 1);
-        objects.push(
-            format!(
-                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>",
-                5 + 2 * i
-            )
-            .into_bytes(),
-        );
-        let mut stream = format!("<< /Length {} >>\nstream\n", content.len()).into_bytes();
-        stream.extend_from_slice(content.as_bytes());
-        stream.extend_from_slice(b"\nendstream");
-        objects.push(stream);
-    }
-    let mut out = b"%PDF-1.4\n%\xE2\xE3\xCF\xD3\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, object) in objects.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
-        out.extend_from_slice(object);
-        out.extend_from_slice(b"\nendobj\n");
-    }
-    let xref = out.len();
-    out.extend_from_slice(
-        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
-    );
-    for offset in offsets {
-        out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!(
-            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
-            objects.len() + 1
-        )
-        .as_bytes(),
-    );
-    out
 }

@@ -97,9 +97,6 @@ impl From<EsignError> for ApiError {
             EsignError::Conflict { code, message } => {
                 Self::new(StatusCode::CONFLICT, code, message)
             }
-            EsignError::Unprocessable { code, message } => {
-                Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
-            }
             EsignError::NotSendable { code, issues } => {
                 let summary = issues
                     .iter()

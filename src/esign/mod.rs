@@ -55,8 +55,6 @@ pub enum EsignError {
     Forbidden { code: &'static str, message: String },
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
-    #[error("{message}")]
-    Unprocessable { code: &'static str, message: String },
     #[error("the envelope cannot be sent as it is")]
     NotSendable {
         code: &'static str,

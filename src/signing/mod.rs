@@ -25,6 +25,7 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe
 pub fn router(esign: Arc<Esign>) -> Router {
     Router::new()
         .route("/sign/assets/signature.js", get(signature_js))
+        .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/sign/{token}", get(show).post(act))
         .route("/sign/{token}/documents/{index}", get(document))
         .with_state(esign)

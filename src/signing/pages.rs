@@ -11,11 +11,11 @@ const STYLE: &str = r#"
 main{max-width:860px;margin:0 auto;padding:16px}header{padding:8px 0 4px}h1{font-size:1.5rem;margin:.2em 0}h2{font-size:1.1rem}
 .sender{color:#4a5568;margin:0}.card{background:#fff;border:1px solid #dde3ea;border-radius:10px;padding:16px;margin:12px 0}
 .message{white-space:pre-wrap}.state{font-size:1.1rem}.error{border-color:#c53030;background:#fff5f5;color:#822727}
-iframe{width:100%;height:70vh;border:1px solid #cbd5e0;border-radius:6px;background:#fff}figure{margin:0 0 16px}figcaption{font-size:.9rem;color:#4a5568;padding-top:4px}
+iframe{width:100%;height:min(60vh,640px);border:1px solid #cbd5e0;border-radius:6px;background:#fff}figure{margin:0 0 16px}figcaption{font-size:.9rem;color:#4a5568;padding-top:4px}
 label{display:block;font-weight:600;margin:12px 0 4px}input[type=text],textarea{width:100%;padding:10px;font:inherit;border:1px solid #a0aec0;border-radius:6px}
 .consent{display:flex;gap:10px;align-items:flex-start;margin:16px 0}.consent input{margin-top:5px;width:20px;height:20px}.consent label{font-weight:400;margin:0}
 button,.button{display:inline-block;font:inherit;font-weight:600;padding:12px 24px;border-radius:6px;border:0;background:#2b6cb0;color:#fff;cursor:pointer;text-decoration:none}
-button:focus,a:focus,input:focus,textarea:focus{outline:3px solid #f6ad55;outline-offset:2px}.secondary{background:#718096}.danger{background:#c53030}
+button:focus,a:focus,input:focus,textarea:focus{outline:3px solid #f6ad55;outline-offset:2px}.secondary{background:#4a5568}.danger{background:#c53030}
 canvas{width:100%;max-width:500px;height:150px;border:1px dashed #718096;border-radius:6px;background:#fff;touch-action:none}
 details summary{cursor:pointer;font-weight:600;color:#c53030}.meta{font-size:.9rem;color:#4a5568}
 "#;
@@ -42,16 +42,15 @@ pub fn signing_page(view: &SigningView, token: &str, error: Option<&str>) -> Str
     let recipient = &view.recipient;
     let base = format!("/sign/{token}");
     let mut body = String::new();
-    let what = if recipient.role == RecipientRole::Approver {
-        words.to_approve
+    let invites = if recipient.role == RecipientRole::Approver {
+        words.invites_approve
     } else {
-        words.to_sign
+        words.invites_sign
     };
     body.push_str(&format!(
-        "<header><p class=\"sender\">{} {} {}</p><h1>{}</h1>",
+        "<header><p class=\"sender\">{} {}</p><h1>{}</h1>",
         escape(&view.sender),
-        words.sent_you,
-        what,
+        invites,
         escape(&envelope.subject)
     ));
     if let Some(expires_at) = envelope.expires_at {
@@ -129,7 +128,7 @@ pub fn signing_page(view: &SigningView, token: &str, error: Option<&str>) -> Str
                  <figcaption>{name} · {count} {pages} · <a href=\"{base}/documents/{index}?download=1\" download>{download}</a></figcaption></figure>",
                 name = escape(&document.name),
                 count = document.page_count,
-                pages = words.pages,
+                pages = if document.page_count == 1 { words.page } else { words.pages },
                 download = words.download,
             ));
         }

@@ -7,8 +7,9 @@
 //!
 //! Writers are serialised: sled 0.34 deadlocks when a multi-tree transaction waits for its
 //! global write lock while a flush holds the read side waiting for the log to become stable
-//! (seen under 32 concurrent clients). So every transaction and every flush takes
-//! [`Store`]'s writer mutex; plain reads and single-key inserts stay concurrent.
+//! (seen under 32 concurrent clients). So every transaction and every flush takes one writer
+//! mutex; plain reads and single-key inserts stay concurrent. sled's lock is process-wide (a
+//! static), so ours is too: two stores in one process (tests) would otherwise still deadlock.
 
 mod blobs;
 pub mod idempotency;
@@ -19,7 +20,7 @@ use serde::{de::DeserializeOwned, Serialize};
 use sled::transaction::ConflictableTransactionResult;
 use sled::Transactional;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
@@ -74,7 +75,13 @@ pub struct Store {
     /// Singletons: the account record.
     pub meta: sled::Tree,
     pub blobs: BlobStore,
-    writer: Arc<Mutex<()>>,
+}
+
+/// Serialises sled transactions and flushes across the whole process (see the module docs).
+static WRITER: Mutex<()> = Mutex::new(());
+
+fn writer() -> std::sync::MutexGuard<'static, ()> {
+    WRITER.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Store {
@@ -110,7 +117,6 @@ impl Store {
             in_flight: db.open_tree("in_flight")?,
             meta: db.open_tree("meta")?,
             blobs: BlobStore::open(data_dir.join("blobs"))?,
-            writer: Arc::new(Mutex::new(())),
             db,
         })
     }
@@ -124,7 +130,7 @@ impl Store {
     where
         T: Transactional<StoreError>,
     {
-        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let _writer = writer();
         Ok(trees.transaction(work)?)
     }
 
@@ -138,7 +144,7 @@ impl Store {
 
     /// Same as [`Store::flush`], for synchronous callers (CLI, shutdown).
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let _writer = writer();
         self.db.flush()?;
         Ok(())
     }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod smtp;
+pub mod webdriver;
 
 use reqwest::{Client, Response};
 use serde_json::Value;
