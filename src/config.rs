@@ -22,6 +22,39 @@ pub struct Config {
     pub smtp: Option<SmtpConfig>,
     /// Background work of the signing flow.
     pub signing: SigningConfig,
+    /// Outbound webhooks.
+    pub webhooks: WebhooksConfig,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// Allow webhook URLs on loopback (127.0.0.0/8, ::1). Default true: the sync daemon's own
+    /// receiver listens on 127.0.0.1.
+    pub allow_loopback: bool,
+    /// Allow private and link-local networks (10/8, 172.16/12, 192.168/16, 169.254/16, fc00::/7,
+    /// fe80::/10, 100.64/10). Default false: they are where cloud metadata and internal
+    /// services live.
+    pub allow_private: bool,
+    /// Seconds to wait before attempts 2, 3, …; one more attempt than entries. Default
+    /// 30 s, 5 min, 30 min, 2 h, 6 h: six attempts over about 9 hours (±10 % jitter).
+    pub retry_schedule_secs: Vec<u64>,
+    /// A delivery not answered within this many seconds failed. Default 10.
+    pub timeout_secs: u64,
+    /// Deliveries in flight to one endpoint at once. Default 4.
+    pub max_in_flight_per_endpoint: usize,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            allow_loopback: true,
+            allow_private: false,
+            retry_schedule_secs: vec![30, 300, 1800, 7200, 21600],
+            timeout_secs: 10,
+            max_in_flight_per_endpoint: 4,
+        }
+    }
 }
 
 /// How mail leaves.

@@ -14,6 +14,7 @@ pub enum IdKind {
     Account,
     Event,
     Webhook,
+    Delivery,
 }
 
 impl IdKind {
@@ -26,6 +27,7 @@ impl IdKind {
             IdKind::Account => "acc_",
             IdKind::Event => "evt_",
             IdKind::Webhook => "wh_",
+            IdKind::Delivery => "dlv_",
         }
     }
 

@@ -20,6 +20,7 @@ pub mod ids;
 pub mod pdf;
 pub mod signing;
 pub mod store;
+pub mod webhooks;
 
 use api::rate_limit::RateLimiter;
 use api::AppState;
@@ -114,7 +115,16 @@ impl App {
             settings.config.smtp.as_ref(),
             settings.data_dir.join("outbox"),
         )?);
-        let state = AppState::new(esign, limiter, settings.config.limits.max_document_bytes);
+        let webhooks = Arc::new(
+            webhooks::Webhooks::new(esign.clone(), settings.config.webhooks.clone())
+                .map_err(|e| StartError::Serve(std::io::Error::other(e.to_string())))?,
+        );
+        let state = AppState::new(
+            esign,
+            webhooks,
+            limiter,
+            settings.config.limits.max_document_bytes,
+        );
         Ok(App {
             local_addr,
             state,
@@ -166,6 +176,7 @@ impl App {
             self.mailer.clone(),
         ));
         let ticker = tokio::spawn(run_ticker(state.esign.clone(), self.ticker_interval));
+        let webhook_worker = tokio::spawn(state.webhooks.clone().run());
         tracing::info!(address = %self.local_addr, public_url = state.esign.public_url(), "signbridge API listening");
         let served = axum::serve(
             self.listener,
@@ -176,6 +187,7 @@ impl App {
         purge.abort();
         mail_worker.abort();
         ticker.abort();
+        webhook_worker.abort();
         state.esign.store().flush().await?;
         tracing::info!("stopped; store flushed");
         served.map_err(StartError::Serve)

@@ -3,129 +3,13 @@
 //! (the real router on a real socket) so the test owns its clock.
 
 mod common;
-use chrono::{Duration, Utc};
+use chrono::Duration;
+use common::inprocess::InProcess;
 use common::smtp::SmtpSink;
 use common::*;
-use serde_json::{json, Value};
-use signbridge::clock::ManualClock;
+use serde_json::json;
 use signbridge::config::Config;
 use signbridge::esign::model::{Environment, Scope};
-use signbridge::{App, Settings};
-use std::sync::Arc;
-
-struct InProcess {
-    base: String,
-    key: String,
-    clock: ManualClock,
-    esign: Arc<signbridge::esign::Esign>,
-    data_dir: std::path::PathBuf,
-    http: reqwest::Client,
-    _dir: tempfile::TempDir,
-}
-
-impl InProcess {
-    async fn start(config: Config) -> InProcess {
-        let dir = tempfile::tempdir().unwrap();
-        let data_dir = dir.path().join("data");
-        let clock = ManualClock::new(Utc::now());
-        let settings = Settings {
-            config,
-            listen: "127.0.0.1:0".parse().unwrap(),
-            data_dir: data_dir.clone(),
-            public_url: None,
-        };
-        let app = App::start_with_clock(settings, Arc::new(clock.clone()))
-            .await
-            .unwrap();
-        let base = format!("http://{}", app.local_addr);
-        let esign = app.state.esign.clone();
-        tokio::spawn(app.serve(std::future::pending()));
-        let key = std::fs::read_to_string(data_dir.join("bootstrap-key"))
-            .unwrap()
-            .trim()
-            .to_string();
-        InProcess {
-            base,
-            key,
-            clock,
-            esign,
-            data_dir,
-            http: reqwest::Client::builder().no_proxy().build().unwrap(),
-            _dir: dir,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        format!("{}/api/v1{path}", self.base)
-    }
-
-    async fn create_and_send(&self, extra: Value) -> Value {
-        let form = reqwest::multipart::Form::new().part(
-            "file",
-            reqwest::multipart::Part::bytes(pdf(1, "Contract")).file_name("c.pdf"),
-        );
-        let document = self
-            .http
-            .post(self.url("/documents"))
-            .bearer_auth(&self.key)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        let document = expect_status(document, 201).await;
-        let mut body = json!({
-            "subject": "Timed contract",
-            "documentIds": [document["id"]],
-            "recipients": [{"email": "a@example.com", "name": "Alice"}, {"email": "b@example.com", "name": "Bob"}],
-        });
-        for (key, value) in extra.as_object().unwrap() {
-            body[key] = value.clone();
-        }
-        let created = self
-            .http
-            .post(self.url("/envelopes"))
-            .bearer_auth(&self.key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        let created = expect_status(created, 201).await;
-        let id = created["id"].as_str().unwrap();
-        let sent = self
-            .http
-            .post(self.url(&format!("/envelopes/{id}/send")))
-            .bearer_auth(&self.key)
-            .send()
-            .await
-            .unwrap();
-        expect_status(sent, 200).await
-    }
-
-    async fn envelope(&self, id: &str) -> Value {
-        expect_status(
-            self.http
-                .get(self.url(&format!("/envelopes/{id}")))
-                .bearer_auth(&self.key)
-                .send()
-                .await
-                .unwrap(),
-            200,
-        )
-        .await
-    }
-
-    fn tick(&self) -> signbridge::esign::TickReport {
-        self.esign.expire_and_remind().unwrap()
-    }
-
-    async fn outbox(&self, count: usize) -> Vec<(String, String)> {
-        eventually(20, || async {
-            let messages = outbox_messages(&self.data_dir);
-            (messages.len() >= count).then_some(messages)
-        })
-        .await
-    }
-}
 
 #[tokio::test]
 async fn reminders_follow_the_schedule_and_expiry_ends_the_envelope() {

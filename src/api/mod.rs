@@ -11,6 +11,7 @@ mod keys;
 mod middleware;
 mod openapi;
 pub mod rate_limit;
+mod webhooks;
 
 use crate::esign::{Esign, EsignError};
 use axum::http::StatusCode;
@@ -29,6 +30,7 @@ pub use openapi::openapi_json;
 #[derive(Clone)]
 pub struct AppState {
     pub esign: Arc<Esign>,
+    pub webhooks: Arc<crate::webhooks::Webhooks>,
     pub limiter: Arc<RateLimiter>,
     pub idempotency_locks: Arc<IdempotencyLocks>,
     /// Largest request body accepted (a base64 document plus the JSON around it).
@@ -36,9 +38,15 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(esign: Arc<Esign>, limiter: RateLimiter, max_document_bytes: usize) -> Self {
+    pub fn new(
+        esign: Arc<Esign>,
+        webhooks: Arc<crate::webhooks::Webhooks>,
+        limiter: RateLimiter,
+        max_document_bytes: usize,
+    ) -> Self {
         Self {
             esign,
+            webhooks,
             limiter: Arc::new(limiter),
             idempotency_locks: Arc::new(IdempotencyLocks::default()),
             // base64 grows a document by 4/3; leave room for the JSON or multipart around it.
@@ -82,6 +90,7 @@ fn resources(state: AppState) -> Router<AppState> {
         .merge(envelopes::router())
         .merge(keys::router())
         .merge(account::router())
+        .merge(webhooks::router())
         .layer(from_fn_with_state(state.clone(), middleware::idempotency))
         .layer(from_fn_with_state(state.clone(), middleware::authenticate))
         .layer(from_fn_with_state(state, middleware::buffer_body))

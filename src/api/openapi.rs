@@ -33,6 +33,12 @@ use utoipa::{Modify, OpenApi};
         super::account::account_me,
         super::account::list_workspaces,
         super::account::list_templates,
+        super::webhooks::list_webhooks,
+        super::webhooks::create_webhook,
+        super::webhooks::delete_webhook,
+        super::webhooks::list_deliveries,
+        super::webhooks::retry_delivery,
+        super::webhooks::test_webhook,
     ),
     modifiers(&BearerAuth),
     tags(
@@ -40,6 +46,7 @@ use utoipa::{Modify, OpenApi};
         (name = "envelopes", description = "Create, follow and void envelopes"),
         (name = "keys", description = "API keys"),
         (name = "account", description = "Account, workspaces, templates"),
+        (name = "webhooks", description = "Signed event deliveries with retries and a delivery log"),
     )
 )]
 struct ApiDoc;

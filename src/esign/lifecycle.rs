@@ -3,8 +3,8 @@
 //! reminders.
 
 use super::model::{
-    Envelope, EnvelopeStatus, Environment, Event, EventKind, MailJob, MailKind, RecipientStatus,
-    TokenTarget,
+    Envelope, EnvelopeStatus, Environment, Event, EventKind, EventNotice, MailJob, MailKind,
+    RecipientStatus, TokenTarget,
 };
 use super::validate::{check_text, FieldIssue};
 use super::views::EnvelopeView;
@@ -161,6 +161,27 @@ impl Esign {
                 ))
             })
             .collect::<Result<_, StoreError>>()?;
+        let signed_count = envelope.recipients.iter().filter(|r| r.is_done()).count();
+        let notice_records: Vec<(Vec<u8>, Vec<u8>)> = events
+            .iter()
+            .filter(|e| e.kind.is_public())
+            .map(|e| {
+                let notice = EventNotice {
+                    event: e.clone(),
+                    subject: envelope.subject.clone(),
+                    status: envelope.status,
+                    recipient_count: envelope.recipients.len(),
+                    signed_count,
+                    recipient: e
+                        .recipient_id
+                        .as_ref()
+                        .and_then(|id| envelope.recipients.iter().find(|r| &r.id == id))
+                        .cloned(),
+                };
+                Ok((e.id.clone().into_bytes(), encode(&notice)?))
+            })
+            .collect::<Result<_, StoreError>>()?;
+        let has_notices = !notice_records.is_empty();
         let mail_records: Vec<(Vec<u8>, Vec<u8>)> = mails
             .into_iter()
             .map(|(kind, recipient_id)| {
@@ -218,6 +239,7 @@ impl Esign {
                 &self.store.events,
                 &self.store.mail_outbox,
                 &self.store.in_flight,
+                &self.store.event_outbox,
             ),
             |(
                 envelopes,
@@ -229,6 +251,7 @@ impl Esign {
                 event_tree,
                 outbox,
                 in_flight_tree,
+                notices,
             )| {
                 for key in &old_usage {
                     usage_tree.remove(key.as_slice())?;
@@ -256,6 +279,9 @@ impl Esign {
                 for (key, value) in &mail_records {
                     outbox.insert(key.as_slice(), value.as_slice())?;
                 }
+                for (key, value) in &notice_records {
+                    notices.insert(key.as_slice(), value.as_slice())?;
+                }
                 if in_flight {
                     in_flight_tree.insert(location.as_slice(), &[] as &[u8])?;
                 } else {
@@ -266,6 +292,9 @@ impl Esign {
         )?;
         if has_mail {
             self.mail_ready.notify_one();
+        }
+        if has_notices {
+            self.events_ready.notify_one();
         }
         Ok(envelope)
     }

@@ -99,6 +99,8 @@ pub struct Esign {
     account: AccountConfig,
     /// Woken whenever a change queues an email.
     pub mail_ready: std::sync::Arc<tokio::sync::Notify>,
+    /// Woken whenever a change records a public event (for webhook fan-out).
+    pub events_ready: std::sync::Arc<tokio::sync::Notify>,
 }
 
 impl Esign {
@@ -121,6 +123,7 @@ impl Esign {
             limits,
             account,
             mail_ready: std::sync::Arc::new(tokio::sync::Notify::new()),
+            events_ready: std::sync::Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -135,6 +138,11 @@ impl Esign {
     /// The account's display name (the sender on signing pages and emails).
     pub fn account_name(&self) -> &str {
         &self.account.name
+    }
+
+    /// Ids for other parts of the service (webhooks) so every id stays monotonic.
+    pub fn next_id(&self, kind: crate::ids::IdKind) -> String {
+        self.ids.next(kind)
     }
 
     pub fn public_url(&self) -> &str {

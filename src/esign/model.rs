@@ -535,6 +535,52 @@ pub struct Event {
     pub hash: String,
 }
 
+impl EventKind {
+    /// The eleven events integrations can subscribe to (the rest are audit-trail only).
+    pub const PUBLIC: [EventKind; 11] = [
+        EventKind::EnvelopeCreated,
+        EventKind::EnvelopeSent,
+        EventKind::EnvelopeCompleted,
+        EventKind::EnvelopeDeclined,
+        EventKind::EnvelopeVoided,
+        EventKind::EnvelopeExpired,
+        EventKind::EnvelopeReturnedToSender,
+        EventKind::EnvelopeResubmitted,
+        EventKind::RecipientSigned,
+        EventKind::RecipientViewed,
+        EventKind::RecipientApproved,
+    ];
+
+    pub fn is_public(self) -> bool {
+        Self::PUBLIC.contains(&self)
+    }
+
+    pub fn parse_public(text: &str) -> Option<EventKind> {
+        Self::PUBLIC.into_iter().find(|k| k.as_str() == text)
+    }
+
+    /// About one recipient (rather than the whole envelope).
+    pub fn is_recipient_event(self) -> bool {
+        matches!(
+            self,
+            EventKind::RecipientSigned | EventKind::RecipientViewed | EventKind::RecipientApproved
+        )
+    }
+}
+
+/// A public event with the envelope as it was right after it: what outbound webhooks are
+/// built from. Written to the event outbox in the same transaction as the event.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventNotice {
+    pub event: Event,
+    pub subject: String,
+    pub status: EnvelopeStatus,
+    pub recipient_count: usize,
+    pub signed_count: usize,
+    pub recipient: Option<Recipient>,
+}
+
 /// Which email a mail job sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -72,6 +72,14 @@ pub struct Store {
     pub mail_outbox: sled::Tree,
     /// `{env}/{envelope_id}` → empty: envelopes out for signature (for expiry and reminders)
     pub in_flight: sled::Tree,
+    /// `{event_id}` → `EventNotice`: public events not yet fanned out to webhook subscriptions
+    pub event_outbox: sled::Tree,
+    /// `{env}/{webhook_id}` → webhook subscription
+    pub webhooks: sled::Tree,
+    /// `{delivery_id}` → webhook delivery (with its attempts)
+    pub deliveries: sled::Tree,
+    /// `{delivery_id}` → empty: deliveries still to be attempted
+    pub delivery_queue: sled::Tree,
     /// Singletons: the account record.
     pub meta: sled::Tree,
     pub blobs: BlobStore,
@@ -115,6 +123,10 @@ impl Store {
             events: db.open_tree("events")?,
             mail_outbox: db.open_tree("mail_outbox")?,
             in_flight: db.open_tree("in_flight")?,
+            event_outbox: db.open_tree("event_outbox")?,
+            webhooks: db.open_tree("webhooks")?,
+            deliveries: db.open_tree("deliveries")?,
+            delivery_queue: db.open_tree("delivery_queue")?,
             meta: db.open_tree("meta")?,
             blobs: BlobStore::open(data_dir.join("blobs"))?,
             db,

@@ -2,6 +2,7 @@
 //! folder, and makes the PDFs and requests the tests need.
 #![allow(dead_code)]
 
+pub mod inprocess;
 pub mod smtp;
 pub mod webdriver;
 

@@ -1,0 +1,597 @@
+//! Outbound webhooks end to end: deliveries verified by independent code (Python's `hmac` and
+//! the `standardwebhooks` package) for a whole envelope lifecycle, SSRF refusals, retries and
+//! replay with a moved clock, nothing lost across `kill -9`, and a hanging endpoint that does
+//! not slow a healthy one.
+
+mod common;
+use common::inprocess::InProcess;
+use common::*;
+use serde_json::{json, Value};
+use signbridge::config::Config;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The Python receiver, killed on drop.
+struct Receiver {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Receiver {
+    fn start(mode: &str) -> Receiver {
+        Self::start_on(free_port(), mode)
+    }
+
+    fn start_on(port: u16, mode: &str) -> Receiver {
+        let dir = tempfile::tempdir().unwrap();
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/webhooks/receiver.py");
+        let child = Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(dir.path())
+            .arg(mode)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("python3 with standardwebhooks is needed (CI installs it)");
+        let deadline = std::time::Instant::now() + Duration::from_secs(15);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "receiver did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Receiver { child, port, dir }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/hook", self.port)
+    }
+
+    fn set_secret(&self, secret: &str) {
+        std::fs::write(self.dir.path().join("secret"), secret).unwrap();
+    }
+
+    fn log(&self) -> Vec<Value> {
+        read_log(self.dir.path())
+    }
+
+    async fn wait_for(&self, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let dir = self.dir.path().to_path_buf();
+        eventually(30, || {
+            let log = read_log(&dir);
+            let done = check(&log);
+            async move { done.then_some(log) }
+        })
+        .await
+    }
+}
+
+fn read_log(dir: &Path) -> Vec<Value> {
+    std::fs::read_to_string(dir.join("log.jsonl"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+const ALL_EVENTS: [&str; 11] = [
+    "envelope.created",
+    "envelope.sent",
+    "envelope.completed",
+    "envelope.declined",
+    "envelope.voided",
+    "envelope.expired",
+    "envelope.returned_to_sender",
+    "envelope.resubmitted",
+    "recipient.signed",
+    "recipient.viewed",
+    "recipient.approved",
+];
+
+async fn subscribe(server: &Server, url: &str) -> Value {
+    let response = server
+        .post("/webhooks")
+        .json(&json!({"url": url, "events": ALL_EVENTS}))
+        .send()
+        .await
+        .unwrap();
+    let location = response.headers()["location"].to_str().unwrap().to_string();
+    let created = expect_status(response, 201).await;
+    assert_eq!(
+        location,
+        format!("/api/v1/webhooks/{}", created["id"].as_str().unwrap())
+    );
+    assert!(created["secret"].as_str().unwrap().starts_with("whsec_"));
+    created
+}
+
+fn events_of(log: &[Value]) -> Vec<String> {
+    log.iter()
+        .map(|l| l["event"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_full_lifecycle_is_delivered_and_verified_independently() {
+    let server = Server::start().await;
+    let receiver = Receiver::start("ok");
+    let created = subscribe(&server, &receiver.url()).await;
+    receiver.set_secret(created["secret"].as_str().unwrap());
+    let listed = expect_status(server.get("/webhooks").send().await.unwrap(), 200).await;
+    assert_eq!(listed["data"][0]["url"], receiver.url());
+    assert!(
+        !listed.to_string().contains("whsec_"),
+        "the secret is never listed"
+    );
+
+    // Completed: created, sent, viewed, signed, completed.
+    let envelope = server.draft_envelope("Lifecycle").await;
+    let id = envelope["id"].as_str().unwrap();
+    server.send(id).await;
+    let link = envelope["recipients"][0]["signUrl"].as_str().unwrap();
+    server.http.get(link).send().await.unwrap();
+    let (status, _) = server
+        .submit(
+            link,
+            &[
+                ("action", "sign"),
+                ("typed_name", "Sam"),
+                ("consent", "yes"),
+            ],
+        )
+        .await;
+    assert_eq!(status, 303);
+    // Declined and voided.
+    let declined = server.draft_envelope("To decline").await;
+    server.send(declined["id"].as_str().unwrap()).await;
+    let decline_link = declined["recipients"][0]["signUrl"].as_str().unwrap();
+    server
+        .submit(decline_link, &[("action", "decline"), ("reason", "Not me")])
+        .await;
+    let voided = server.draft_envelope("To void").await;
+    let voided_id = voided["id"].as_str().unwrap();
+    server.send(voided_id).await;
+    expect_status(
+        server
+            .delete(&format!("/envelopes/{voided_id}?reason=Oops"))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+
+    let log = receiver
+        .wait_for(|log| {
+            let events = events_of(log);
+            ["envelope.completed", "envelope.declined", "envelope.voided"]
+                .iter()
+                .all(|e| events.contains(&e.to_string()))
+        })
+        .await;
+    let events = events_of(&log);
+    for expected in [
+        "envelope.created",
+        "envelope.sent",
+        "recipient.viewed",
+        "recipient.signed",
+        "envelope.completed",
+        "envelope.declined",
+        "envelope.voided",
+    ] {
+        assert!(
+            events.contains(&expected.to_string()),
+            "{expected} missing from {events:?}"
+        );
+    }
+    for line in &log {
+        assert_eq!(
+            line["certyneo_ok"], true,
+            "X-Certyneo-Signature failed: {line}"
+        );
+        assert_eq!(
+            line["standard_ok"], true,
+            "Standard Webhooks verification failed: {line}"
+        );
+        assert_eq!(line["id"], line["header_event_id"]);
+        let payload = &line["payload"];
+        assert!(payload["id"].as_str().unwrap().starts_with("evt_"));
+        assert_eq!(payload["envelope_id"], payload["data"]["envelopeId"]);
+        assert_eq!(payload["occurred_at"], payload["timestamp"]);
+    }
+    let find = |event: &str| log.iter().find(|l| l["event"] == event).unwrap()["payload"].clone();
+    let completed = find("envelope.completed");
+    assert_eq!(completed["envelope_id"], id);
+    assert_eq!(completed["data"]["status"], "COMPLETED");
+    assert_eq!(completed["data"]["signedCount"], 1);
+    assert!(completed["data"]["signedDocumentUrl"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/envelopes/{id}/signed-document")));
+    let signed = find("recipient.signed");
+    assert_eq!(signed["data"]["email"], "signer@example.com");
+    assert!(signed["data"]["signedAt"].is_string());
+    assert_eq!(
+        find("envelope.declined")["data"]["decline_reason"],
+        "Not me"
+    );
+    assert_eq!(find("envelope.voided")["data"]["reason"], "Oops");
+
+    // The delivery log shows each attempt; a test ping is signed too.
+    let hook_id = created["id"].as_str().unwrap();
+    let deliveries = expect_status(
+        server
+            .get(&format!("/webhooks/{hook_id}/deliveries?limit=100"))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    let first = &deliveries["data"][0];
+    assert_eq!(first["status"], "DELIVERED");
+    assert_eq!(first["attempts"][0]["statusCode"], 200);
+    expect_status(
+        server
+            .post(&format!("/webhooks/{hook_id}/test"))
+            .send()
+            .await
+            .unwrap(),
+        202,
+    )
+    .await;
+    let log = receiver
+        .wait_for(|log| events_of(log).contains(&"ping".to_string()))
+        .await;
+    let ping = log.iter().find(|l| l["event"] == "ping").unwrap();
+    assert_eq!(ping["certyneo_ok"], true);
+    assert_eq!(ping["standard_ok"], true);
+
+    // Unsubscribed: nothing more arrives.
+    expect_status(
+        server
+            .delete(&format!("/webhooks/{hook_id}"))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    let before = receiver.log().len();
+    server.draft_envelope("After unsubscribe").await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(receiver.log().len(), before);
+}
+
+#[tokio::test]
+async fn private_and_loopback_urls_are_refused() {
+    let strict = Server::start_with_config(Some("webhooks:\n  allow_loopback: false\n")).await;
+    for url in [
+        "http://127.0.0.1:9/hook",
+        "http://[::1]:9/hook",
+        "http://10.0.0.5/hook",
+        "http://192.168.1.10/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://0.0.0.0/hook",
+        "http://localhost:9/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+    ] {
+        let response = strict
+            .post("/webhooks")
+            .json(&json!({"url": url, "events": ["envelope.completed"]}))
+            .send()
+            .await
+            .unwrap();
+        let body = expect_error(response, 400, "url_rejected").await;
+        assert_eq!(
+            body["error"], "URL rejected: private or loopback address",
+            "{url}"
+        );
+    }
+    let response = strict
+        .post("/webhooks")
+        .json(&json!({"url": "ftp://example.com/x", "events": ["envelope.completed"]}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(response, 400, "validation_failed").await;
+    let response = strict
+        .post("/webhooks")
+        .json(&json!({"url": "http://127.0.0.1/x", "events": ["envelope.exploded"]}))
+        .send()
+        .await
+        .unwrap();
+    let body = expect_error(response, 400, "validation_failed").await;
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("envelope.completed"),
+        "lists the valid events"
+    );
+    let listed = expect_status(strict.get("/webhooks").send().await.unwrap(), 200).await;
+    assert_eq!(listed["data"], json!([]), "nothing was stored");
+
+    // The embedded default allows loopback (the daemon's receiver) but not private networks.
+    let default = Server::start().await;
+    for url in [
+        "http://10.0.0.5/hook",
+        "http://169.254.169.254/latest/meta-data",
+    ] {
+        let response = default
+            .post("/webhooks")
+            .json(&json!({"url": url, "events": ["envelope.completed"]}))
+            .send()
+            .await
+            .unwrap();
+        expect_error(response, 400, "url_rejected").await;
+    }
+    let ok = default
+        .post("/webhooks")
+        .json(&json!({"url": "http://127.0.0.1:9/hook", "events": ["envelope.completed"]}))
+        .send()
+        .await
+        .unwrap();
+    expect_status(ok, 201).await;
+    // Scope: a key without webhooks:write cannot subscribe.
+    let reader = expect_status(
+        default
+            .post("/keys")
+            .json(&json!({"scopes": ["envelopes:read"]}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let refused = default
+        .http
+        .post(default.url("/webhooks"))
+        .bearer_auth(reader["secret"].as_str().unwrap())
+        .json(&json!({"url": "http://127.0.0.1:9/hook", "events": ["envelope.completed"]}))
+        .send()
+        .await
+        .unwrap();
+    expect_error(refused, 403, "insufficient_scope").await;
+}
+
+/// An in-process receiver whose answers the test scripts: fail the first `failures` times.
+async fn scripted_receiver(
+    failures: Arc<AtomicUsize>,
+    seen: Arc<std::sync::Mutex<Vec<String>>>,
+) -> u16 {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/hook",
+        post(move |body: axum::body::Bytes| {
+            let (failures, seen) = (failures.clone(), seen.clone());
+            async move {
+                let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                seen.lock()
+                    .unwrap()
+                    .push(payload["id"].as_str().unwrap_or_default().to_string());
+                let left = failures.load(Ordering::SeqCst);
+                if left > 0 {
+                    failures.store(left - 1, Ordering::SeqCst);
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE
+                } else {
+                    axum::http::StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    port
+}
+
+async fn deliveries(app: &InProcess, hook: &str) -> Value {
+    let response = app
+        .http
+        .get(app.url(&format!("/webhooks/{hook}/deliveries")))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    expect_status(response, 200).await
+}
+
+/// Moves the clock past each retry until `attempts` attempts are logged on the first delivery.
+async fn run_attempts(app: &InProcess, hook: &str, attempts: usize) -> Value {
+    let mut last = Value::Null;
+    for expected in 1..=attempts {
+        last = eventually(20, || async {
+            let list = deliveries(app, hook).await;
+            let count = list["data"][0]["attempts"].as_array().map_or(0, Vec::len);
+            (count >= expected).then_some(list)
+        })
+        .await;
+        app.clock.advance(chrono::Duration::hours(7));
+    }
+    last
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_follow_the_schedule_and_a_failed_delivery_can_be_replayed() {
+    let app = InProcess::start(Config::default()).await;
+    let failures = Arc::new(AtomicUsize::new(3));
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let port = scripted_receiver(failures.clone(), seen.clone()).await;
+    let subscribe = |events: Value| {
+        app.http
+            .post(app.url("/webhooks"))
+            .bearer_auth(&app.key)
+            .json(&json!({"url": format!("http://127.0.0.1:{port}/hook"), "events": events}))
+            .send()
+    };
+    let hook = expect_status(subscribe(json!(["envelope.created"])).await.unwrap(), 201).await;
+    let hook_id = hook["id"].as_str().unwrap();
+    let create = || {
+        app.http
+            .post(app.url("/envelopes"))
+            .bearer_auth(&app.key)
+            .json(&json!({"subject": "Retry me", "recipients": [{"email": "a@example.com"}]}))
+            .send()
+    };
+    expect_status(create().await.unwrap(), 201).await;
+
+    // Fails three times, then succeeds: delivered on the fourth attempt, same event id each time.
+    let list = run_attempts(&app, hook_id, 4).await;
+    let delivery = &list["data"][0];
+    assert_eq!(delivery["status"], "DELIVERED");
+    let attempts = delivery["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 4);
+    assert_eq!(attempts[0]["statusCode"], 503);
+    assert_eq!(attempts[3]["statusCode"], 200);
+    let ids = seen.lock().unwrap().clone();
+    assert_eq!(ids.len(), 4);
+    assert!(
+        ids.iter().all(|id| id == &ids[0]),
+        "the event id is stable across retries"
+    );
+    // The waits grow: at least 30 s, then 5 min, then 30 min (minus jitter).
+    let at = |i: usize| {
+        chrono::DateTime::parse_from_rfc3339(attempts[i]["at"].as_str().unwrap()).unwrap()
+    };
+    assert!(at(1) - at(0) >= chrono::Duration::seconds(27));
+
+    // Always failing: exactly six attempts, then FAILED.
+    failures.store(usize::MAX, Ordering::SeqCst);
+    seen.lock().unwrap().clear();
+    expect_status(create().await.unwrap(), 201).await;
+    let list = run_attempts(&app, hook_id, 6).await;
+    app.clock.advance(chrono::Duration::hours(24));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let list = if list["data"][0]["status"] == "FAILED" {
+        list
+    } else {
+        deliveries(&app, hook_id).await
+    };
+    let failed = &list["data"][0];
+    assert_eq!(failed["status"], "FAILED");
+    assert_eq!(failed["attempts"].as_array().unwrap().len(), 6);
+    assert_eq!(seen.lock().unwrap().len(), 6, "no seventh attempt");
+
+    // Replay: the endpoint is fixed, the delivery goes out once more and succeeds.
+    failures.store(0, Ordering::SeqCst);
+    let delivery_id = failed["id"].as_str().unwrap();
+    let replay = app
+        .http
+        .post(app.url(&format!(
+            "/webhooks/{hook_id}/deliveries/{delivery_id}/retry"
+        )))
+        .bearer_auth(&app.key)
+        .send()
+        .await
+        .unwrap();
+    expect_status(replay, 202).await;
+    let list = eventually(20, || async {
+        let list = deliveries(&app, hook_id).await;
+        (list["data"][0]["status"] == "DELIVERED").then_some(list)
+    })
+    .await;
+    assert_eq!(list["data"][0]["attempts"].as_array().unwrap().len(), 7);
+}
+
+#[tokio::test]
+async fn pending_deliveries_survive_kill_9() {
+    let config = "webhooks:\n  retry_schedule_secs: [1, 1, 1, 1, 1]\n";
+    let mut server = Server::start_with_config(Some(config)).await;
+    let port = free_port();
+    let created = subscribe(&server, &format!("http://127.0.0.1:{port}/hook")).await;
+    // The receiver is down: deliveries pile up.
+    let mut ids = Vec::new();
+    for i in 0..10 {
+        let body =
+            json!({"subject": format!("Crash {i}"), "recipients": [{"email": "a@example.com"}]});
+        ids.push(
+            expect_status(
+                server.post("/envelopes").json(&body).send().await.unwrap(),
+                201,
+            )
+            .await["id"]
+                .clone(),
+        );
+    }
+    server.kill9();
+    let receiver = Receiver::start_on(port, "ok");
+    receiver.set_secret(created["secret"].as_str().unwrap());
+    server.restart().await;
+    let log = receiver
+        .wait_for(|log| {
+            let mut delivered: Vec<_> = log
+                .iter()
+                .filter(|l| l["event"] == "envelope.created")
+                .map(|l| l["payload"]["envelope_id"].clone())
+                .collect();
+            delivered.sort_by_key(|v| v.to_string());
+            delivered.dedup();
+            delivered.len() == 10
+        })
+        .await;
+    for id in &ids {
+        assert!(
+            log.iter().any(|l| &l["payload"]["envelope_id"] == id),
+            "{id} lost"
+        );
+    }
+    assert!(log.iter().all(|l| l["certyneo_ok"] == true));
+}
+
+#[tokio::test]
+async fn a_hanging_endpoint_does_not_slow_a_healthy_one() {
+    let server = Server::start_unthrottled().await;
+    let slow = Receiver::start("hang");
+    let fast = Receiver::start("ok");
+    let slow_hook = subscribe(&server, &slow.url()).await;
+    slow.set_secret(slow_hook["secret"].as_str().unwrap());
+    let fast_hook = subscribe(&server, &fast.url()).await;
+    fast.set_secret(fast_hook["secret"].as_str().unwrap());
+    for i in 0..30 {
+        let body = json!({"subject": format!("Isolation {i}"), "recipients": [{"email": "a@example.com"}]});
+        expect_status(
+            server.post("/envelopes").json(&body).send().await.unwrap(),
+            201,
+        )
+        .await;
+    }
+    let log = fast
+        .wait_for(|log| {
+            log.iter()
+                .filter(|l| l["event"] == "envelope.created")
+                .count()
+                >= 30
+        })
+        .await;
+    let mut latencies: Vec<f64> = log
+        .iter()
+        .filter(|l| l["event"] == "envelope.created")
+        .map(|l| {
+            let occurred =
+                chrono::DateTime::parse_from_rfc3339(l["occurred_at"].as_str().unwrap()).unwrap();
+            l["received_at"].as_f64().unwrap() * 1000.0 - occurred.timestamp_millis() as f64
+        })
+        .collect();
+    latencies.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let median = latencies[latencies.len() / 2];
+    assert!(
+        median < 100.0,
+        "the healthy endpoint's median latency was {median:.1} ms while the other hung"
+    );
+    // The API itself stays responsive while deliveries to the hanging endpoint wait.
+    expect_status(server.get("/envelopes?limit=1").send().await.unwrap(), 200).await;
+}
