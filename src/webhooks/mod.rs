@@ -27,6 +27,24 @@ pub use payload::{build_payload, sign_headers};
 /// Most retries wait at most this long, whatever `Retry-After` says.
 const MAX_RETRY_AFTER_SECS: i64 = 6 * 3600;
 
+/// The wait before the next attempt after `attempts` failures in this round (`None` when the
+/// round is over): the schedule's entry with ±10 % jitter (`unit` in 0..1 picks where in that
+/// band), stretched to a `Retry-After` the endpoint asked for, up to six hours.
+fn retry_wait(
+    schedule: &[u64],
+    attempts: u32,
+    retry_after: Option<i64>,
+    unit: f64,
+) -> Option<Duration> {
+    let base = *schedule.get((attempts as usize).checked_sub(1)?)? as f64;
+    let jittered = (base * (0.9 + unit * 0.2)).round() as i64;
+    let wait = match retry_after {
+        Some(seconds) => jittered.max(seconds.min(MAX_RETRY_AFTER_SECS)),
+        None => jittered,
+    };
+    Some(Duration::seconds(wait.max(0)))
+}
+
 /// The webhook service.
 pub struct Webhooks {
     esign: Arc<Esign>,
@@ -477,16 +495,13 @@ impl Webhooks {
         Ok(delivery)
     }
 
-    /// The wait before the next attempt after `attempts` failures in this round, or `None`
-    /// when the round is over.
     fn retry_wait(&self, attempts: u32, retry_after: Option<i64>) -> Option<Duration> {
-        let base = *self.config.retry_schedule_secs.get(attempts as usize - 1)? as f64;
-        let jittered = (base * (0.9 + rand::random::<f64>() * 0.2)).round() as i64;
-        let wait = match retry_after {
-            Some(seconds) => jittered.max(seconds.min(MAX_RETRY_AFTER_SECS)),
-            None => jittered,
-        };
-        Some(Duration::seconds(wait.max(0)))
+        retry_wait(
+            &self.config.retry_schedule_secs,
+            attempts,
+            retry_after,
+            rand::random::<f64>(),
+        )
     }
 
     fn finish(&self, key: &str, delivery: &Delivery) -> Result<(), EsignError> {
@@ -603,5 +618,55 @@ impl Webhooks {
                 _ = self.queued.notified() => {},
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn six_attempts_over_about_nine_hours_with_jitter_and_retry_after() {
+        let schedule = WebhooksConfig::default().retry_schedule_secs;
+        let total: i64 = (1..=5)
+            .map(|n| retry_wait(&schedule, n, None, 0.5).unwrap().num_seconds())
+            .sum();
+        assert_eq!(
+            total,
+            30 + 300 + 1800 + 7200 + 21600,
+            "about 8.6 hours before the sixth attempt"
+        );
+        assert!(
+            retry_wait(&schedule, 6, None, 0.5).is_none(),
+            "no seventh attempt"
+        );
+        assert_eq!(
+            retry_wait(&schedule, 1, None, 0.0).unwrap().num_seconds(),
+            27
+        );
+        assert_eq!(
+            retry_wait(&schedule, 1, None, 1.0).unwrap().num_seconds(),
+            33
+        );
+        assert_eq!(
+            retry_wait(&schedule, 1, Some(120), 0.5)
+                .unwrap()
+                .num_seconds(),
+            120,
+            "Retry-After stretches a wait"
+        );
+        assert_eq!(
+            retry_wait(&schedule, 3, Some(5), 0.5)
+                .unwrap()
+                .num_seconds(),
+            1800,
+            "but never shortens it"
+        );
+        assert_eq!(
+            retry_wait(&schedule, 1, Some(999_999), 0.5)
+                .unwrap()
+                .num_seconds(),
+            MAX_RETRY_AFTER_SECS
+        );
     }
 }
