@@ -32,6 +32,17 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Render a contract template with a record (a preview of what signers will get).
+    Render {
+        /// A `.md.hbs` (Markdown + handlebars) or `.typ` template.
+        template: PathBuf,
+        /// The record, as JSON.
+        #[arg(long)]
+        data: PathBuf,
+        /// Where to write the PDF [default: the template's name with .pdf]
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -203,6 +214,43 @@ fn keys_create(
     Ok(())
 }
 
+fn render(
+    template: &std::path::Path,
+    data: &std::path::Path,
+    output: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(template)
+        .with_context(|| format!("{}: cannot read", template.display()))?;
+    let record_text = std::fs::read_to_string(data)
+        .with_context(|| format!("{}: cannot read", data.display()))?;
+    let record: serde_json::Value = serde_json::from_str(&record_text).map_err(|err| {
+        anyhow::anyhow!(
+            "{}:{}:{}: not valid JSON: {err}",
+            data.display(),
+            err.line(),
+            err.column()
+        )
+    })?;
+    let origin = template.display().to_string();
+    let rendered = signbridge::pdf::render::render_template(&origin, &text, &record)
+        .map_err(|err| anyhow::anyhow!("{err}"))?;
+    let output = output.unwrap_or_else(|| {
+        let name = template
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let stem = name
+            .trim_end_matches(".hbs")
+            .trim_end_matches(".md")
+            .trim_end_matches(".typ");
+        template.with_file_name(format!("{stem}.pdf"))
+    });
+    std::fs::write(&output, &rendered.pdf)
+        .with_context(|| format!("{}: cannot write", output.display()))?;
+    eprintln!("{}: {} page(s)", output.display(), rendered.page_count);
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -217,6 +265,11 @@ fn main() -> ExitCode {
                     data_dir,
                 },
         } => keys_create(environment, name, scopes, config, data_dir),
+        Command::Render {
+            template,
+            data,
+            output,
+        } => render(&template, &data, output),
         Command::Openapi => {
             println!("{}", signbridge::api::openapi_json());
             Ok(())

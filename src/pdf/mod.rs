@@ -3,6 +3,7 @@
 
 mod image;
 mod inspect;
+pub mod render;
 mod text;
 
 pub use image::{image_to_pdf, sniff_image, ImageKind};
