@@ -321,6 +321,20 @@ mod tests {
     }
 
     #[test]
+    fn comparisons_defaults_and_case() {
+        let registry = registry();
+        let data = serde_json::json!({"stage": "won", "name": "ann", "middle": ""});
+        let rendered = registry
+            .render_template(
+                "{{#if (eq stage \"won\")}}yes{{else}}no{{/if}} {{upper name}} {{default middle \"-\"}}",
+                &data,
+            )
+            .unwrap();
+        assert_eq!(rendered, "yes ANN \\-");
+        assert!(registry.render_template("{{missing}}", &data).is_err(), "strict mode");
+    }
+
+    #[test]
     fn values_print_literally() {
         assert_eq!(escape_markdown("*Bob* #import"), "\\*Bob\\* \\#import");
         assert_eq!(escape_markdown("a\u{E000}sig|x\u{E001}b"), "asig\\|xb");
