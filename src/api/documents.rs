@@ -6,7 +6,7 @@ use super::{run_write, AppState, ErrorBody};
 use crate::esign::model::{Document, Scope};
 use crate::esign::UploadedFile;
 use axum::extract::{Multipart, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -54,11 +54,7 @@ pub async fn upload_document(
     })
     .await?;
     let location = format!("/api/v1/documents/{}", document.id);
-    let mut response = (StatusCode::CREATED, Json(document)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    Ok(response)
+    Ok(super::created(&location, document))
 }
 
 async fn read_upload(mut multipart: Multipart) -> Result<UploadedFile, ApiError> {

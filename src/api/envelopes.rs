@@ -11,8 +11,7 @@ use crate::esign::{
 };
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
@@ -101,11 +100,7 @@ pub async fn create_envelope(
     })
     .await?;
     let location = format!("/api/v1/envelopes/{}", envelope.id);
-    let mut response = (StatusCode::CREATED, Json(envelope)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    Ok(response)
+    Ok(super::created(&location, envelope))
 }
 
 #[utoipa::path(get, path = "/envelopes/{id}", tag = "envelopes", params(("id" = String, Path)),

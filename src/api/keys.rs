@@ -6,8 +6,7 @@ use super::{run_write, AppState, ErrorBody};
 use crate::esign::model::{ApiKeyView, Scope};
 use crate::esign::{CreatedKey, NewKey};
 use axum::extract::State;
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 
@@ -42,11 +41,7 @@ pub async fn create_key(
     let key = caller.require(Scope::KeysWrite)?.clone();
     let created = run_write(&state, move |esign| esign.create_key_for(&key, &request)).await?;
     let location = format!("/api/v1/keys/{}", created.key.id);
-    let mut response = (StatusCode::CREATED, Json(created)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    Ok(response)
+    Ok(super::created(&location, created))
 }
 
 #[utoipa::path(delete, path = "/keys/{id}", tag = "keys", params(("id" = String, Path)),

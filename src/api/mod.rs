@@ -66,6 +66,17 @@ pub struct ErrorBody {
     pub details: Option<Vec<crate::esign::FieldIssue>>,
 }
 
+/// `201 Created` with the new object and its `Location`.
+pub fn created(location: &str, body: impl Serialize) -> Response {
+    let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
+    if let Ok(value) = axum::http::HeaderValue::from_str(location) {
+        response
+            .headers_mut()
+            .insert(axum::http::header::LOCATION, value);
+    }
+    response
+}
+
 /// Runs a domain write off the async threads, then makes it durable before the caller answers.
 pub async fn run_write<T: Send + 'static>(
     state: &AppState,

@@ -9,8 +9,8 @@ use crate::esign::model::Scope;
 use crate::esign::EsignError;
 use crate::webhooks::model::{CreatedSubscription, Delivery, SubscriptionView};
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -82,11 +82,7 @@ pub async fn create_webhook(
         .await;
     let created = durable(&state, created).await?;
     let location = format!("/api/v1/webhooks/{}", created.subscription.id);
-    let mut response = (StatusCode::CREATED, Json(created)).into_response();
-    if let Ok(value) = HeaderValue::from_str(&location) {
-        response.headers_mut().insert(header::LOCATION, value);
-    }
-    Ok(response)
+    Ok(super::created(&location, created))
 }
 
 #[utoipa::path(delete, path = "/webhooks/{id}", tag = "webhooks", params(("id" = String, Path)),

@@ -637,6 +637,26 @@ impl Esign {
         })
     }
 
+    /// A DRAFT envelope, or 409 `envelope_not_draft` saying why not (`what_not`).
+    pub(super) fn load_draft(
+        &self,
+        environment: Environment,
+        id: &str,
+        what_not: &str,
+    ) -> Result<Envelope, EsignError> {
+        let current = self.load_envelope(environment, id)?;
+        if current.status != EnvelopeStatus::Draft {
+            return Err(EsignError::Conflict {
+                code: "envelope_not_draft",
+                message: format!(
+                    "envelope {id} is {} and {what_not}",
+                    current.status.as_str()
+                ),
+            });
+        }
+        Ok(current)
+    }
+
     pub(super) fn load_envelope(
         &self,
         environment: Environment,
@@ -685,16 +705,7 @@ impl Esign {
         id: &str,
         patch: PatchEnvelopeRequest,
     ) -> Result<EnvelopeView, EsignError> {
-        let current = self.load_envelope(environment, id)?;
-        if current.status != EnvelopeStatus::Draft {
-            return Err(EsignError::Conflict {
-                code: "envelope_not_draft",
-                message: format!(
-                    "envelope {id} is {} and can no longer be changed",
-                    current.status.as_str()
-                ),
-            });
-        }
+        let current = self.load_draft(environment, id, "can no longer be changed")?;
         let documents = match &patch.document_ids {
             Some(ids) => self.resolve_documents(environment, ids)?,
             None => {

@@ -306,16 +306,7 @@ impl Esign {
         environment: Environment,
         id: &str,
     ) -> Result<EnvelopeView, EsignError> {
-        let current = self.load_envelope(environment, id)?;
-        if current.status != EnvelopeStatus::Draft {
-            return Err(EsignError::Conflict {
-                code: "envelope_not_draft",
-                message: format!(
-                    "envelope {id} is {} and has already been sent",
-                    current.status.as_str()
-                ),
-            });
-        }
+        let current = self.load_draft(environment, id, "has already been sent")?;
         self.check_sendable(&current, &[])?;
         let mut change = Change::new(current.clone(), Some(&current));
         send_transition(&mut change, self.clock.now());

@@ -52,6 +52,8 @@ pub struct Webhooks {
     policy: AddressPolicy,
     http: reqwest::Client,
     in_flight: Mutex<HashSet<String>>,
+    /// Attempts were recorded since the last flush.
+    dirty: std::sync::atomic::AtomicBool,
     endpoint_limits: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Woken when a delivery is queued by the API (replay, ping).
     pub queued: Arc<tokio::sync::Notify>,
@@ -83,6 +85,7 @@ impl Webhooks {
             policy,
             http,
             in_flight: Mutex::new(HashSet::new()),
+            dirty: std::sync::atomic::AtomicBool::new(false),
             endpoint_limits: Mutex::new(HashMap::new()),
             queued: Arc::new(tokio::sync::Notify::new()),
         })
@@ -597,9 +600,10 @@ impl Webhooks {
                                     tracing::error!(error = %err, "recording a webhook attempt failed")
                                 }
                             }
-                            if let Err(err) = this.store().flush().await {
-                                tracing::error!(error = %err, "flush after a webhook attempt failed");
-                            }
+                            // Not flushed here: an attempt acknowledges nothing to anyone. The loop
+                            // flushes once per round; a status lost to a crash means one more
+                            // (deduplicated) delivery, never a lost one.
+                            this.dirty.store(true, std::sync::atomic::Ordering::Release);
                             this.in_flight
                                 .lock()
                                 .unwrap_or_else(|p| p.into_inner())
@@ -610,6 +614,11 @@ impl Webhooks {
                 }
                 Ok(Err(err)) => tracing::error!(error = %err, "reading the webhook queue failed"),
                 Err(_) => {}
+            }
+            if self.dirty.swap(false, std::sync::atomic::Ordering::AcqRel) {
+                if let Err(err) = self.store().flush().await {
+                    tracing::error!(error = %err, "flushing webhook deliveries failed");
+                }
             }
             let wait = tokio::time::sleep(std::time::Duration::from_millis(500));
             tokio::select! {

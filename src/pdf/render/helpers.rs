@@ -331,7 +331,10 @@ mod tests {
             )
             .unwrap();
         assert_eq!(rendered, "yes ANN \\-");
-        assert!(registry.render_template("{{missing}}", &data).is_err(), "strict mode");
+        assert!(
+            registry.render_template("{{missing}}", &data).is_err(),
+            "strict mode"
+        );
     }
 
     #[test]
