@@ -1,5 +1,6 @@
 //! Contract rendering speed: a 3-page and a 20-page contract rendered warm (fonts and library
-//! loaded) through the whole pipeline (handlebars → Markdown → Typst → PDF), next to the same
+//! loaded; a different record each run, so memoisation cannot replay a whole render) through
+//! the whole pipeline (handlebars → Markdown → Typst → PDF), next to the same
 //! text set by reportlab (PyPI) in the same run as a reference.
 //!
 //! Run: `cargo bench --bench render` (reportlab: `pip install reportlab`; skipped with a note if
@@ -13,7 +14,7 @@ const PARAGRAPH: &str = "The Provider shall perform the Services with the care a
 in accordance with the specifications agreed in writing, and shall keep the Client informed of any matter that may \
 affect the timely delivery of the Services, including staffing changes, subcontracting and material risks.";
 
-/// A contract of `sections` sections of four paragraphs each (≈ 1 page per 1.5 sections).
+/// A contract of `sections` sections of four paragraphs each (≈ 2.2 sections a page).
 fn contract(sections: usize) -> (String, serde_json::Value) {
     let mut markdown = String::from("---\nlang: en\ntitle: Services agreement\n---\n# Services agreement\n\nBetween **{{provider}}** and **{{client}}**.\n\n");
     let mut json_sections = Vec::new();
@@ -58,7 +59,7 @@ fn main() {
     signbridge::pdf::render::warm_up();
     let dir = std::env::temp_dir().join(format!("signbridge-render-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).ok();
-    for (label, sections) in [("3-page", 2usize), ("20-page", 13usize)] {
+    for (label, sections) in [("3-page", 6usize), ("20-page", 49usize)] {
         let (markdown, plain) = contract(sections);
         let mut times = Vec::new();
         let mut pages = 0;
