@@ -56,7 +56,8 @@ impl SmtpSink {
 import email, email.policy, json, os, sys
 root = os.path.join(sys.argv[1], "new")
 out = []
-for name in sorted(os.listdir(root)) if os.path.isdir(root) else []:
+names = os.listdir(root) if os.path.isdir(root) else []
+for name in sorted(names, key=lambda n: os.stat(os.path.join(root, n)).st_mtime_ns):
     with open(os.path.join(root, name), "rb") as f:
         msg = email.message_from_binary_file(f, policy=email.policy.default)
     text = msg.get_body(("plain",))
