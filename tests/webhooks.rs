@@ -260,6 +260,27 @@ async fn a_full_lifecycle_is_delivered_and_verified_independently() {
     assert_eq!(ping["certyneo_ok"], true);
     assert_eq!(ping["standard_ok"], true);
 
+    // Let every queued delivery finish (events of the other envelopes may still be on their
+    // way), then unsubscribe: nothing more arrives.
+    eventually(30, || async {
+        let list = expect_status(
+            server
+                .get(&format!("/webhooks/{hook_id}/deliveries?limit=100"))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        let settled = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["status"] == "DELIVERED");
+        (settled && receiver.log().len() as u64 >= list["pagination"]["total"].as_u64().unwrap())
+            .then_some(())
+    })
+    .await;
     // Unsubscribed: nothing more arrives.
     expect_status(
         server
