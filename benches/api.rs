@@ -36,6 +36,9 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+#[path = "support/mod.rs"]
+mod support;
+use support::runtime;
 
 use axum::http::{header, StatusCode};
 use bytes::Bytes;
@@ -50,9 +53,6 @@ use std::time::{Duration, Instant};
 
 /// A request unanswered this long counts as an error (and frees its worker).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-/// How long each server may take to finish its in-flight requests at the end.
-const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
-
 /// Builds one request of a scenario.
 type MakeRequest = Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Send + Sync>;
 
@@ -173,32 +173,13 @@ fn main() {
     // will never be answered.
     let _ = stop_baseline.send(());
     let _ = stop_signbridge.send(());
-    for (name, rt, task) in [
-        ("baseline", baseline_rt, baseline),
-        ("signbridge", signbridge_rt, signbridge),
-    ] {
-        match client_rt.block_on(async { tokio::time::timeout(SHUTDOWN_WAIT, task).await }) {
-            Ok(served) => {
-                served.expect("server task");
-                drop(rt);
-            }
-            Err(_) => {
-                println!(
-                    "note: the {name} server had not stopped {:.0} s after shutdown was asked; abandoned",
-                    SHUTDOWN_WAIT.as_secs_f64()
-                );
-                rt.shutdown_background();
-            }
-        }
-    }
-}
-
-fn runtime(name: &str) -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .thread_name(name)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
+    support::stop_servers(
+        &client_rt,
+        vec![
+            ("baseline", baseline_rt, baseline),
+            ("signbridge", signbridge_rt, signbridge),
+        ],
+    );
 }
 
 /// Prepares the signbridge data the scenarios need, runs them and prints the table.

@@ -41,6 +41,8 @@
 //! Defaults: `BENCH_EVENTS=1000`, `BENCH_CONCURRENCY=16`, `BENCH_WAIT_SECS=60`. Run without
 //! `--bench` (as `cargo test --all-targets` does), it only makes a smoke run of 20 events each.
 
+#[path = "support/mod.rs"]
+mod support;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -57,11 +59,11 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+use support::runtime;
 
 /// A client request unanswered this long fails.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long each server may take to stop at the end.
-const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 /// The receiver's path.
 const HOOK_PATH: &str = "/hooks/signbridge";
 
@@ -161,32 +163,13 @@ fn main() {
     // signbridge first: that stops its webhook worker, and so the receiver's last connections.
     let _ = stop_signbridge.send(());
     let _ = stop_receiver.send(());
-    for (name, rt, task) in [
-        ("signbridge", signbridge_rt, signbridge),
-        ("receiver", receiver_rt, receiver),
-    ] {
-        match client_rt.block_on(async { tokio::time::timeout(SHUTDOWN_WAIT, task).await }) {
-            Ok(served) => {
-                served.expect("server task");
-                drop(rt);
-            }
-            Err(_) => {
-                println!(
-                    "note: the {name} server had not stopped {:.0} s after shutdown was asked; abandoned",
-                    SHUTDOWN_WAIT.as_secs_f64()
-                );
-                rt.shutdown_background();
-            }
-        }
-    }
-}
-
-fn runtime(name: &str) -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .thread_name(name)
-        .enable_all()
-        .build()
-        .expect("tokio runtime")
+    support::stop_servers(
+        &client_rt,
+        vec![
+            ("signbridge", signbridge_rt, signbridge),
+            ("receiver", receiver_rt, receiver),
+        ],
+    );
 }
 
 /// One POST the receiver got.
