@@ -45,7 +45,6 @@ use bytes::Bytes;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use signbridge::config::Config;
-use signbridge::{App, Settings};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -143,24 +142,8 @@ fn main() {
     let mut config = Config::default();
     config.rate_limit.requests_per_minute = 100_000_000;
     config.rate_limit.burst = 100_000_000;
-    let settings = Settings {
-        config,
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        data_dir: data.path().to_path_buf(),
-        public_url: None,
-    };
-    let app = signbridge_rt
-        .block_on(App::start(settings))
-        .expect("start signbridge");
-    let signbridge_addr = app.local_addr;
-    let (stop_signbridge, stopped) = tokio::sync::oneshot::channel::<()>();
-    let signbridge = signbridge_rt.spawn(async move {
-        app.serve(async {
-            let _ = stopped.await;
-        })
-        .await
-        .expect("signbridge stopped cleanly");
-    });
+    let (signbridge_addr, stop_signbridge, signbridge) =
+        support::start_signbridge(&signbridge_rt, config, data.path());
     let (baseline_addr, stop_baseline, baseline) = baseline_rt.block_on(start_baseline());
 
     let key = std::fs::read_to_string(data.path().join("bootstrap-key"))

@@ -52,7 +52,6 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::Sha256;
 use signbridge::config::Config;
-use signbridge::{App, Settings};
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
@@ -132,24 +131,8 @@ fn main() {
     let client_rt = runtime("client");
 
     let data = tempfile::tempdir().expect("temporary data folder");
-    let settings = Settings {
-        config,
-        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        data_dir: data.path().to_path_buf(),
-        public_url: None,
-    };
-    let app = signbridge_rt
-        .block_on(App::start(settings))
-        .expect("start signbridge");
-    let signbridge_addr = app.local_addr;
-    let (stop_signbridge, stopped) = tokio::sync::oneshot::channel::<()>();
-    let signbridge = signbridge_rt.spawn(async move {
-        app.serve(async {
-            let _ = stopped.await;
-        })
-        .await
-        .expect("signbridge stopped cleanly");
-    });
+    let (signbridge_addr, stop_signbridge, signbridge) =
+        support::start_signbridge(&signbridge_rt, config, data.path());
     let inbox = Arc::new(Inbox::default());
     let (receiver_addr, stop_receiver, receiver) =
         receiver_rt.block_on(start_receiver(inbox.clone()));

@@ -1,6 +1,10 @@
 //! What the benches share: one tokio runtime per party (so a server that blocks cannot freeze
 //! the load generator's timers) and a bounded shutdown of those parties.
 
+use signbridge::config::Config;
+use signbridge::{App, Settings};
+use std::net::SocketAddr;
+use std::path::Path;
 use std::time::Duration;
 use tokio::runtime::Runtime;
 use tokio::task::JoinHandle;
@@ -34,4 +38,30 @@ pub fn stop_servers(client_rt: &Runtime, servers: Vec<(&str, Runtime, JoinHandle
             }
         }
     }
+}
+
+/// Starts signbridge in-process on `rt` (loopback, any port) with `config` and its data in
+/// `data_dir`; returns its address, the sender that stops it, and its task.
+pub fn start_signbridge(
+    rt: &Runtime,
+    config: Config,
+    data_dir: &Path,
+) -> (SocketAddr, tokio::sync::oneshot::Sender<()>, JoinHandle<()>) {
+    let settings = Settings {
+        config,
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        data_dir: data_dir.to_path_buf(),
+        public_url: None,
+    };
+    let app = rt.block_on(App::start(settings)).expect("start signbridge");
+    let address = app.local_addr;
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = rt.spawn(async move {
+        app.serve(async {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("signbridge stopped cleanly");
+    });
+    (address, stop, task)
 }
