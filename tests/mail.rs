@@ -84,16 +84,7 @@ async fn live_invitations_go_out_over_smtp_in_the_recipients_language() {
         .await
         .unwrap();
     assert!(page.contains("lang=\"fr\"") && page.contains("id=\"sign-form\""));
-    let (status, _) = server
-        .submit(
-            &link,
-            &[
-                ("action", "sign"),
-                ("typed_name", "Élodie Martin"),
-                ("consent", "yes"),
-            ],
-        )
-        .await;
+    let (status, _) = server.sign(&link, "Élodie Martin").await;
     assert_eq!(status, 303);
     // Maildir file names do not sort by arrival, so look the second invitation up by address.
     let messages = sink.wait_for(2).await;

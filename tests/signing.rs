@@ -63,16 +63,7 @@ async fn sequential_signers_sign_in_order_and_complete() {
         .await
         .unwrap();
     assert!(page.contains("has not been sent yet"), "{page}");
-    let (status, _) = server
-        .submit(
-            &first,
-            &[
-                ("action", "sign"),
-                ("typed_name", "First"),
-                ("consent", "yes"),
-            ],
-        )
-        .await;
+    let (status, _) = server.sign(&first, "First").await;
     assert_eq!(status, 409);
 
     let sent = server.send(id).await;
@@ -113,16 +104,7 @@ async fn sequential_signers_sign_in_order_and_complete() {
         "{page}"
     );
     assert!(!page.contains("id=\"sign-form\""));
-    let (status, page) = server
-        .submit(
-            &second,
-            &[
-                ("action", "sign"),
-                ("typed_name", "Second"),
-                ("consent", "yes"),
-            ],
-        )
-        .await;
+    let (status, page) = server.sign(&second, "Second").await;
     assert_eq!(status, 409);
     assert!(page.contains("It is not your turn yet"));
 
@@ -152,29 +134,11 @@ async fn sequential_signers_sign_in_order_and_complete() {
     assert_eq!(status, 400);
     assert!(page.contains("tick the consent box"), "{page}");
 
-    let (status, page) = server
-        .submit(
-            &first,
-            &[
-                ("action", "sign"),
-                ("typed_name", "First Signer"),
-                ("consent", "yes"),
-            ],
-        )
-        .await;
+    let (status, page) = server.sign(&first, "First Signer").await;
     assert_eq!(status, 303);
     assert!(page.contains("You have signed"));
     // A double submit changes nothing.
-    let (status, _) = server
-        .submit(
-            &first,
-            &[
-                ("action", "sign"),
-                ("typed_name", "Someone Else"),
-                ("consent", "yes"),
-            ],
-        )
-        .await;
+    let (status, _) = server.sign(&first, "Someone Else").await;
     assert_eq!(status, 303);
     let partial = server.envelope(id).await;
     assert_eq!(partial["status"], "PARTIALLY_SIGNED");
@@ -184,16 +148,7 @@ async fn sequential_signers_sign_in_order_and_complete() {
     // Now the second signer is invited.
     let messages = server.outbox(2).await;
     assert_eq!(sign_link(&messages[1].1).unwrap(), second);
-    let (status, _) = server
-        .submit(
-            &second,
-            &[
-                ("action", "sign"),
-                ("typed_name", "Second Signer"),
-                ("consent", "yes"),
-            ],
-        )
-        .await;
+    let (status, _) = server.sign(&second, "Second Signer").await;
     assert_eq!(status, 303);
     let done = server.envelope(id).await;
     assert_eq!(done["status"], "COMPLETED");
@@ -246,16 +201,7 @@ async fn parallel_signers_and_an_approver() {
         "both parallel signers are invited at once"
     );
     // Bob signs before Alice: parallel.
-    let (status, _) = server
-        .submit(
-            &link_of(&envelope, 1),
-            &[
-                ("action", "sign"),
-                ("typed_name", "Bob"),
-                ("consent", "yes"),
-            ],
-        )
-        .await;
+    let (status, _) = server.sign(&link_of(&envelope, 1), "Bob").await;
     assert_eq!(status, 303);
     // The approver still waits for Alice.
     let (status, _) = server
@@ -265,16 +211,7 @@ async fn parallel_signers_and_an_approver() {
         )
         .await;
     assert_eq!(status, 409);
-    let (status, _) = server
-        .submit(
-            &link_of(&envelope, 0),
-            &[
-                ("action", "sign"),
-                ("typed_name", "Alice"),
-                ("consent", "yes"),
-            ],
-        )
-        .await;
+    let (status, _) = server.sign(&link_of(&envelope, 0), "Alice").await;
     assert_eq!(status, 303);
     // An approver approves; signing is not their action.
     let approver = link_of(&envelope, 2);
@@ -288,16 +225,7 @@ async fn parallel_signers_and_an_approver() {
         .await
         .unwrap();
     assert!(page.contains("id=\"approve\"") && !page.contains("typed_name"));
-    let (status, _) = server
-        .submit(
-            &approver,
-            &[
-                ("action", "sign"),
-                ("typed_name", "Boss"),
-                ("consent", "yes"),
-            ],
-        )
-        .await;
+    let (status, _) = server.sign(&approver, "Boss").await;
     assert_eq!(status, 409);
     let (status, page) = server
         .submit(&approver, &[("action", "approve"), ("consent", "yes")])
@@ -493,16 +421,7 @@ async fn void_and_send_checks() {
         .await
         .unwrap();
     assert!(page.contains("voided this envelope"));
-    let (status, _) = server
-        .submit(
-            &link,
-            &[
-                ("action", "sign"),
-                ("typed_name", "Alice"),
-                ("consent", "yes"),
-            ],
-        )
-        .await;
+    let (status, _) = server.sign(&link, "Alice").await;
     assert_eq!(status, 409);
     let messages = server.outbox(2).await;
     assert!(messages

@@ -143,16 +143,7 @@ async fn a_full_lifecycle_is_delivered_and_verified_independently() {
     server.send(id).await;
     let link = envelope["recipients"][0]["signUrl"].as_str().unwrap();
     server.http.get(link).send().await.unwrap();
-    let (status, _) = server
-        .submit(
-            link,
-            &[
-                ("action", "sign"),
-                ("typed_name", "Sam"),
-                ("consent", "yes"),
-            ],
-        )
-        .await;
+    let (status, _) = server.sign(link, "Sam").await;
     assert_eq!(status, 303);
     // Declined and voided.
     let declined = server.draft_envelope("To decline").await;

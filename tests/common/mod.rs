@@ -425,6 +425,15 @@ impl Server {
         .await
     }
 
+    /// Signs through a link with a typed name and consent; returns (status, page).
+    pub async fn sign(&self, link: &str, name: &str) -> (u16, String) {
+        self.submit(
+            link,
+            &[("action", "sign"), ("typed_name", name), ("consent", "yes")],
+        )
+        .await
+    }
+
     /// Submits the signing form of a link; returns (status, page text after redirects).
     pub async fn submit(&self, link: &str, form: &[(&str, &str)]) -> (u16, String) {
         let client = reqwest::Client::builder()
