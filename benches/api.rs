@@ -34,7 +34,7 @@
 //! measured time per scenario; each scenario is preceded by a 1 s warm-up that is not counted.
 //! Run without `--bench` (as `cargo test --all-targets` does), it only makes a short smoke run.
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 #[path = "support/mod.rs"]
 mod support;

@@ -24,6 +24,39 @@ pub struct Config {
     pub signing: SigningConfig,
     /// Outbound webhooks.
     pub webhooks: WebhooksConfig,
+    /// The seal on signed documents and audit trails.
+    pub seal: SealConfig,
+}
+
+/// The PAdES seal. Without a key and certificate, a self-signed CA and signing certificate are
+/// generated into `<data-dir>/seal/` on first start (`seal-ca.pem` is the trust root to give
+/// verifiers).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SealConfig {
+    /// Unencrypted PEM private key (PKCS#8, SEC1 EC or PKCS#1 RSA; ECDSA P-256/P-384 or RSA).
+    pub key_file: Option<PathBuf>,
+    /// PEM certificates: the signing certificate first, then its issuers.
+    pub certificate_file: Option<PathBuf>,
+    /// RFC 3161 time-stamp authority for PAdES B-T seals. When set and it fails, sealing
+    /// fails and is retried; it never falls back to the local clock.
+    pub tsa_url: Option<String>,
+    /// Seconds to wait for the time-stamp authority. Default 10.
+    pub tsa_timeout_secs: u64,
+    /// Seconds between attempts when sealing failed. Default 30.
+    pub retry_secs: u64,
+}
+
+impl Default for SealConfig {
+    fn default() -> Self {
+        Self {
+            key_file: None,
+            certificate_file: None,
+            tsa_url: None,
+            tsa_timeout_secs: 10,
+            retry_secs: 30,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

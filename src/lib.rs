@@ -5,7 +5,10 @@
 //! - [`config`]: `signbridge.yaml` → typed config, `${ENV}` interpolation, file:line:col errors.
 //! - [`store`]: sled trees of JSON records, content-addressed blob files, the durability rule.
 //! - [`esign`]: the domain without HTTP — keys, documents, envelopes, signing tokens.
-//! - [`pdf`]: PDF inspection and image-to-PDF conversion (nothing of ours below it).
+//! - [`pdf`]: PDF inspection, rendering, anchors, stamping, the PAdES seal and its check
+//!   (nothing of ours below it).
+//! - [`sealing`]: the sealing identity, the time-stamp client and the worker completing
+//!   fully signed envelopes.
 //! - [`api`]: the HTTP surface `/api/v1` — routing, auth, rate limits, idempotency, errors, OpenAPI.
 //! - [`signing`]: the signer's pages `/sign/{token}` and the notification emails (outbox worker).
 //! - [`clock`], [`ids`]: time and identifiers.
@@ -18,6 +21,7 @@ pub mod config;
 pub mod esign;
 pub mod ids;
 pub mod pdf;
+pub mod sealing;
 pub mod signing;
 pub mod store;
 pub mod webhooks;
@@ -48,6 +52,8 @@ pub enum StartError {
     Serve(std::io::Error),
     #[error("mail: {0}")]
     Mail(#[from] signing::mail::MailError),
+    #[error(transparent)]
+    Seal(#[from] sealing::SealSetupError),
 }
 
 /// What `signbridge run` resolved from flags, environment and config file.
@@ -119,9 +125,15 @@ impl App {
             webhooks::Webhooks::new(esign.clone(), settings.config.webhooks.clone())
                 .map_err(|e| StartError::Serve(std::io::Error::other(e.to_string())))?,
         );
+        let sealing = Arc::new(sealing::Sealing::set_up(
+            &settings.config.seal,
+            &settings.data_dir,
+            &settings.config.account.name,
+        )?);
         let state = AppState::new(
             esign,
             webhooks,
+            sealing,
             limiter,
             settings.config.limits.max_document_bytes,
         );
@@ -177,6 +189,10 @@ impl App {
         ));
         let ticker = tokio::spawn(run_ticker(state.esign.clone(), self.ticker_interval));
         let webhook_worker = tokio::spawn(state.webhooks.clone().run());
+        let seal_worker = tokio::spawn(sealing::run_worker(
+            state.esign.clone(),
+            state.sealing.clone(),
+        ));
         tracing::info!(address = %self.local_addr, public_url = state.esign.public_url(), "signbridge API listening");
         let served = axum::serve(
             self.listener,
@@ -188,6 +204,7 @@ impl App {
         mail_worker.abort();
         ticker.abort();
         webhook_worker.abort();
+        seal_worker.abort();
         state.esign.store().flush().await?;
         tracing::info!("stopped; store flushed");
         served.map_err(StartError::Serve)

@@ -32,6 +32,22 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Check a signed PDF's seals: who sealed it and whether its bytes are intact.
+    Verify {
+        /// The signed PDF.
+        file: PathBuf,
+        /// A trusted root certificate (PEM); repeatable. The generated CA of a data folder
+        /// (`<data-dir>/seal/seal-ca.pem`) is trusted when `--data-dir` is given.
+        #[arg(long)]
+        trust: Vec<PathBuf>,
+        #[arg(long, env = "SIGNBRIDGE_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+    /// Check an envelope's audit trail in the store (the server must not be running).
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
     /// Render a contract template with a record (a preview of what signers will get).
     Render {
         /// A `.md.hbs` (Markdown + handlebars) or `.typ` template.
@@ -93,6 +109,19 @@ enum KeysCommand {
         /// Comma-separated scopes [default: all: envelopes:read,envelopes:write,webhooks:write,keys:write]
         #[arg(long, value_delimiter = ',')]
         scopes: Option<Vec<String>>,
+        #[arg(long, env = "SIGNBRIDGE_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long, env = "SIGNBRIDGE_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Recompute the hash chain of an envelope's events and report the first break.
+    Check {
+        /// The envelope id (`env_…`).
+        envelope_id: String,
         #[arg(long, env = "SIGNBRIDGE_CONFIG")]
         config: Option<PathBuf>,
         #[arg(long, env = "SIGNBRIDGE_DATA_DIR")]
@@ -162,6 +191,103 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
         app.serve(shutdown_signal()).await?;
         Ok(())
     })
+}
+
+fn open_esign(
+    config: &Config,
+    data_dir: &std::path::Path,
+    what: &str,
+) -> anyhow::Result<signbridge::esign::Esign> {
+    let store = match Store::open(data_dir) {
+        Err(StoreError::Locked(dir)) => anyhow::bail!(
+            "the data folder {} is held by a running signbridge; {what}",
+            dir.display()
+        ),
+        other => other?,
+    };
+    Ok(signbridge::esign::Esign::new(
+        store,
+        std::sync::Arc::new(signbridge::clock::SystemClock),
+        data_dir,
+        String::new(),
+        signbridge::esign::Limits {
+            max_document_bytes: config.limits.max_document_bytes,
+        },
+        config.account.clone(),
+    )?)
+}
+
+/// `signbridge verify`: exit 0 when every seal is intact, covers the file and chains to a
+/// trusted root (or no root was given), else 1.
+fn verify(
+    file: &std::path::Path,
+    trust: &[PathBuf],
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<bool> {
+    let bytes = std::fs::read(file).with_context(|| format!("{}: cannot read", file.display()))?;
+    let mut roots = Vec::new();
+    let mut trust_files: Vec<PathBuf> = trust.to_vec();
+    if let Some(dir) = data_dir {
+        let generated = dir.join("seal").join(signbridge::sealing::GENERATED_CA);
+        if generated.exists() {
+            trust_files.push(generated);
+        }
+    }
+    for path in &trust_files {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: cannot read", path.display()))?;
+        let blocks = signbridge::pdf::identity::pem_blocks(&text)
+            .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
+        roots.extend(
+            blocks
+                .into_iter()
+                .filter(|(label, _)| label == "CERTIFICATE")
+                .map(|(_, der)| der),
+        );
+    }
+    let reports = signbridge::pdf::seal::verify_pdf(&bytes);
+    let (text, ok) = signbridge::pdf::seal::describe(&reports, &roots, !trust_files.is_empty());
+    print!("{text}");
+    Ok(ok)
+}
+
+fn audit_check(
+    envelope_id: &str,
+    config: Option<PathBuf>,
+    data_dir: Option<PathBuf>,
+) -> anyhow::Result<bool> {
+    let config = load_config(config.as_ref())?;
+    let data_dir = data_dir.unwrap_or_else(|| config.server.data_dir.clone());
+    let esign = open_esign(
+        &config,
+        &data_dir,
+        "stop it first, or check the sealed audit trail with `signbridge verify`",
+    )?;
+    let mut last_error = None;
+    for environment in [Environment::Live, Environment::Test] {
+        match esign.check_audit_chain(environment, envelope_id) {
+            Ok(report) => {
+                match &report.broken_at {
+                    None => println!(
+                        "{envelope_id}: audit chain intact — {} events, head {}",
+                        report.events,
+                        report.head.as_deref().unwrap_or("(none)")
+                    ),
+                    Some((position, why)) => println!(
+                        "{envelope_id}: audit chain BROKEN at event {} of {}: {why}",
+                        position + 1,
+                        report.events
+                    ),
+                }
+                return Ok(report.broken_at.is_none());
+            }
+            Err(err) => last_error = Some(err),
+        }
+    }
+    Err(anyhow::anyhow!(
+        "{}",
+        last_error.map(|e| e.to_string()).unwrap_or_default()
+    ))
 }
 
 fn keys_create(
@@ -274,6 +400,27 @@ fn main() -> ExitCode {
             println!("{}", signbridge::api::openapi_json());
             Ok(())
         }
+        Command::Verify {
+            file,
+            trust,
+            data_dir,
+        } => match verify(&file, &trust, data_dir) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(err) => Err(err),
+        },
+        Command::Audit {
+            command:
+                AuditCommand::Check {
+                    envelope_id,
+                    config,
+                    data_dir,
+                },
+        } => match audit_check(&envelope_id, config, data_dir) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::FAILURE,
+            Err(err) => Err(err),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,6 +6,7 @@ mod account;
 mod documents;
 mod envelopes;
 pub mod error;
+mod evidence;
 pub mod extract;
 mod keys;
 mod middleware;
@@ -31,6 +32,7 @@ pub use openapi::openapi_json;
 pub struct AppState {
     pub esign: Arc<Esign>,
     pub webhooks: Arc<crate::webhooks::Webhooks>,
+    pub sealing: Arc<crate::sealing::Sealing>,
     pub limiter: Arc<RateLimiter>,
     pub idempotency_locks: Arc<IdempotencyLocks>,
     /// Largest request body accepted (a base64 document plus the JSON around it).
@@ -41,12 +43,14 @@ impl AppState {
     pub fn new(
         esign: Arc<Esign>,
         webhooks: Arc<crate::webhooks::Webhooks>,
+        sealing: Arc<crate::sealing::Sealing>,
         limiter: RateLimiter,
         max_document_bytes: usize,
     ) -> Self {
         Self {
             esign,
             webhooks,
+            sealing,
             limiter: Arc::new(limiter),
             idempotency_locks: Arc::new(IdempotencyLocks::default()),
             // base64 grows a document by 4/3; leave room for the JSON or multipart around it.
@@ -99,6 +103,7 @@ fn resources(state: AppState) -> Router<AppState> {
     Router::new()
         .merge(documents::router())
         .merge(envelopes::router())
+        .merge(evidence::router())
         .merge(keys::router())
         .merge(account::router())
         .merge(webhooks::router())

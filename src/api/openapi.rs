@@ -27,6 +27,8 @@ use utoipa::{Modify, OpenApi};
         super::envelopes::update_envelope,
         super::envelopes::delete_envelope,
         super::envelopes::send_envelope,
+        super::evidence::signed_document,
+        super::evidence::audit_trail,
         super::keys::list_keys,
         super::keys::create_key,
         super::keys::revoke_key,

@@ -619,6 +619,7 @@ impl Esign {
                     name: d.name.clone(),
                     page_count: d.page_count,
                     sha256: d.sha256.clone(),
+                    signed_sha256: None,
                 })
                 .collect(),
             recipients,
@@ -634,6 +635,9 @@ impl Esign {
             decline_reason: None,
             expired_at: None,
             last_event_hash: previous.and_then(|p| p.last_event_hash.clone()),
+            sealing: false,
+            signed_document: None,
+            audit_trail: None,
         })
     }
 

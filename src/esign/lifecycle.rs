@@ -25,6 +25,9 @@ pub struct Actor {
 /// An event about to be recorded (id, time and hash are added on commit).
 #[derive(Debug, Clone)]
 pub(super) struct EventDraft {
+    /// Fixed in advance when the event must be known before it is committed (the completion
+    /// events, which the sealed audit trail already lists).
+    pub id: Option<String>,
     pub kind: EventKind,
     pub actor: String,
     pub recipient_id: Option<String>,
@@ -37,6 +40,7 @@ pub(super) struct EventDraft {
 impl EventDraft {
     pub fn by_api(kind: EventKind, details: Value) -> Self {
         Self {
+            id: None,
             kind,
             actor: "api".into(),
             recipient_id: None,
@@ -49,6 +53,7 @@ impl EventDraft {
 
     pub fn by_system(kind: EventKind, recipient_id: Option<&str>, details: Value) -> Self {
         Self {
+            id: None,
             kind,
             actor: "system".into(),
             recipient_id: recipient_id.map(str::to_string),
@@ -67,6 +72,7 @@ impl EventDraft {
         details: Value,
     ) -> Self {
         Self {
+            id: None,
             kind,
             actor: email.to_string(),
             recipient_id: Some(recipient_id.to_string()),
@@ -87,6 +93,12 @@ pub(super) struct Change<'a> {
     pub creation_location: Option<Vec<u8>>,
     pub events: Vec<EventDraft>,
     pub mails: Vec<(MailKind, String)>,
+    /// The envelope is ready for sealing (wakes the sealing worker).
+    pub seal: bool,
+    /// The time the change happens at, when fixed in advance.
+    pub at: Option<DateTime<Utc>>,
+    /// Evidence files (blobs) this change starts referencing.
+    pub new_blobs: Vec<String>,
 }
 
 impl<'a> Change<'a> {
@@ -98,6 +110,9 @@ impl<'a> Change<'a> {
             creation_location: None,
             events: Vec::new(),
             mails: Vec::new(),
+            seal: false,
+            at: None,
+            new_blobs: Vec::new(),
         }
     }
 }
@@ -117,6 +132,37 @@ pub fn event_hash(event: &Event) -> String {
     hex::encode(hasher.finalize())
 }
 
+/// Turns drafts into hash-chained events after `envelope`'s newest, moving its chain head.
+pub(super) fn materialize_events(
+    envelope: &mut Envelope,
+    drafts: Vec<EventDraft>,
+    at: DateTime<Utc>,
+    mut next_id: impl FnMut() -> String,
+) -> Vec<Event> {
+    let mut events = Vec::with_capacity(drafts.len());
+    for draft in drafts {
+        let mut event = Event {
+            id: draft.id.unwrap_or_else(&mut next_id),
+            environment: envelope.environment,
+            envelope_id: envelope.id.clone(),
+            kind: draft.kind,
+            occurred_at: at,
+            actor: draft.actor,
+            recipient_id: draft.recipient_id,
+            ip: draft.ip,
+            user_agent: draft.user_agent,
+            auth_method: draft.auth_method,
+            details: draft.details,
+            prev_hash: envelope.last_event_hash.clone(),
+            hash: String::new(),
+        };
+        event.hash = event_hash(&event);
+        envelope.last_event_hash = Some(event.hash.clone());
+        events.push(event);
+    }
+    events
+}
+
 impl Esign {
     /// Commits a change: the envelope, its index entries (document usage, signing tokens,
     /// in-flight), new documents, its events (hash-chained) and its queued emails, atomically.
@@ -128,30 +174,14 @@ impl Esign {
             creation_location,
             events: drafts,
             mails,
+            seal,
+            at,
+            new_blobs,
         } = change;
         let environment = envelope.environment;
-        let now = self.clock.now();
-        let mut events = Vec::with_capacity(drafts.len());
-        for draft in drafts {
-            let mut event = Event {
-                id: self.ids.next(IdKind::Event),
-                environment,
-                envelope_id: envelope.id.clone(),
-                kind: draft.kind,
-                occurred_at: now,
-                actor: draft.actor,
-                recipient_id: draft.recipient_id,
-                ip: draft.ip,
-                user_agent: draft.user_agent,
-                auth_method: draft.auth_method,
-                details: draft.details,
-                prev_hash: envelope.last_event_hash.clone(),
-                hash: String::new(),
-            };
-            event.hash = event_hash(&event);
-            envelope.last_event_hash = Some(event.hash.clone());
-            events.push(event);
-        }
+        let now = at.unwrap_or_else(|| self.clock.now());
+        let events =
+            materialize_events(&mut envelope, drafts, now, || self.ids.next(IdKind::Event));
         let event_records: Vec<(Vec<u8>, Vec<u8>)> = events
             .iter()
             .map(|e| {
@@ -263,6 +293,9 @@ impl Esign {
                     documents.insert(key.as_slice(), record.as_slice())?;
                     super::documents::adjust_blob_refs(refs, sha256, 1)?;
                 }
+                for sha256 in &new_blobs {
+                    super::documents::adjust_blob_refs(refs, sha256, 1)?;
+                }
                 envelopes.insert(location.as_slice(), record.as_slice())?;
                 for key in &new_usage {
                     usage_tree.insert(key.as_slice(), &[] as &[u8])?;
@@ -295,6 +328,9 @@ impl Esign {
         }
         if has_notices {
             self.events_ready.notify_one();
+        }
+        if seal {
+            self.seal_ready.notify_one();
         }
         Ok(envelope)
     }
@@ -402,6 +438,14 @@ impl Esign {
         current: &Envelope,
         reason: Option<&str>,
     ) -> Result<Envelope, EsignError> {
+        if current.sealing {
+            return Err(EsignError::Conflict {
+                code: "envelope_sealing",
+                message:
+                    "everyone has signed; the envelope is being sealed and can no longer be voided"
+                        .into(),
+            });
+        }
         let reason = reason.map(str::trim).filter(|r| !r.is_empty());
         if let Some(reason) = reason {
             check_text("reason", reason, 500, true)
@@ -449,6 +493,9 @@ impl Esign {
                     .in_flight
                     .remove(&key)
                     .map_err(StoreError::from)?;
+                continue;
+            }
+            if current.sealing {
                 continue;
             }
             if current.expires_at.is_some_and(|at| at <= now) {

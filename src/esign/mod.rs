@@ -8,6 +8,7 @@
 
 mod documents;
 mod envelopes;
+mod evidence;
 mod keys;
 mod lifecycle;
 pub mod model;
@@ -21,6 +22,7 @@ pub use envelopes::{
     CreateEnvelopeRequest, EnvelopeListQuery, FieldInput, InlineDocument, PatchEnvelopeRequest,
     RecipientInput, SignerInput,
 };
+pub use evidence::{ChainReport, Sealer};
 pub use keys::{AuthFailure, CreatedKey, NewKey, KEY_MIN_RANDOM_CHARS};
 pub use lifecycle::{event_hash, Actor, TickReport};
 pub use outbox::MAX_MAIL_ATTEMPTS;
@@ -99,6 +101,8 @@ pub struct Esign {
     account: AccountConfig,
     /// Woken whenever a change queues an email.
     pub mail_ready: std::sync::Arc<tokio::sync::Notify>,
+    /// Woken when an envelope is ready to be sealed.
+    pub seal_ready: std::sync::Arc<tokio::sync::Notify>,
     /// Woken whenever a change records a public event (for webhook fan-out).
     pub events_ready: std::sync::Arc<tokio::sync::Notify>,
 }
@@ -123,6 +127,7 @@ impl Esign {
             limits,
             account,
             mail_ready: std::sync::Arc::new(tokio::sync::Notify::new()),
+            seal_ready: std::sync::Arc::new(tokio::sync::Notify::new()),
             events_ready: std::sync::Arc::new(tokio::sync::Notify::new()),
         })
     }

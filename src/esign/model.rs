@@ -398,6 +398,19 @@ pub struct SignatureRecord {
     pub user_agent: Option<String>,
     pub auth_method: String,
     pub at: DateTime<Utc>,
+    /// What the signer filled in: field index → TEXT value, or "true"/"false" for a CHECKBOX.
+    #[serde(default)]
+    pub field_values: std::collections::BTreeMap<u32, String>,
+}
+
+/// A sealed file of an envelope's evidence (a blob).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SealedFile {
+    pub sha256: String,
+    pub size: u64,
+    /// The audit chain's head when the file was made.
+    pub chain_head: String,
 }
 
 /// A document as an envelope carries it.
@@ -408,6 +421,9 @@ pub struct EnvelopeDocument {
     pub name: String,
     pub page_count: u32,
     pub sha256: String,
+    /// SHA-256 of the document once stamped (before the certificate page and seal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signed_sha256: Option<String>,
 }
 
 /// A stored envelope.
@@ -448,6 +464,14 @@ pub struct Envelope {
     /// Hash of the newest event of this envelope (the head of its hash chain).
     #[serde(default)]
     pub last_event_hash: Option<String>,
+    /// Everyone has acted; the signed document and audit trail are being made. The envelope
+    /// turns COMPLETED when they are on disk.
+    #[serde(default)]
+    pub sealing: bool,
+    #[serde(default)]
+    pub signed_document: Option<SealedFile>,
+    #[serde(default)]
+    pub audit_trail: Option<SealedFile>,
 }
 
 impl Envelope {

@@ -6,8 +6,8 @@ use super::lifecycle::{
     invite_current_group, notify_invited, token_hash, Actor, Change, EventDraft,
 };
 use super::model::{
-    Envelope, EnvelopeDocument, EnvelopeStatus, EventKind, MailKind, Recipient, RecipientRole,
-    RecipientStatus, SignatureKind, SignatureRecord, TokenTarget,
+    Envelope, EnvelopeDocument, EnvelopeStatus, EventKind, FieldType, MailKind, Recipient,
+    RecipientRole, RecipientStatus, SignatureKind, SignatureRecord, TokenTarget,
 };
 use super::validate::{check_text, FieldIssue};
 use super::{Esign, EsignError};
@@ -71,6 +71,8 @@ pub struct SignInput {
     /// A drawn signature, PNG bytes.
     pub drawn_png: Option<Vec<u8>>,
     pub consent: bool,
+    /// Values for the signer's TEXT and CHECKBOX fields, by field index.
+    pub field_values: std::collections::BTreeMap<u32, String>,
 }
 
 /// The consent statement shown next to the Sign button, in the page's language. It is stored
@@ -263,6 +265,36 @@ impl Esign {
                 issues.push(issue);
             }
         }
+        let email = envelope.recipients[index].email.to_lowercase();
+        let mut field_values = std::collections::BTreeMap::new();
+        for (number, field) in envelope.fields.iter().enumerate() {
+            if field.recipient_email.to_lowercase() != email {
+                continue;
+            }
+            let number = number as u32;
+            let name = format!("field_{number}");
+            let given = input
+                .field_values
+                .get(&number)
+                .map(|v| v.trim().to_string());
+            match field.field_type {
+                FieldType::Text => match given.filter(|v| !v.is_empty()) {
+                    None => issues.push(FieldIssue::new(name, "fill in this field to sign")),
+                    Some(value) => match check_text(&name, &value, 500, false) {
+                        Ok(()) => {
+                            field_values.insert(number, value);
+                        }
+                        Err(issue) => issues.push(issue),
+                    },
+                },
+                FieldType::Checkbox => {
+                    let ticked =
+                        given.is_some_and(|v| matches!(v.as_str(), "true" | "on" | "1" | "yes"));
+                    field_values.insert(number, ticked.to_string());
+                }
+                _ => {}
+            }
+        }
         if !issues.is_empty() {
             return Err(EsignError::Invalid(issues));
         }
@@ -291,6 +323,7 @@ impl Esign {
             user_agent: actor.user_agent.clone(),
             auth_method: "email_link".into(),
             at: now,
+            field_values,
         });
         let (email, id) = (recipient.email.clone(), recipient.id.clone());
         change.events.push(EventDraft::by_recipient(
@@ -424,24 +457,15 @@ impl Esign {
     }
 }
 
-/// After someone signed or approved: complete the envelope, or invite the next group.
+/// After someone signed or approved: hand the envelope to sealing when everyone is done (it
+/// turns COMPLETED once the sealed files exist), or invite the next group.
 fn advance(change: &mut Change<'_>, now: chrono::DateTime<chrono::Utc>) {
     let envelope = &mut change.envelope;
     envelope.updated_at = now;
     if envelope.current_order().is_none() {
-        envelope.status = EnvelopeStatus::Completed;
-        envelope.completed_at = Some(now);
-        let done = envelope.recipients.iter().filter(|r| r.is_done()).count();
-        change.events.push(EventDraft::by_system(
-            EventKind::EnvelopeCompleted,
-            None,
-            json!({ "signedCount": done, "recipientCount": envelope.recipients.len() }),
-        ));
-        change.mails = envelope
-            .recipients
-            .iter()
-            .map(|r| (MailKind::Completed, r.id.clone()))
-            .collect();
+        envelope.status = EnvelopeStatus::PartiallySigned;
+        envelope.sealing = true;
+        change.seal = true;
     } else {
         envelope.status = EnvelopeStatus::PartiallySigned;
         invite_current_group(change, now);

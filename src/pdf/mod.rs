@@ -1,9 +1,17 @@
-//! PDF work that needs nothing else of ours: inspecting uploads, turning images into PDFs
-//! (later: rendering, stamping, sealing).
+//! PDF work that needs nothing else of ours: inspecting uploads, turning images into PDFs,
+//! rendering contracts, finding anchors, stamping signatures, sealing and verifying.
 
+pub mod cms;
+pub mod der;
+pub mod evidence;
+pub mod identity;
 mod image;
+pub mod incremental;
 mod inspect;
+pub mod layout;
 pub mod render;
+pub mod seal;
+pub mod stamp;
 mod text;
 
 pub use image::{image_to_pdf, sniff_image, ImageKind};
@@ -21,6 +29,8 @@ pub enum PdfError {
     Truncated,
     #[error("the PDF has no pages")]
     NoPages,
+    #[error("sealing failed: {0}")]
+    Seal(String),
     #[error("the image cannot be read: {0}")]
     BadImage(String),
     #[error("the image is too large ({width}×{height} pixels; at most {max_pixels} pixels)")]

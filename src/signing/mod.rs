@@ -192,10 +192,19 @@ async fn act(
     let drawn = decode_signature(form.signature.as_deref());
     let result = match (form.action.as_str(), drawn) {
         ("sign", Ok(drawn_png)) => {
+            let field_values = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(name, value)| {
+                    let number = name.strip_prefix("field_")?.parse::<u32>().ok()?;
+                    Some((number, value))
+                })
+                .collect();
             let input = SignInput {
                 typed_name: form.typed_name,
                 drawn_png,
                 consent,
+                field_values,
             };
             let token = token.clone();
             blocking(&esign, move |esign| esign.sign(&token, input, &actor)).await

@@ -3,7 +3,7 @@
 //! text a sender or recipient typed is escaped.
 
 use super::i18n::{escape, words, Words};
-use crate::esign::model::{RecipientRole, RecipientStatus};
+use crate::esign::model::{FieldType, RecipientRole, RecipientStatus};
 use crate::esign::{consent_text, page_language, SigningState, SigningView};
 
 const STYLE: &str = r#"
@@ -140,6 +140,35 @@ pub fn signing_page(view: &SigningView, token: &str, error: Option<&str>) -> Str
     page(words, &envelope.subject, &body)
 }
 
+/// Inputs for the signer's TEXT and CHECKBOX fields, named `field_{index}`.
+fn filled_fields(view: &SigningView, words: &Words) -> String {
+    let email = view.recipient.email.to_lowercase();
+    let mut html = String::new();
+    for (index, field) in view.envelope.fields.iter().enumerate() {
+        if field.recipient_email.to_lowercase() != email {
+            continue;
+        }
+        let place = match &field.anchor_text {
+            Some(anchor) => format!("“{}”", escape(anchor)),
+            None => format!("{} {}", words.page, field.page_number),
+        };
+        match field.field_type {
+            FieldType::Text => html.push_str(&format!(
+                "<label for=\"field_{index}\">{} ({place})</label>\
+                 <input type=\"text\" id=\"field_{index}\" name=\"field_{index}\" required maxlength=\"500\">",
+                words.text_field
+            )),
+            FieldType::Checkbox => html.push_str(&format!(
+                "<div class=\"consent\"><input type=\"checkbox\" id=\"field_{index}\" name=\"field_{index}\" value=\"true\">\
+                 <label for=\"field_{index}\">{} ({place})</label></div>",
+                words.checkbox_field
+            )),
+            _ => {}
+        }
+    }
+    html
+}
+
 fn action_forms(view: &SigningView, words: &Words, base: &str) -> String {
     let recipient = &view.recipient;
     let mut html = String::new();
@@ -167,6 +196,7 @@ fn action_forms(view: &SigningView, words: &Words, base: &str) -> String {
              <input type=\"text\" id=\"typed_name\" name=\"typed_name\" required maxlength=\"200\" autocomplete=\"name\">",
             words.type_name
         ));
+        html.push_str(&filled_fields(view, words));
         html.push_str(&format!(
             "<div id=\"draw\" hidden><label for=\"pad\">{}</label>\
              <canvas id=\"pad\" width=\"500\" height=\"150\" role=\"img\" aria-label=\"{}\"></canvas>\

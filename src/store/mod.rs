@@ -82,6 +82,9 @@ pub struct Store {
     pub delivery_queue: sled::Tree,
     /// Singletons: the account record.
     pub meta: sled::Tree,
+    /// `{env}/{envelope_id}` → `SealedFile`: audit trails made on request for envelopes that
+    /// ended without completing (kept while their chain head is unchanged)
+    pub audit_trails: sled::Tree,
     pub blobs: BlobStore,
 }
 
@@ -128,6 +131,7 @@ impl Store {
             deliveries: db.open_tree("deliveries")?,
             delivery_queue: db.open_tree("delivery_queue")?,
             meta: db.open_tree("meta")?,
+            audit_trails: db.open_tree("audit_trails")?,
             blobs: BlobStore::open(data_dir.join("blobs"))?,
             db,
         })

@@ -11,7 +11,8 @@ mod world;
 pub use helpers::{escape_markdown, format_date, format_money};
 pub use markdown::anchor_text;
 
-use markdown::{markdown_to_typst, typst_string};
+use markdown::markdown_to_typst;
+pub use markdown::typst_string;
 use serde::Deserialize;
 use typst::WorldExt;
 use typst_layout::PagedDocument;
@@ -307,7 +308,33 @@ fn typeset(
     today: chrono::NaiveDate,
     generated_from: Option<usize>,
 ) -> Result<RenderedPdf, RenderError> {
-    let world = ContractWorld::new(source, data_json, today);
+    typeset_in(
+        origin,
+        ContractWorld::new(source, data_json, today),
+        generated_from,
+    )
+}
+
+/// Typesets Typst source made by this program (evidence pages, stamp overlays) that reads the
+/// given in-memory files, e.g. `("/signature-0.png", bytes)`.
+pub fn typeset_generated(
+    origin: &str,
+    source: String,
+    files: Vec<(String, Vec<u8>)>,
+    today: chrono::NaiveDate,
+) -> Result<RenderedPdf, RenderError> {
+    typeset_in(
+        origin,
+        ContractWorld::with_files(source, files, today),
+        None,
+    )
+}
+
+fn typeset_in(
+    origin: &str,
+    world: ContractWorld,
+    generated_from: Option<usize>,
+) -> Result<RenderedPdf, RenderError> {
     let compiled = typst::compile::<PagedDocument>(&world).output;
     let error_at = |diagnostics: &[typst::diag::SourceDiagnostic]| {
         let first = diagnostics.first();
@@ -338,6 +365,22 @@ fn typeset(
         page_count: document.pages().len(),
         pdf,
     })
+}
+
+/// Small PDFs for unit tests elsewhere in `pdf`.
+#[cfg(test)]
+pub mod tests_support {
+    /// A one-page PDF saying `text`.
+    pub fn simple_pdf(text: &str) -> Vec<u8> {
+        super::typeset_generated(
+            "test",
+            format!("#set page(paper: \"a4\")\n#{}", super::typst_string(text)),
+            Vec::new(),
+            chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+        )
+        .unwrap()
+        .pdf
+    }
 }
 
 /// Loads fonts and the standard library ahead of the first render.

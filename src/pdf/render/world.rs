@@ -10,13 +10,14 @@ use typst::utils::LazyHash;
 use typst::{Library, LibraryExt, World};
 
 /// Fonts: Libertinus Serif (Typst's assets) and DejaVu Sans (shipped in `assets/fonts`), both
-/// covering Latin, Greek and Cyrillic.
+/// covering Latin, Greek and Cyrillic; Dancing Script for typed signatures.
 static FONTS: LazyLock<(LazyHash<FontBook>, Vec<Font>)> = LazyLock::new(|| {
-    let shipped: [&'static [u8]; 4] = [
+    let shipped: [&'static [u8]; 5] = [
         include_bytes!("../../../assets/fonts/DejaVuSans.ttf"),
         include_bytes!("../../../assets/fonts/DejaVuSans-Bold.ttf"),
         include_bytes!("../../../assets/fonts/DejaVuSans-Oblique.ttf"),
         include_bytes!("../../../assets/fonts/DejaVuSans-BoldOblique.ttf"),
+        include_bytes!("../../../assets/fonts/DancingScript-Regular.ttf"),
     ];
     let fonts: Vec<Font> = typst_assets::fonts()
         .chain(shipped)
@@ -39,19 +40,29 @@ fn file_id(path: &str) -> FileId {
 /// One compilation's world.
 pub struct ContractWorld {
     main: Source,
-    data_id: FileId,
-    data: Bytes,
+    files: Vec<(FileId, Bytes)>,
     today: Datetime,
 }
 
 impl ContractWorld {
     pub fn new(source: String, data_json: Vec<u8>, today: chrono::NaiveDate) -> Self {
+        Self::with_files(source, vec![("/data.json".into(), data_json)], today)
+    }
+
+    /// A world whose source can read the given in-memory files (absolute virtual paths).
+    pub fn with_files(
+        source: String,
+        files: Vec<(String, Vec<u8>)>,
+        today: chrono::NaiveDate,
+    ) -> Self {
         use chrono::Datelike;
         let main = Source::new(file_id("/main.typ"), source);
         Self {
             main,
-            data_id: file_id("/data.json"),
-            data: Bytes::new(data_json),
+            files: files
+                .into_iter()
+                .map(|(path, bytes)| (file_id(&path), Bytes::new(bytes)))
+                .collect(),
             today: Datetime::from_ymd(today.year(), today.month() as u8, today.day() as u8)
                 .unwrap_or_else(|| unreachable!("a chrono date is a valid date")),
         }
@@ -90,11 +101,11 @@ impl World for ContractWorld {
     }
 
     fn file(&self, id: FileId) -> FileResult<Bytes> {
-        if id == self.data_id {
-            Ok(self.data.clone())
-        } else {
-            Err(FileError::AccessDenied)
-        }
+        self.files
+            .iter()
+            .find(|(file, _)| *file == id)
+            .map(|(_, bytes)| bytes.clone())
+            .ok_or(FileError::AccessDenied)
     }
 
     fn font(&self, index: usize) -> Option<Font> {

@@ -1,9 +1,8 @@
 //! The signing pages in a real browser (headless Chromium over WebDriver): sequential signing
 //! from the emailed links, declining with a reason, and a signature drawn on the canvas.
 
-mod common;
-use common::webdriver::Browser;
-use common::*;
+use crate::common::webdriver::Browser;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 

@@ -2,8 +2,7 @@
 //! approvers, viewers and carbon copies, declining, voiding, double submits, links after the
 //! end, forged tokens, hostile names, and the invitations in the outbox.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 async fn envelope_with(server: &Server, recipients: Value, extra: Value) -> Value {

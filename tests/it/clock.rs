@@ -2,11 +2,10 @@
 //! delivery retried with backoff after the SMTP server was down. The app runs in-process
 //! (the real router on a real socket) so the test owns its clock.
 
-mod common;
+use crate::common::inprocess::InProcess;
+use crate::common::smtp::SmtpSink;
+use crate::common::*;
 use chrono::Duration;
-use common::inprocess::InProcess;
-use common::smtp::SmtpSink;
-use common::*;
 use serde_json::json;
 use signbridge::config::Config;
 use signbridge::esign::model::{Environment, Scope};

@@ -1,8 +1,7 @@
 //! `Idempotency-Key`: replay of the stored answer, refusal of a reused key with another body,
 //! concurrent duplicates creating one object.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test]

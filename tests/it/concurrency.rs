@@ -1,8 +1,7 @@
 //! Many clients at once: concurrent creates, edits and reads all complete (sled 0.34 deadlocked
 //! here before writers were serialised) and every acknowledged envelope is listed once.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::time::Duration;
 

@@ -1,8 +1,7 @@
 //! API keys, scopes, test/live isolation, revocation, the per-key rate limit with honest
 //! `Retry-After`, the CLI that makes keys, and the bootstrap key of a first start.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::json;
 use std::time::Duration;
 

@@ -1,8 +1,7 @@
 //! Durability: whatever a response acknowledged survives `kill -9` right after it,
 //! byte-identical — records, files, deletions, revocations.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 #[tokio::test]

@@ -1,8 +1,7 @@
 //! The seed's quick starts, run as a user would: its curl steps with `curl` and `jq`, its
 //! Python script with `requests`, with only the host (and the placeholder key) changed.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 fn localise(script: &str, server: &Server) -> String {

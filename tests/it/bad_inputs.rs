@@ -1,8 +1,7 @@
 //! Bad inputs: every malformed, hostile or out-of-contract request gets the exact status and a
 //! JSON `{error, code}` answer, and none of them creates anything.
 
-mod common;
-use common::*;
+use crate::common::*;
 
 use reqwest::header::CONTENT_TYPE;
 use reqwest::multipart::{Form, Part};

@@ -1,8 +1,7 @@
 //! The OpenAPI document: served without a key, valid OpenAPI 3 (checked by the independent
 //! `openapi-spec-validator`), and covering every route of the contract built so far.
 
-mod common;
-use common::*;
+use crate::common::*;
 use std::process::Command;
 
 #[tokio::test]

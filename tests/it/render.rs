@@ -3,8 +3,7 @@
 //! record values print literally whatever syntax they hold; signature anchors are found by the
 //! API's send check; errors name the template's line.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 use std::path::Path;
 use std::process::Command;

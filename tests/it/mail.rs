@@ -1,9 +1,8 @@
 //! Invitations over real SMTP (aiosmtpd on loopback) for live envelopes: recipients, subject
 //! and language right, and the link in the mail opens the signing page.
 
-mod common;
-use common::smtp::SmtpSink;
-use common::*;
+use crate::common::smtp::SmtpSink;
+use crate::common::*;
 use serde_json::json;
 
 #[tokio::test]

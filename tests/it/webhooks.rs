@@ -3,9 +3,8 @@
 //! replay with a moved clock, nothing lost across `kill -9`, and a hanging endpoint that does
 //! not slow a healthy one.
 
-mod common;
-use common::inprocess::InProcess;
-use common::*;
+use crate::common::inprocess::InProcess;
+use crate::common::*;
 use serde_json::{json, Value};
 use signbridge::config::Config;
 use std::path::{Path, PathBuf};

@@ -2,8 +2,7 @@
 //! both create shapes, reading, listing with pagination and status, editing and deleting a
 //! draft, voiding one in flight, image uploads, and the `/v1` alias.
 
-mod common;
-use common::*;
+use crate::common::*;
 use serde_json::{json, Value};
 
 #[tokio::test]

@@ -1,0 +1,239 @@
+//! Sealing: the platform's sealing identity (the operator's PEM key and chain, or a self-signed
+//! CA and signing certificate generated into the data folder on first start), the optional
+//! RFC 3161 time-stamp authority client, and the worker that turns fully signed envelopes into
+//! sealed evidence. A configured time-stamp authority that fails makes the seal fail and be
+//! retried; it never falls back to the local clock.
+
+use crate::config::SealConfig;
+use crate::esign::{Esign, Sealer};
+use crate::pdf::cms::{timestamp_request, timestamp_token_from_reply};
+use crate::pdf::identity::{IdentityError, SealIdentity};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Why the sealing identity could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SealSetupError {
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("sealing identity: {0}")]
+    Identity(#[from] IdentityError),
+    #[error("seal: set both key_file and certificate_file, or neither")]
+    HalfConfigured,
+    #[error("seal.tsa_url: {0}")]
+    BadTsaUrl(String),
+}
+
+/// The identity and time-stamp authority in use.
+pub struct Sealing {
+    pub identity: SealIdentity,
+    tsa: Option<TsaClient>,
+    retry_after: Duration,
+}
+
+/// File names of a generated identity inside `<data-dir>/seal/`.
+pub const GENERATED_KEY: &str = "seal-key.pem";
+pub const GENERATED_CHAIN: &str = "seal-chain.pem";
+pub const GENERATED_CA: &str = "seal-ca.pem";
+
+fn read(path: &Path) -> Result<String, SealSetupError> {
+    std::fs::read_to_string(path).map_err(|source| SealSetupError::Read {
+        path: path.display().to_string(),
+        source,
+    })
+}
+
+impl Sealing {
+    /// Loads the configured identity, or the generated one, generating it on first start.
+    pub fn set_up(
+        config: &SealConfig,
+        data_dir: &Path,
+        organization: &str,
+    ) -> Result<Self, SealSetupError> {
+        let identity = match (&config.key_file, &config.certificate_file) {
+            (Some(key), Some(chain)) => SealIdentity::from_pem(&read(key)?, &read(chain)?)?,
+            (None, None) => Self::generated(data_dir, organization)?,
+            _ => return Err(SealSetupError::HalfConfigured),
+        };
+        let tsa = match &config.tsa_url {
+            Some(url) => {
+                let parsed = url::Url::parse(url)
+                    .map_err(|err| SealSetupError::BadTsaUrl(err.to_string()))?;
+                if !matches!(parsed.scheme(), "http" | "https") {
+                    return Err(SealSetupError::BadTsaUrl("use an http(s) URL".into()));
+                }
+                Some(TsaClient {
+                    url: url.clone(),
+                    client: reqwest::Client::builder()
+                        .timeout(Duration::from_secs(config.tsa_timeout_secs.max(1)))
+                        .build()
+                        .map_err(|err| SealSetupError::BadTsaUrl(err.to_string()))?,
+                })
+            }
+            None => None,
+        };
+        tracing::info!(
+            subject = %identity.subject(),
+            timestamp_authority = config.tsa_url.as_deref().unwrap_or("none (PAdES B-B)"),
+            "sealing identity ready"
+        );
+        Ok(Self {
+            identity,
+            tsa,
+            retry_after: Duration::from_secs(config.retry_secs.max(1)),
+        })
+    }
+
+    fn generated(data_dir: &Path, organization: &str) -> Result<SealIdentity, SealSetupError> {
+        let folder = data_dir.join("seal");
+        let (key_path, chain_path) = (folder.join(GENERATED_KEY), folder.join(GENERATED_CHAIN));
+        if key_path.exists() && chain_path.exists() {
+            return Ok(SealIdentity::from_pem(
+                &read(&key_path)?,
+                &read(&chain_path)?,
+            )?);
+        }
+        let (identity, files) = SealIdentity::generate(organization, chrono::Utc::now())?;
+        let io = |path: &Path, source: std::io::Error| SealSetupError::Read {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(&folder).map_err(|e| io(&folder, e))?;
+        crate::esign::write_private_file(&key_path, files.key_pem.as_bytes())
+            .map_err(|e| io(&key_path, std::io::Error::other(e.to_string())))?;
+        crate::esign::write_private_file(&chain_path, files.certificate_pem.as_bytes())
+            .map_err(|e| io(&chain_path, std::io::Error::other(e.to_string())))?;
+        let ca_path = folder.join(GENERATED_CA);
+        crate::esign::write_private_file(&ca_path, files.ca_certificate_pem.as_bytes())
+            .map_err(|e| io(&ca_path, std::io::Error::other(e.to_string())))?;
+        tracing::warn!(
+            ca = %ca_path.display(),
+            "no sealing certificate configured: generated a self-signed CA and a signing certificate; \
+             verifiers will call seals untrusted unless given this CA as trust root (configure seal.key_file \
+             and seal.certificate_file for your own)"
+        );
+        Ok(identity)
+    }
+
+    /// Runs `work` with a [`Sealer`] (on a blocking thread: sealing is CPU work, and the
+    /// time-stamp request blocks on this runtime).
+    pub async fn with_sealer<T: Send + 'static>(
+        self: &Arc<Self>,
+        esign: Arc<Esign>,
+        work: impl FnOnce(&Esign, &Sealer<'_>) -> T + Send + 'static,
+    ) -> Result<T, tokio::task::JoinError> {
+        let sealing = self.clone();
+        let runtime = tokio::runtime::Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let tsa = sealing.tsa.as_ref();
+            let timestamp = |digest: &[u8; 32]| -> Result<Vec<u8>, String> {
+                let Some(tsa) = tsa else {
+                    return Err("no time-stamp authority".into());
+                };
+                runtime.block_on(tsa.timestamp(digest))
+            };
+            let sealer = Sealer {
+                identity: &sealing.identity,
+                timestamper: if tsa.is_some() {
+                    Some(&timestamp)
+                } else {
+                    None
+                },
+            };
+            work(&esign, &sealer)
+        })
+        .await
+    }
+}
+
+struct TsaClient {
+    url: String,
+    client: reqwest::Client,
+}
+
+impl TsaClient {
+    async fn timestamp(&self, digest: &[u8; 32]) -> Result<Vec<u8>, String> {
+        let nonce = rand::random::<u64>() >> 1;
+        let response = self
+            .client
+            .post(&self.url)
+            .header("Content-Type", "application/timestamp-query")
+            .body(timestamp_request(digest, nonce))
+            .send()
+            .await
+            .map_err(|err| format!("{}: {err}", self.url))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("{} answered HTTP {status}", self.url));
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|err| format!("{}: {err}", self.url))?;
+        timestamp_token_from_reply(&body).map_err(|err| err.to_string())
+    }
+}
+
+/// Seals envelopes whose last signature is in, as they come; failures are logged and retried.
+pub async fn run_worker(esign: Arc<Esign>, sealing: Arc<Sealing>) {
+    loop {
+        let listed = {
+            let esign = esign.clone();
+            tokio::task::spawn_blocking(move || esign.envelopes_to_seal()).await
+        };
+        let mut failed = false;
+        match listed {
+            Ok(Ok(pending)) => {
+                for (environment, id) in pending {
+                    let envelope_id = id.clone();
+                    let started = std::time::Instant::now();
+                    let outcome = sealing
+                        .with_sealer(esign.clone(), move |esign, sealer| {
+                            esign.seal_envelope(environment, &id, sealer)
+                        })
+                        .await;
+                    match outcome {
+                        Ok(Ok(true)) => {
+                            if let Err(err) = esign.store().flush().await {
+                                tracing::error!(error = %err, "flush after sealing failed");
+                                failed = true;
+                            } else {
+                                tracing::info!(envelope = %envelope_id, millis = started.elapsed().as_millis() as u64, "envelope sealed and completed");
+                            }
+                        }
+                        Ok(Ok(false)) => {}
+                        Ok(Err(err)) => {
+                            tracing::error!(envelope = %envelope_id, error = %err, "sealing failed; will retry");
+                            failed = true;
+                        }
+                        Err(err) => {
+                            tracing::error!(envelope = %envelope_id, error = %err, "sealing panicked; will retry");
+                            failed = true;
+                        }
+                    }
+                }
+            }
+            Ok(Err(err)) => {
+                tracing::error!(error = %err, "listing envelopes to seal failed");
+                failed = true;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "listing envelopes to seal panicked");
+                failed = true;
+            }
+        }
+        let wait = if failed {
+            sealing.retry_after
+        } else {
+            Duration::from_secs(300)
+        };
+        tokio::select! {
+            _ = esign.seal_ready.notified() => {}
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}

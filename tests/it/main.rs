@@ -1,0 +1,19 @@
+//! The integration tests, built as one binary so the large dependency graph (typst, sled,
+//! axum, lettre) is linked once rather than once per test file. Each module is one area.
+
+mod common;
+
+mod api_flow;
+mod auth_and_limits;
+mod bad_inputs;
+mod browser;
+mod clock;
+mod concurrency;
+mod durability;
+mod idempotency;
+mod mail;
+mod openapi;
+mod quickstart;
+mod render;
+mod signing;
+mod webhooks;
