@@ -2,7 +2,7 @@
 //! the certificate page appended to the signed document, and the audit trail.
 
 use super::render::{typeset_generated, typst_string, RenderError};
-use super::stamp::{content_markup, StampContent};
+use super::stamp::{content_markup, StampContent, STAMP_PRELUDE};
 
 /// A recipient as the certificate page lists them.
 #[derive(Debug, Clone)]
@@ -112,7 +112,7 @@ pub fn signature_sheet(
     signers: &[(String, String, StampContent)],
 ) -> Result<Vec<u8>, RenderError> {
     let mut files = Vec::new();
-    let mut source = String::from(PREAMBLE);
+    let mut source = format!("{PREAMBLE}{STAMP_PRELUDE}");
     source.push_str(&format!(
         "= Signatures\n{} \\ Envelope {}\n#v(8pt)\n",
         s(subject),
@@ -132,7 +132,7 @@ pub fn signature_sheet(
 /// The certificate page (or pages, for many recipients).
 pub fn certificate_page(certificate: &Certificate) -> Result<Vec<u8>, RenderError> {
     let mut files = Vec::new();
-    let mut source = String::from(PREAMBLE);
+    let mut source = format!("{PREAMBLE}{STAMP_PRELUDE}");
     source.push_str(&format!(
         "= Certificate of completion\n\
          #table(columns: (auto, 1fr), [Envelope], [{}], [Subject], [{}], [Sent by], [{}], [Sent], [{}], [Completed], [{}], [Sealed by], [{}])\n\

@@ -42,6 +42,23 @@ pub struct StampItem {
     pub content: StampContent,
 }
 
+/// Typst definitions [`content_markup`] relies on; include once at the top of a source.
+/// `sbfit(width, body)` sets `body` on one line, shrunk to `width` when longer.
+pub const STAMP_PRELUDE: &str = "#let sbfit(w, body) = context { let m = measure(body).width; \
+if m > w { box(scale(x: w / m * 100%, y: w / m * 100%, origin: left + horizon, reflow: true, body)) } \
+else { box(body) } }\n";
+
+/// The handwriting font, then a cursive-looking fallback for scripts it lacks (Greek,
+/// Cyrillic: Libertinus Serif Italic).
+fn handwriting(size: f64, ink: &str, text: &str) -> String {
+    format!(
+        "#text(font: ({}, \"Libertinus Serif\"), style: \"italic\", size: {}, fill: {ink})[#{}]",
+        typst_string(HANDWRITING_FONT),
+        pt(size),
+        typst_string(text)
+    )
+}
+
 fn pt(value: f64) -> String {
     format!("{:.2}pt", value)
 }
@@ -72,33 +89,29 @@ pub fn content_markup(
                         pt(art_height)
                     )
                 }
-                None => {
-                    let by_height = art_height * 0.62;
-                    let by_width = width / (typed_name.chars().count().max(4) as f64 * 0.48);
-                    format!(
-                        "#box(width: 100%, height: {}, clip: true)[#align(left + horizon)[#text(font: {}, size: {}, fill: {ink})[#{}]]]",
-                        pt(art_height),
-                        typst_string(HANDWRITING_FONT),
-                        pt(by_height.min(by_width).max(6.0)),
-                        typst_string(typed_name)
-                    )
-                }
+                None => format!(
+                    "#box(width: 100%, height: {})[#align(left + horizon)[#sbfit({}, [{}])]]",
+                    pt(art_height),
+                    pt(width),
+                    handwriting((art_height * 0.62).max(6.0), ink, typed_name)
+                ),
             };
             format!(
-                "{art}\n#place(bottom + left)[#box(width: {}, clip: true)[#text(font: \"DejaVu Sans\", size: {}, fill: {ink})[#{}]]]",
-                pt(width * 1.6),
+                "{art}\n#place(bottom + left)[#box(width: {})[#sbfit({}, [#text(font: \"DejaVu Sans\", size: {}, fill: {ink})[#{}]])]]",
+                pt(width * 1.4),
+                pt(width * 1.4),
                 pt(caption_size),
                 typst_string(caption)
             )
         }
         StampContent::Initials(initials) => format!(
-            "#align(center + horizon)[#text(font: {}, size: {}, fill: {ink})[#{}]]",
-            typst_string(HANDWRITING_FONT),
-            pt((height * 0.7).clamp(6.0, 28.0)),
-            typst_string(initials)
+            "#align(center + horizon)[#sbfit({}, [{}])]",
+            pt(width),
+            handwriting((height * 0.7).clamp(6.0, 28.0), ink, initials)
         ),
         StampContent::Text(text) => format!(
-            "#align(left + horizon)[#text(font: \"DejaVu Sans\", size: {}, fill: {ink})[#{}]]",
+            "#align(left + horizon)[#sbfit({}, [#text(font: \"DejaVu Sans\", size: {}, fill: {ink})[#{}]])]",
+            pt(width),
             pt((height * 0.7).clamp(5.0, 10.0)),
             typst_string(text)
         ),
@@ -140,8 +153,9 @@ pub fn stamp_pdf(pdf: &[u8], items: &[StampItem], append: &[&[u8]]) -> Result<Ve
     }
     if !by_page.is_empty() {
         let mut files = Vec::new();
-        let mut source =
-            String::from("#set page(margin: 0pt, fill: none)\n#set text(font: \"DejaVu Sans\")\n");
+        let mut source = format!(
+            "#set page(margin: 0pt, fill: none)\n#set text(font: \"DejaVu Sans\")\n{STAMP_PRELUDE}"
+        );
         let mut geometries = Vec::new();
         for (page_number, page_items) in &by_page {
             let geometry = PageGeometry::of(&update.document, pages[*page_number as usize - 1]);

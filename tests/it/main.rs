@@ -10,6 +10,7 @@ mod browser;
 mod clock;
 mod concurrency;
 mod durability;
+mod evidence;
 mod idempotency;
 mod mail;
 mod openapi;

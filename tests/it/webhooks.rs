@@ -27,7 +27,8 @@ impl Receiver {
 
     fn start_on(port: u16, mode: &str) -> Receiver {
         let dir = tempfile::tempdir().unwrap();
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/webhooks/receiver.py");
+        let script =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/it/webhooks/receiver.py");
         let child = Command::new("python3")
             .arg(script)
             .arg(port.to_string())
