@@ -38,6 +38,10 @@ pub struct SealConfig {
     pub key_file: Option<PathBuf>,
     /// PEM certificates: the signing certificate first, then its issuers.
     pub certificate_file: Option<PathBuf>,
+    /// Or a PKCS#12 file (`.p12`/`.pfx`) holding the key and its chain.
+    pub p12_file: Option<PathBuf>,
+    /// The PKCS#12 file's password (use `${ENV_VAR}` rather than writing it here).
+    pub p12_password: Option<String>,
     /// RFC 3161 time-stamp authority for PAdES B-T seals. When set and it fails, sealing
     /// fails and is retried; it never falls back to the local clock.
     pub tsa_url: Option<String>,
@@ -52,6 +56,8 @@ impl Default for SealConfig {
         Self {
             key_file: None,
             certificate_file: None,
+            p12_file: None,
+            p12_password: None,
             tsa_url: None,
             tsa_timeout_secs: 10,
             retry_secs: 30,

@@ -22,7 +22,7 @@ pub enum SealSetupError {
     },
     #[error("sealing identity: {0}")]
     Identity(#[from] IdentityError),
-    #[error("seal: set both key_file and certificate_file, or neither")]
+    #[error("seal: set key_file with certificate_file, or p12_file alone, or none of them")]
     HalfConfigured,
     #[error("seal.tsa_url: {0}")]
     BadTsaUrl(String),
@@ -54,9 +54,16 @@ impl Sealing {
         data_dir: &Path,
         organization: &str,
     ) -> Result<Self, SealSetupError> {
-        let identity = match (&config.key_file, &config.certificate_file) {
-            (Some(key), Some(chain)) => SealIdentity::from_pem(&read(key)?, &read(chain)?)?,
-            (None, None) => Self::generated(data_dir, organization)?,
+        let identity = match (&config.key_file, &config.certificate_file, &config.p12_file) {
+            (Some(key), Some(chain), None) => SealIdentity::from_pem(&read(key)?, &read(chain)?)?,
+            (None, None, Some(p12)) => {
+                let bytes = std::fs::read(p12).map_err(|source| SealSetupError::Read {
+                    path: p12.display().to_string(),
+                    source,
+                })?;
+                SealIdentity::from_pkcs12(&bytes, config.p12_password.as_deref().unwrap_or(""))?
+            }
+            (None, None, None) => Self::generated(data_dir, organization)?,
             _ => return Err(SealSetupError::HalfConfigured),
         };
         let tsa = match &config.tsa_url {

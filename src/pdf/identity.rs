@@ -285,13 +285,8 @@ impl SealIdentity {
             .filter(|(label, _)| label == "CERTIFICATE")
             .map(|(_, der)| der)
             .collect();
-        let leaf = chain
-            .first()
-            .ok_or_else(|| IdentityError::BadChain("no CERTIFICATE block found".into()))?;
-        for (index, certificate) in chain.iter().enumerate() {
-            Certificate::parse(certificate).map_err(|err| {
-                IdentityError::BadChain(format!("certificate {}: {err}", index + 1))
-            })?;
+        if chain.is_empty() {
+            return Err(IdentityError::BadChain("no CERTIFICATE block found".into()));
         }
         let blocks = pem_blocks(key_pem).map_err(IdentityError::BadKey)?;
         let (label, key_der) = blocks
@@ -320,12 +315,46 @@ impl SealIdentity {
                 )))
             }
         };
-        let identity = Self {
-            key,
-            chain: chain.clone(),
-            rng,
-        };
-        let leaf = Certificate::parse(leaf).map_err(|err| IdentityError::BadChain(err.0.into()))?;
+        Self::from_parts(key, chain, rng)
+    }
+
+    /// The operator's PKCS#12 (`.p12`/`.pfx`) file: its private key and certificate chain.
+    pub fn from_pkcs12(bytes: &[u8], password: &str) -> Result<Self, IdentityError> {
+        let store = p12_keystore::KeyStore::from_pkcs12(
+            bytes,
+            password,
+            p12_keystore::Pkcs12ImportPolicy::Relaxed,
+        )
+        .map_err(|err| {
+            IdentityError::BadKey(format!("the PKCS#12 file cannot be opened: {err}"))
+        })?;
+        let (_, entry) = store
+            .private_key_chain()
+            .ok_or_else(|| IdentityError::BadKey("the PKCS#12 file holds no private key".into()))?;
+        let rng = SystemRandom::new();
+        let key = Self::pkcs8_key(entry.key().as_der(), &rng)?;
+        let chain: Vec<Vec<u8>> = entry.certs().iter().map(|c| c.as_der().to_vec()).collect();
+        if chain.is_empty() {
+            return Err(IdentityError::BadChain(
+                "the PKCS#12 file holds no certificate for its key".into(),
+            ));
+        }
+        Self::from_parts(key, chain, rng)
+    }
+
+    /// Checks that the key belongs to the first certificate.
+    fn from_parts(
+        key: SealKey,
+        chain: Vec<Vec<u8>>,
+        rng: SystemRandom,
+    ) -> Result<Self, IdentityError> {
+        for (index, certificate) in chain.iter().enumerate() {
+            Certificate::parse(certificate).map_err(|err| {
+                IdentityError::BadChain(format!("certificate {}: {err}", index + 1))
+            })?;
+        }
+        let identity = Self { key, chain, rng };
+        let leaf = identity.certificate();
         let probe = b"signbridge key check";
         let signature = identity.sign(probe)?;
         if !leaf.verifies(identity.signature_algorithm_oid(), probe, &signature) {

@@ -179,6 +179,12 @@ async fn sequential_signers_sign_from_their_invitations_in_the_browser() {
     expect_signing_page(&browser, subject, "Second Signer").await;
     sign_typed(&browser, "Second Signer").await;
     browser
+        .wait_for_text("#state", "You have signed", PAGE_WAIT_SECONDS)
+        .await;
+    // The envelope completes once its evidence is sealed; the link then says so.
+    server.wait_completed(id).await;
+    browser.goto(&second).await;
+    browser
         .wait_for_text("#state", "This envelope is complete", PAGE_WAIT_SECONDS)
         .await;
 

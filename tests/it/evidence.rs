@@ -54,14 +54,6 @@ fn pyhanko(path: &Path, trust: Option<&Path>) -> String {
 }
 
 impl Server {
-    async fn wait_completed(&self, id: &str) -> Value {
-        eventually(60, || async move {
-            let envelope = self.envelope(id).await;
-            (envelope["status"] == "COMPLETED").then_some(envelope)
-        })
-        .await
-    }
-
     async fn download(&self, id: &str, what: &str) -> reqwest::Response {
         self.get(&format!("/envelopes/{id}/{what}"))
             .header("Accept", "application/json")
@@ -573,4 +565,111 @@ async fn a_failing_time_stamp_authority_holds_completion_until_it_answers() {
     assert!(validated.contains("TIMESTAMP_TOKEN<INTACT"), "{validated}");
     tsa.kill().unwrap();
     tsa.wait().unwrap();
+}
+
+/// Makes an operator's CA, signing key and certificate with Python's `cryptography` (a pyHanko
+/// dependency): `ca.pem`, `key.pem`, `chain.pem` and `seal.p12` (password `s3cret`, AES).
+fn operator_identity(dir: &Path) {
+    let script = r#"
+import datetime, sys
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
+out = sys.argv[1]
+now = datetime.datetime.now(datetime.timezone.utc)
+def name(cn): return x509.Name([x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Acme HR GmbH"), x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+ca_key = ec.generate_private_key(ec.SECP256R1())
+ca = (x509.CertificateBuilder().subject_name(name("Acme Root CA")).issuer_name(name("Acme Root CA"))
+      .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
+      .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=3650))
+      .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+      .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
+      .sign(ca_key, hashes.SHA256()))
+key = ec.generate_private_key(ec.SECP256R1())
+leaf = (x509.CertificateBuilder().subject_name(name("Acme HR Seal")).issuer_name(ca.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1)).not_valid_after(now + datetime.timedelta(days=365))
+        .add_extension(x509.KeyUsage(True, True, False, False, False, False, False, False, False), critical=True)
+        .sign(ca_key, hashes.SHA256()))
+pem = serialization.Encoding.PEM
+open(f"{out}/ca.pem", "wb").write(ca.public_bytes(pem))
+open(f"{out}/chain.pem", "wb").write(leaf.public_bytes(pem) + ca.public_bytes(pem))
+open(f"{out}/key.pem", "wb").write(key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+open(f"{out}/seal.p12", "wb").write(pkcs12.serialize_key_and_certificates(b"seal", key, leaf, [ca], serialization.BestAvailableEncryption(b"s3cret")))
+"#;
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(script)
+        .arg(dir)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn an_operator_certificate_seals_from_pem_or_pkcs12() {
+    let keys = tempfile::tempdir().unwrap();
+    operator_identity(keys.path());
+    let dir = keys.path().display().to_string();
+    std::env::set_var("SIGNBRIDGE_TEST_P12_PASSWORD", "s3cret");
+    for config in [
+        format!("seal:\n  key_file: {dir}/key.pem\n  certificate_file: {dir}/chain.pem\n"),
+        format!("seal:\n  p12_file: {dir}/seal.p12\n  p12_password: ${{SIGNBRIDGE_TEST_P12_PASSWORD}}\n"),
+    ] {
+        let server = Server::start_with_config(Some(&config)).await;
+        assert!(!server.data_dir().join("seal/seal-ca.pem").exists(), "nothing generated when configured");
+        let id = sign_everything(
+            &server,
+            pdf(1, "Contract"),
+            json!([{"email": "ana@example.com", "name": "Ana"}]),
+            json!([]),
+        )
+        .await;
+        server.wait_completed(&id).await;
+        let signed = server.download(&id, "signed-document").await.bytes().await.unwrap();
+        let path = keys.path().join("signed.pdf");
+        std::fs::write(&path, &signed).unwrap();
+        let ca = keys.path().join("ca.pem");
+        let validated = pyhanko(&path, Some(&ca));
+        assert!(validated.contains(":INTACT:TRUSTED"), "{config}: {validated}");
+        let (ok, text) = tool(BIN, &["verify", path_str(&path), "--trust", path_str(&ca)]);
+        assert!(ok && text.contains("CN=Acme HR Seal, O=Acme HR GmbH"), "{text}");
+    }
+
+    // A wrong password or a key for another certificate stops the start with a clear message.
+    for (config, expected) in [
+        (
+            format!("seal:\n  p12_file: {dir}/seal.p12\n  p12_password: wrong\n"),
+            "PKCS#12",
+        ),
+        (
+            format!("seal:\n  key_file: {dir}/key.pem\n  certificate_file: {dir}/ca.pem\n"),
+            "does not belong",
+        ),
+        (
+            format!("seal:\n  key_file: {dir}/key.pem\n"),
+            "certificate_file",
+        ),
+    ] {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("signbridge.yaml");
+        std::fs::write(&path, &config).unwrap();
+        let output = Command::new(BIN)
+            .args([
+                "run",
+                "--listen",
+                "127.0.0.1:0",
+                "--config",
+                path_str(&path),
+                "--data-dir",
+            ])
+            .arg(folder.path().join("data"))
+            .output()
+            .unwrap();
+        assert!(!output.status.success());
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{config}: {stderr}");
+    }
 }

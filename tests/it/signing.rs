@@ -149,7 +149,7 @@ async fn sequential_signers_sign_in_order_and_complete() {
     assert_eq!(sign_link(&messages[1].1).unwrap(), second);
     let (status, _) = server.sign(&second, "Second Signer").await;
     assert_eq!(status, 303);
-    let done = server.envelope(id).await;
+    let done = server.wait_completed(id).await;
     assert_eq!(done["status"], "COMPLETED");
     assert!(done["completedAt"].is_string());
 
@@ -231,7 +231,7 @@ async fn parallel_signers_and_an_approver() {
         .await;
     assert_eq!(status, 303);
     assert!(page.contains("You have approved"));
-    let done = server.envelope(id).await;
+    let done = server.wait_completed(id).await;
     assert_eq!(
         done["status"], "COMPLETED",
         "the viewer never blocks completion"

@@ -425,6 +425,15 @@ impl Server {
         .await
     }
 
+    /// Waits until the envelope is COMPLETED (sealing runs after the last signature).
+    pub async fn wait_completed(&self, id: &str) -> Value {
+        eventually(60, || async move {
+            let envelope = self.envelope(id).await;
+            (envelope["status"] == "COMPLETED").then_some(envelope)
+        })
+        .await
+    }
+
     /// Signs through a link with a typed name and consent; returns (status, page).
     pub async fn sign(&self, link: &str, name: &str) -> (u16, String) {
         self.submit(
