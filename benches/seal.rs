@@ -130,12 +130,18 @@ fn main() {
     let key = dir.join("key.pem");
     let chain = dir.join("chain.pem");
     std::fs::write(&key, &files.key_pem).expect("write key");
-    std::fs::write(&chain, &files.certificate_pem).expect("write chain");
+    let leaf_end = files.certificate_pem[1..]
+        .find("-----BEGIN")
+        .map_or(files.certificate_pem.len(), |at| at + 1);
+    let leaf = dir.join("leaf.pem");
+    std::fs::write(&leaf, &files.certificate_pem[..leaf_end]).expect("write leaf");
+    std::fs::write(&chain, &files.ca_certificate_pem).expect("write chain");
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/seal_pyhanko.py");
     let mut command = Command::new("python3");
     command
         .arg(script)
         .arg(&key)
+        .arg(&leaf)
         .arg(&chain)
         .arg(runs.to_string());
     for (_, path) in &inputs {

@@ -23,7 +23,7 @@ fn signed_attributes(content_digest: &[u8; 32], certificate: &Certificate<'_>) -
     ]);
     let cert_id = der::sequence(&[der::octet_string(&certificate.sha256()), issuer_serial]);
     let signing_certificate = der::sequence(&[der::sequence(&[cert_id])]);
-    let mut attributes = vec![
+    let mut attributes = [
         attribute(oid::CONTENT_TYPE, vec![der::oid(oid::DATA)]),
         attribute(oid::MESSAGE_DIGEST, vec![der::octet_string(content_digest)]),
         attribute(oid::SIGNING_CERTIFICATE_V2, vec![signing_certificate]),

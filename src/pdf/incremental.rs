@@ -282,7 +282,7 @@ impl Update {
         }
         for (id, body) in &bodies {
             offsets.insert(*id, out.len());
-            write!(out, "{} {} obj\n", id.0, id.1).map_err(io)?;
+            writeln!(out, "{} {} obj", id.0, id.1).map_err(io)?;
             out.extend_from_slice(body);
             out.extend_from_slice(b"\nendobj\n");
         }
@@ -322,7 +322,7 @@ impl Update {
             let mut dictionary = Vec::new();
             lopdf::Writer::write_object(&mut dictionary, &Object::Dictionary(trailer))
                 .map_err(|err| PdfError::Corrupt(err.to_string()))?;
-            write!(out, "{} 0 obj\n", xref_id.0).map_err(io)?;
+            writeln!(out, "{} 0 obj", xref_id.0).map_err(io)?;
             out.extend_from_slice(&dictionary);
             out.extend_from_slice(b"\nstream\n");
             out.extend_from_slice(&data);
@@ -336,7 +336,7 @@ impl Update {
                 .map(|(id, offset)| (id.0, id.1, *offset))
                 .collect();
             for group in subsections(&entries) {
-                write!(out, "{} {}\n", group[0].0, group.len()).map_err(io)?;
+                writeln!(out, "{} {}", group[0].0, group.len()).map_err(io)?;
                 for (_, generation, offset) in group {
                     write!(out, "{offset:010} {generation:05} n\r\n").map_err(io)?;
                 }

@@ -341,11 +341,7 @@ fn run(
     for operation in &content.operations {
         let operands = &operation.operands;
         match operation.operator.as_str() {
-            "q" => {
-                if stack.len() < 64 {
-                    stack.push(state.clone());
-                }
-            }
+            "q" if stack.len() < 64 => stack.push(state.clone()),
             "Q" => {
                 if let Some(saved) = stack.pop() {
                     state = saved;

@@ -367,6 +367,11 @@ fn typeset_in(
     })
 }
 
+/// Loads fonts and the standard library ahead of the first render.
+pub fn warm_up() {
+    ContractWorld::warm_up();
+}
+
 /// Small PDFs for unit tests elsewhere in `pdf`.
 #[cfg(test)]
 pub mod tests_support {
@@ -381,9 +386,4 @@ pub mod tests_support {
         .unwrap()
         .pdf
     }
-}
-
-/// Loads fonts and the standard library ahead of the first render.
-pub fn warm_up() {
-    ContractWorld::warm_up();
 }
