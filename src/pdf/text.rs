@@ -1,23 +1,21 @@
 //! Text of a PDF's pages, for finding anchor texts. Matching ignores case and white space, since
-//! producers split a phrase across text runs and lines in ways a reader never sees.
+//! producers split a phrase across text runs and lines in ways a reader never sees. The text
+//! comes from the same reading of the content streams that places stamps (`layout`), so an
+//! anchor accepted at send time is one the stamps can find.
 
+use super::layout::{page_glyphs, page_text};
 use super::PdfError;
-use lopdf::Document;
 
 /// The text of every page, in page order.
 pub fn page_texts(bytes: &[u8]) -> Result<Vec<String>, PdfError> {
-    let document = std::panic::catch_unwind(|| Document::load_mem(bytes))
-        .map_err(|_| PdfError::Corrupt("the parser could not make sense of it".into()))?
-        .map_err(|err| PdfError::Corrupt(err.to_string()))?;
-    let pages: Vec<u32> = document.get_pages().keys().copied().collect();
-    Ok(pages
-        .into_iter()
-        .map(|number| {
+    let document = super::incremental::load(bytes)?;
+    Ok(document
+        .get_pages()
+        .into_values()
+        .map(|page| {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                document.extract_text(&[number])
+                page_text(&page_glyphs(&document, page))
             }))
-            .ok()
-            .and_then(Result::ok)
             .unwrap_or_default()
         })
         .collect())

@@ -63,6 +63,29 @@ impl Server {
     }
 }
 
+/// A drawn signature: a dark stroke on a transparent background (RGBA).
+fn drawn_signature() -> Vec<u8> {
+    let (width, height) = (300u32, 100u32);
+    let mut pixels = vec![0u8; (width * height * 4) as usize];
+    for x in 20..280u32 {
+        let y = 50.0 + 30.0 * ((x as f64) / 25.0).sin();
+        for dy in -2i32..=2 {
+            let row = (y as i32 + dy).clamp(0, height as i32 - 1) as u32;
+            let at = ((row * width + x) * 4) as usize;
+            pixels[at..at + 4].copy_from_slice(&[20, 30, 90, 255]);
+        }
+    }
+    let mut out = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut out, width, height);
+        encoder.set_color(png::ColorType::Rgba);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&pixels).unwrap();
+    }
+    out
+}
+
 fn link_of(envelope: &Value, index: usize) -> String {
     envelope["recipients"][index]["signUrl"]
         .as_str()
@@ -112,6 +135,11 @@ async fn sign_everything(
             ),
             ("consent".into(), "yes".into()),
         ];
+        if email.starts_with("draws") {
+            use base64::Engine;
+            let data = base64::engine::general_purpose::STANDARD.encode(drawn_signature());
+            form.push(("signature".into(), format!("data:image/png;base64,{data}")));
+        }
         for (number, field) in envelope["fields"].as_array().unwrap().iter().enumerate() {
             if field["recipientEmail"]
                 .as_str()
@@ -149,7 +177,7 @@ async fn a_completed_envelope_has_a_sealed_signed_document_and_audit_trail() {
         json!([
             {"email": "zoe@example.com", "name": "Ζωή Παπαδοπούλου", "signingOrder": 1},
             {"email": "lukasz@example.com", "name": "Łukasz Żółć", "signingOrder": 2},
-            {"email": "nofield@example.com", "name": "Élodie Fièvre", "signingOrder": 2}
+            {"email": "draws-nofield@example.com", "name": "Élodie Fièvre", "signingOrder": 2}
         ]),
         json!([
             {"recipientEmail": "zoe@example.com", "documentIndex": 0, "fieldType": "SIGNATURE", "anchorText": "Signature of the employee", "anchorPlacement": "right", "width": 170, "height": 46},
@@ -202,6 +230,9 @@ async fn a_completed_envelope_has_a_sealed_signed_document_and_audit_trail() {
             "`{expected}` missing from:\n{text}"
         );
     }
+    // The drawn signature is an image with its transparency (a soft mask).
+    let (_, images) = tool("pdfimages", &["-list", path_str(&path)]);
+    assert!(images.contains("smask"), "{images}");
     let page_count = tool("pdfinfo", &[path_str(&path)]).1;
     assert!(
         page_count.contains("Pages:           3"),
