@@ -26,6 +26,92 @@ pub struct Config {
     pub webhooks: WebhooksConfig,
     /// The seal on signed documents and audit trails.
     pub seal: SealConfig,
+    /// The e-signature API the sync daemon drives.
+    pub certyneo: CertyneoConfig,
+    /// The sync daemon: mappings, receiver, retries.
+    pub sync: SyncConfig,
+    /// Source systems by name (`folder`, or a declarative connector).
+    pub sources: std::collections::BTreeMap<String, SourceConfig>,
+}
+
+/// Which e-signature API the daemon drives: this process's own (`embedded`, the default) or
+/// the Certyneo cloud or another signbridge (`remote`).
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct CertyneoConfig {
+    pub mode: ApiMode,
+    /// Remote: the API base, e.g. `https://api.certyneo.com/api/v1`.
+    pub base_url: Option<String>,
+    /// Remote: the API key (use `${CERTYNEO_API_KEY}`).
+    pub api_key: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ApiMode {
+    #[default]
+    Embedded,
+    Remote,
+}
+
+/// The sync daemon.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SyncConfig {
+    /// Run the daemon with the API (default true; it idles without mappings).
+    pub enabled: bool,
+    /// Where the mapping files are. Default `mappings`.
+    pub mappings_dir: PathBuf,
+    /// The URL the API delivers webhooks to. Default: this server's `/hooks/certyneo` on
+    /// loopback (embedded) or under `server.public_url` (remote).
+    pub receiver_url: Option<String>,
+    /// A job still waiting for its webhook after this many seconds is checked by polling.
+    /// Default 300.
+    pub reconcile_after_secs: u64,
+    /// A job that failed this many times is parked. Default 8.
+    pub max_attempts: u32,
+    /// Jobs worked on at once. Default 4.
+    pub concurrency: usize,
+    /// With no `sources:` configured, run the demo pipeline on `./examples/hris` when that
+    /// folder exists. Default true.
+    pub demo: bool,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            mappings_dir: PathBuf::from("mappings"),
+            receiver_url: None,
+            reconcile_after_secs: 300,
+            max_attempts: 8,
+            concurrency: 4,
+            demo: true,
+        }
+    }
+}
+
+/// One source system.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// `folder` (built in).
+    pub connector: String,
+    /// When to poll: a cron expression (5 fields, or 6 with seconds). Default every minute.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// folder: the directory of `.json`/`.csv` records.
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    /// folder: where write-backs go (default `<path>/signed`).
+    #[serde(default)]
+    pub output: Option<PathBuf>,
+    /// folder: the record's id field (dotted path; default `id`).
+    #[serde(default)]
+    pub id_field: Option<String>,
+    /// folder: the record's version field (default `updatedAt`; a content hash without it).
+    #[serde(default)]
+    pub version_field: Option<String>,
 }
 
 /// The PAdES seal. Without a key and certificate, a self-signed CA and signing certificate are

@@ -1,5 +1,5 @@
-//! signbridge: a Certyneo-compatible e-signature API and (later) the sync daemon that drives it,
-//! in one binary.
+//! signbridge: a Certyneo-compatible e-signature API and the sync daemon that drives it, in one
+//! binary.
 //!
 //! Module map (arrows point one way: `api` → `esign` → `store`; `esign` → `pdf`):
 //! - [`config`]: `signbridge.yaml` → typed config, `${ENV}` interpolation, file:line:col errors.
@@ -11,6 +11,8 @@
 //!   fully signed envelopes.
 //! - [`api`]: the HTTP surface `/api/v1` — routing, auth, rate limits, idempotency, errors, OpenAPI.
 //! - [`signing`]: the signer's pages `/sign/{token}` and the notification emails (outbox worker).
+//! - [`sync`]: the sync daemon — sources, mappings, jobs, the webhook receiver, write-back;
+//!   it reaches the API over HTTP only.
 //! - [`clock`], [`ids`]: time and identifiers.
 //!
 //! [`App::start`] wires the parts and serves them until shut down.
@@ -24,6 +26,7 @@ pub mod pdf;
 pub mod sealing;
 pub mod signing;
 pub mod store;
+pub mod sync;
 pub mod webhooks;
 
 use api::rate_limit::RateLimiter;
@@ -54,6 +57,8 @@ pub enum StartError {
     Mail(#[from] signing::mail::MailError),
     #[error(transparent)]
     Seal(#[from] sealing::SealSetupError),
+    #[error("sync: {0}")]
+    Sync(String),
 }
 
 /// What `signbridge run` resolved from flags, environment and config file.
@@ -73,6 +78,7 @@ pub struct App {
     mailer: Arc<signing::Mailer>,
     ticker_interval: std::time::Duration,
     listener: tokio::net::TcpListener,
+    sync: Option<(Arc<sync::SyncDaemon>, String)>,
 }
 
 impl App {
@@ -106,7 +112,7 @@ impl App {
             store,
             clock,
             &settings.data_dir,
-            public_url,
+            public_url.clone(),
             Limits {
                 max_document_bytes: settings.config.limits.max_document_bytes,
             },
@@ -125,6 +131,7 @@ impl App {
             webhooks::Webhooks::new(esign.clone(), settings.config.webhooks.clone())
                 .map_err(|e| StartError::Serve(std::io::Error::other(e.to_string())))?,
         );
+        let sync = build_sync(&settings, &esign, local_addr, &public_url)?;
         let sealing = Arc::new(sealing::Sealing::set_up(
             &settings.config.seal,
             &settings.data_dir,
@@ -145,6 +152,7 @@ impl App {
                 settings.config.signing.ticker_interval_secs.max(1),
             ),
             listener,
+            sync,
         })
     }
 
@@ -194,9 +202,17 @@ impl App {
             state.sealing.clone(),
         ));
         tracing::info!(address = %self.local_addr, public_url = state.esign.public_url(), "signbridge API listening");
+        let mut router = Self::router(state.clone());
+        let mut sync_task = None;
+        if let Some((daemon, token)) = &self.sync {
+            router = router
+                .merge(sync::receiver::router(daemon.clone()))
+                .merge(sync::admin::router(daemon.clone(), token.clone()));
+            sync_task = Some(tokio::spawn(daemon.clone().run()));
+        }
         let served = axum::serve(
             self.listener,
-            Self::router(state.clone()).into_make_service_with_connect_info::<SocketAddr>(),
+            router.into_make_service_with_connect_info::<SocketAddr>(),
         )
         .with_graceful_shutdown(shutdown)
         .await;
@@ -205,10 +221,120 @@ impl App {
         ticker.abort();
         webhook_worker.abort();
         seal_worker.abort();
+        if let Some(task) = sync_task {
+            task.abort();
+        }
         state.esign.store().flush().await?;
         tracing::info!("stopped; store flushed");
         served.map_err(StartError::Serve)
     }
+}
+
+/// The sync daemon, when there are mappings: its sources, mappings and API client (embedded:
+/// this server over loopback with a key of its own in `<data>/sync/api-key`; remote: the
+/// configured base URL and key), and the admin token.
+fn build_sync(
+    settings: &Settings,
+    esign: &Esign,
+    local_addr: SocketAddr,
+    public_url: &str,
+) -> Result<Option<(Arc<sync::SyncDaemon>, String)>, StartError> {
+    let config = &settings.config;
+    if !config.sync.enabled {
+        return Ok(None);
+    }
+    let folder = &config.sync.mappings_dir;
+    if !folder.is_dir() {
+        tracing::info!(folder = %folder.display(), "no mappings folder: the sync daemon is off");
+        return Ok(None);
+    }
+    let mappings = sync::mapping::Mapping::load_folder(folder).map_err(|errors| {
+        StartError::Sync(
+            errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; "),
+        )
+    })?;
+    let source_configs = sync::sources_of(config).map_err(StartError::Sync)?;
+    let mut sources = std::collections::BTreeMap::new();
+    for (name, source) in &source_configs {
+        sources.insert(
+            name.clone(),
+            sync::source_from_config(name, source).map_err(StartError::Sync)?,
+        );
+    }
+    let mappings: Vec<_> = mappings
+        .into_iter()
+        .filter(|m| {
+            let known = sources.contains_key(&m.file.source);
+            if !known {
+                tracing::info!(mapping = %m.name, source = %m.file.source, "mapping skipped: its source is not configured");
+            }
+            known
+        })
+        .collect();
+    if mappings.is_empty() {
+        tracing::info!("no mapping has a configured source: the sync daemon is off");
+        return Ok(None);
+    }
+    let loopback = if local_addr.ip().is_unspecified() {
+        SocketAddr::new([127, 0, 0, 1].into(), local_addr.port())
+    } else {
+        local_addr
+    };
+    let (client, default_receiver) = match config.certyneo.mode {
+        config::ApiMode::Embedded => {
+            let key_path = settings.data_dir.join("sync").join("api-key");
+            let key = match std::fs::read_to_string(&key_path) {
+                Ok(key) if !key.trim().is_empty() => key.trim().to_string(),
+                _ => {
+                    let created = esign
+                        .create_key(Environment::Live, Some("sync daemon"), &Scope::ALL)
+                        .map_err(|err| StartError::Sync(err.to_string()))?;
+                    std::fs::create_dir_all(settings.data_dir.join("sync"))
+                        .map_err(|err| StartError::Sync(err.to_string()))?;
+                    esign::write_private_file(&key_path, created.secret.as_bytes())?;
+                    esign.store().flush_blocking()?;
+                    created.secret
+                }
+            };
+            (
+                sync::client::ApiClient::new(&format!("http://{loopback}/api/v1"), &key),
+                format!("http://{loopback}/hooks/certyneo"),
+            )
+        }
+        config::ApiMode::Remote => {
+            let base = config.certyneo.base_url.as_deref().ok_or_else(|| {
+                StartError::Sync("certyneo.mode is remote: set certyneo.base_url".into())
+            })?;
+            let key = config.certyneo.api_key.as_deref().ok_or_else(|| {
+                StartError::Sync("certyneo.mode is remote: set certyneo.api_key".into())
+            })?;
+            (
+                sync::client::ApiClient::new(base, key),
+                format!("{}/hooks/certyneo", public_url.trim_end_matches('/')),
+            )
+        }
+    };
+    let token = sync::admin::ensure_token(&settings.data_dir)
+        .map_err(|err| StartError::Sync(err.to_string()))?;
+    let daemon = sync::SyncDaemon::new(sync::SyncSettings {
+        store: esign.store().clone(),
+        client,
+        mappings,
+        sources,
+        receiver_url: config.sync.receiver_url.clone().unwrap_or(default_receiver),
+        data_dir: settings.data_dir.clone(),
+        config: config.sync.clone(),
+    });
+    tracing::info!(
+        mappings = daemon.mappings().len(),
+        sources = daemon.sources().len(),
+        "sync daemon ready"
+    );
+    Ok(Some((Arc::new(daemon), token)))
 }
 
 /// Expires envelopes and queues reminders every `interval`.

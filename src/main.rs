@@ -48,6 +48,38 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Check the config, sources, mappings and templates (each rendered with its sample).
+    /// Exit status 78 when anything is wrong.
+    Validate {
+        #[arg(long, env = "SIGNBRIDGE_CONFIG")]
+        config: Option<PathBuf>,
+        /// Do not contact the sources.
+        #[arg(long)]
+        no_environment: bool,
+    },
+    /// Poll one source now (asks the running daemon).
+    Sync {
+        source: String,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// Jobs by state, parked jobs with their errors (asks the running daemon).
+    Status {
+        #[command(flatten)]
+        daemon: DaemonArgs,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Resume a parked job, or all of them (asks the running daemon).
+    Retry {
+        /// The job id (`job_…`).
+        job: Option<String>,
+        #[arg(long)]
+        all_parked: bool,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
     /// Render a contract template with a record (a preview of what signers will get).
     Render {
         /// A `.md.hbs` (Markdown + handlebars) or `.typ` template.
@@ -114,6 +146,105 @@ enum KeysCommand {
         #[arg(long, env = "SIGNBRIDGE_DATA_DIR")]
         data_dir: Option<PathBuf>,
     },
+}
+
+/// How the CLI finds the running daemon.
+#[derive(clap::Args)]
+struct DaemonArgs {
+    #[arg(long, env = "SIGNBRIDGE_CONFIG")]
+    config: Option<PathBuf>,
+    /// The address the daemon listens on [default: from the config, else 127.0.0.1:8080]
+    #[arg(long, env = "SIGNBRIDGE_LISTEN")]
+    listen: Option<SocketAddr>,
+    #[arg(long, env = "SIGNBRIDGE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+}
+
+impl DaemonArgs {
+    /// Calls the daemon's admin API.
+    fn call(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let config = load_config(self.config.as_ref())?;
+        let listen = self.listen.unwrap_or(config.server.listen);
+        let data_dir = self
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| config.server.data_dir.clone());
+        let token_path = data_dir.join(signbridge::sync::admin::TOKEN_FILE);
+        let token = std::fs::read_to_string(&token_path).with_context(|| {
+            format!(
+                "{}: cannot read the admin token (is the daemon running with this data folder?)",
+                token_path.display()
+            )
+        })?;
+        let host = if listen.ip().is_unspecified() {
+            SocketAddr::new([127, 0, 0, 1].into(), listen.port())
+        } else {
+            listen
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async move {
+            let client = reqwest::Client::new();
+            let url = format!("http://{host}{path}");
+            let request = match method {
+                "POST" => client
+                    .post(&url)
+                    .json(&body.unwrap_or(serde_json::json!({}))),
+                _ => client.get(&url),
+            };
+            let response = request
+                .bearer_auth(token.trim())
+                .send()
+                .await
+                .with_context(|| {
+                    format!(
+                        "cannot reach the daemon at http://{host} (is `signbridge run` running?)"
+                    )
+                })?;
+            let status = response.status();
+            let value: serde_json::Value = response.json().await.unwrap_or_default();
+            if !status.is_success() {
+                anyhow::bail!(
+                    "{}",
+                    value["error"].as_str().unwrap_or("the daemon refused")
+                );
+            }
+            Ok(value)
+        })
+    }
+}
+
+fn print_status(status: &serde_json::Value) {
+    println!("jobs: {} in all", status["total"]);
+    if let Some(counts) = status["jobs"].as_object() {
+        for (state, count) in counts {
+            if count.as_u64().unwrap_or(0) > 0 {
+                println!("  {state:<14} {count}");
+            }
+        }
+    }
+    let parked = status["parked"].as_array().cloned().unwrap_or_default();
+    if parked.is_empty() {
+        println!("parked: none");
+    } else {
+        println!("parked: {}", parked.len());
+        for job in parked {
+            println!(
+                "  {}  {} / {}  (at {}): {}",
+                job["id"].as_str().unwrap_or(""),
+                job["mapping"].as_str().unwrap_or(""),
+                job["record"].as_str().unwrap_or(""),
+                job["from"].as_str().unwrap_or("?"),
+                job["error"].as_str().unwrap_or("")
+            );
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -377,6 +508,18 @@ fn render(
     Ok(())
 }
 
+/// `validate` found problems (exit status 78, as sysexits' EX_CONFIG).
+#[derive(Debug)]
+struct InvalidConfig(usize);
+
+impl std::fmt::Display for InvalidConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} problem(s) found", self.0)
+    }
+}
+
+impl std::error::Error for InvalidConfig {}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -409,6 +552,46 @@ fn main() -> ExitCode {
             Ok(false) => return ExitCode::FAILURE,
             Err(err) => Err(err),
         },
+        Command::Validate {
+            config,
+            no_environment,
+        } => {
+            let problems = signbridge::sync::validate::validate(config.as_deref(), !no_environment);
+            if problems.is_empty() {
+                println!("valid");
+                Ok(())
+            } else {
+                for problem in &problems {
+                    eprintln!("{problem}");
+                }
+                Err(anyhow::Error::new(InvalidConfig(problems.len())))
+            }
+        }
+        Command::Sync { source, daemon } => daemon
+            .call("POST", &format!("/admin/sync/{source}"), None)
+            .map(|answer| println!("{source}: {} new job(s)", answer["newJobs"])),
+        Command::Status { daemon, json } => {
+            daemon.call("GET", "/admin/status", None).map(|status| {
+                if json {
+                    println!("{status:#}");
+                } else {
+                    print_status(&status);
+                }
+            })
+        }
+        Command::Retry {
+            job,
+            all_parked,
+            daemon,
+        } => {
+            let body = match (job, all_parked) {
+                (Some(job), false) => Ok(serde_json::json!({"job": job})),
+                (None, true) => Ok(serde_json::json!({"all": true})),
+                _ => Err(anyhow::anyhow!("give a job id or --all-parked")),
+            };
+            body.and_then(|body| daemon.call("POST", "/admin/retry", Some(body)))
+                .map(|answer| println!("{} job(s) resumed", answer["retried"]))
+        }
         Command::Audit {
             command:
                 AuditCommand::Check {
@@ -424,6 +607,10 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(err) if err.downcast_ref::<InvalidConfig>().is_some() => {
+            eprintln!("{err}");
+            ExitCode::from(78)
+        }
         Err(err) => {
             eprintln!("signbridge: {err:#}");
             ExitCode::FAILURE

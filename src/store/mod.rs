@@ -85,6 +85,16 @@ pub struct Store {
     /// `{env}/{envelope_id}` → `SealedFile`: audit trails made on request for envelopes that
     /// ended without completing (kept while their chain head is unchanged)
     pub audit_trails: sled::Tree,
+    /// Sync daemon: `{job_id}` → `Job`
+    pub sync_jobs: sled::Tree,
+    /// Sync daemon: `{envelope_id}` → job id
+    pub sync_envelopes: sled::Tree,
+    /// Sync daemon: `{source}/{stream}` → cursor
+    pub sync_cursors: sled::Tree,
+    /// Sync daemon: `{event_id}` → received webhook event not processed yet
+    pub sync_inbox: sled::Tree,
+    /// Sync daemon: `{event_id}` → empty: webhook events already received (deduplication)
+    pub sync_seen: sled::Tree,
     pub blobs: BlobStore,
 }
 
@@ -132,6 +142,11 @@ impl Store {
             delivery_queue: db.open_tree("delivery_queue")?,
             meta: db.open_tree("meta")?,
             audit_trails: db.open_tree("audit_trails")?,
+            sync_jobs: db.open_tree("sync_jobs")?,
+            sync_envelopes: db.open_tree("sync_envelopes")?,
+            sync_cursors: db.open_tree("sync_cursors")?,
+            sync_inbox: db.open_tree("sync_inbox")?,
+            sync_seen: db.open_tree("sync_seen")?,
             blobs: BlobStore::open(data_dir.join("blobs"))?,
             db,
         })

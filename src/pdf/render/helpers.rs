@@ -305,6 +305,14 @@ pub fn registry() -> Handlebars<'static> {
     handlebars
 }
 
+/// The same helpers for plain-text expressions (mapping subjects, e-mails, names, conditions):
+/// strict, nothing escaped.
+pub fn expression_registry() -> Handlebars<'static> {
+    let mut handlebars = registry();
+    handlebars.register_escape_fn(handlebars::no_escape);
+    handlebars
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

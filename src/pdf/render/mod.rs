@@ -8,7 +8,7 @@ mod helpers;
 mod markdown;
 mod world;
 
-pub use helpers::{escape_markdown, format_date, format_money};
+pub use helpers::{escape_markdown, expression_registry, format_date, format_money};
 pub use markdown::anchor_text;
 
 use markdown::markdown_to_typst;
@@ -246,7 +246,17 @@ pub fn render_template(
     template: &str,
     data: &serde_json::Value,
 ) -> Result<RenderedPdf, RenderError> {
-    let today = chrono::Utc::now().date_naive();
+    render_template_on(origin, template, data, chrono::Utc::now().date_naive())
+}
+
+/// [`render_template`] as of `today` (what `today` prints): the same inputs give the same
+/// bytes, which lets the sync daemon re-render after a crash and retry an upload.
+pub fn render_template_on(
+    origin: &str,
+    template: &str,
+    data: &serde_json::Value,
+    today: chrono::NaiveDate,
+) -> Result<RenderedPdf, RenderError> {
     let data_json = serde_json::to_vec(data).unwrap_or_default();
     if origin.ends_with(".typ") {
         return typeset(origin, template.to_string(), data_json, today, None);

@@ -1,0 +1,140 @@
+//! The daemon's small admin API for the CLI (`signbridge status`, `sync SOURCE`, `retry`):
+//! loopback peers only, with the token kept in `<data-dir>/admin-token` (0600).
+
+use super::SyncDaemon;
+use axum::extract::{ConnectInfo, Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+#[derive(Clone)]
+struct AdminState {
+    daemon: Arc<SyncDaemon>,
+    token: Arc<String>,
+}
+
+/// The token file's name in the data folder.
+pub const TOKEN_FILE: &str = "admin-token";
+
+/// Reads the admin token, creating it on first start.
+pub fn ensure_token(data_dir: &std::path::Path) -> std::io::Result<String> {
+    let path = data_dir.join(TOKEN_FILE);
+    if let Ok(token) = std::fs::read_to_string(&path) {
+        if !token.trim().is_empty() {
+            return Ok(token.trim().to_string());
+        }
+    }
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    crate::esign::write_private_file(&path, token.as_bytes())
+        .map_err(|err| std::io::Error::other(err.to_string()))?;
+    Ok(token)
+}
+
+pub fn router(daemon: Arc<SyncDaemon>, token: String) -> Router {
+    Router::new()
+        .route("/admin/status", get(status))
+        .route("/admin/sync/{source}", post(sync_source))
+        .route("/admin/retry", post(retry))
+        .with_state(AdminState {
+            daemon,
+            token: Arc::new(token),
+        })
+}
+
+fn check(state: &AdminState, peer: &SocketAddr, headers: &HeaderMap) -> Result<(), Response> {
+    let given = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    use subtle::ConstantTimeEq;
+    let token_ok: bool = given.as_bytes().ct_eq(state.token.as_bytes()).into();
+    if !peer.ip().is_loopback() || !token_ok {
+        return Err((
+            StatusCode::FORBIDDEN,
+            Json(json!({"error": "the admin API answers the local CLI only", "code": "forbidden"})),
+        )
+            .into_response());
+    }
+    Ok(())
+}
+
+fn failed(err: impl std::fmt::Display) -> Response {
+    (
+        StatusCode::INTERNAL_SERVER_ERROR,
+        Json(json!({"error": err.to_string(), "code": "internal_error"})),
+    )
+        .into_response()
+}
+
+async fn status(
+    State(state): State<AdminState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    if let Err(refused) = check(&state, &peer, &headers) {
+        return refused;
+    }
+    let daemon = state.daemon.clone();
+    match tokio::task::spawn_blocking(move || daemon.status()).await {
+        Ok(Ok(status)) => Json(status).into_response(),
+        Ok(Err(err)) => failed(err),
+        Err(err) => failed(err),
+    }
+}
+
+async fn sync_source(
+    State(state): State<AdminState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(source): Path<String>,
+) -> Response {
+    if let Err(refused) = check(&state, &peer, &headers) {
+        return refused;
+    }
+    if !state.daemon.sources().contains_key(&source) {
+        let known: Vec<&String> = state.daemon.sources().keys().collect();
+        return (
+            StatusCode::NOT_FOUND,
+            Json(json!({"error": format!("no source `{source}`; sources: {known:?}"), "code": "not_found"})),
+        )
+            .into_response();
+    }
+    match state.daemon.clone().poll_once(&source).await {
+        Ok(added) => Json(json!({"source": source, "newJobs": added})).into_response(),
+        Err(err) => (
+            StatusCode::BAD_GATEWAY,
+            Json(json!({"error": err, "code": "source_failed"})),
+        )
+            .into_response(),
+    }
+}
+
+async fn retry(
+    State(state): State<AdminState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if let Err(refused) = check(&state, &peer, &headers) {
+        return refused;
+    }
+    let job = body["job"].as_str().map(str::to_string);
+    if job.is_none() && body["all"] != json!(true) {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "give {\"job\": ID} or {\"all\": true}", "code": "validation_failed"})),
+        )
+            .into_response();
+    }
+    let daemon = state.daemon.clone();
+    match tokio::task::spawn_blocking(move || daemon.retry(job.as_deref())).await {
+        Ok(Ok(count)) => Json(json!({"retried": count})).into_response(),
+        Ok(Err(err)) => failed(err),
+        Err(err) => failed(err),
+    }
+}

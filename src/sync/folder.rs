@@ -1,0 +1,288 @@
+//! The built-in `folder` source: a directory of `.json` records (one object per file, or an
+//! array of them) and `.csv` files (one record per row), each with an id and a version field.
+//! Write-back copies the signed PDF and audit trail into `<output>/<record id>/` and keeps a
+//! `status.json` there.
+
+use super::connector::{Connector, SourceError, SourceRecord, WriteBack};
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+use std::time::UNIX_EPOCH;
+
+/// A folder of records.
+#[derive(Debug, Clone)]
+pub struct FolderConnector {
+    pub path: PathBuf,
+    pub output: PathBuf,
+    pub id_field: String,
+    pub version_field: String,
+}
+
+/// A dotted path (`employee.id`) into a record.
+pub fn field<'a>(record: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.')
+        .try_fold(record, |value, part| value.get(part))
+}
+
+fn scalar(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_string()),
+        Value::Number(n) => Some(n.to_string()),
+        Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A CSV row as a record: `a.b` headers become nested objects; numbers stay strings.
+fn csv_records(text: &str) -> Result<Vec<Value>, String> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader.headers().map_err(|e| e.to_string())?.clone();
+    let mut records = Vec::new();
+    for (index, row) in reader.records().enumerate() {
+        let row = row.map_err(|e| format!("row {}: {e}", index + 2))?;
+        let mut object = Value::Object(Map::new());
+        for (header, cell) in headers.iter().zip(row.iter()) {
+            let mut target = &mut object;
+            let parts: Vec<&str> = header.split('.').collect();
+            for (depth, part) in parts.iter().enumerate() {
+                let map = match target {
+                    Value::Object(map) => map,
+                    _ => break,
+                };
+                if depth + 1 == parts.len() {
+                    map.insert(part.to_string(), json!(cell));
+                    break;
+                }
+                target = map.entry(part.to_string()).or_insert_with(|| json!({}));
+            }
+        }
+        records.push(object);
+    }
+    Ok(records)
+}
+
+fn modified_nanos(path: &Path) -> u128 {
+    std::fs::metadata(path)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+}
+
+/// A record id as a safe folder name.
+fn folder_name(id: &str) -> String {
+    let cleaned: String = id
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    let trimmed = cleaned.trim_matches('.');
+    if trimmed.is_empty() {
+        "_".into()
+    } else {
+        trimmed.to_string()
+    }
+}
+
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let temporary = path.with_extension("partial");
+    {
+        let mut file = std::fs::File::create(&temporary)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&temporary, path)
+}
+
+impl FolderConnector {
+    fn record_of(&self, value: Value, origin: &str) -> Result<SourceRecord, SourceError> {
+        let id = field(&value, &self.id_field)
+            .and_then(scalar)
+            .ok_or_else(|| {
+                SourceError::BadRecord(format!("{origin}: no `{}` (the id field)", self.id_field))
+            })?;
+        let version = match field(&value, &self.version_field).and_then(scalar) {
+            Some(version) => version,
+            None => {
+                use sha2::Digest;
+                hex::encode(&sha2::Sha256::digest(value.to_string().as_bytes())[..8])
+            }
+        };
+        Ok(SourceRecord {
+            id,
+            version,
+            data: value,
+        })
+    }
+}
+
+impl Connector for FolderConnector {
+    fn read(
+        &self,
+        stream: &str,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<SourceRecord>, Option<String>), SourceError> {
+        if stream != "records" {
+            return Err(SourceError::Config(format!(
+                "the folder connector has one stream, `records`, not `{stream}`"
+            )));
+        }
+        let since: u128 = cursor.and_then(|c| c.parse().ok()).unwrap_or(0);
+        let entries = std::fs::read_dir(&self.path)
+            .map_err(|err| SourceError::Unavailable(format!("{}: {err}", self.path.display())))?;
+        let mut files: Vec<(u128, PathBuf)> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| {
+                p.is_file()
+                    && matches!(p.extension().and_then(|e| e.to_str()), Some("json" | "csv"))
+            })
+            .map(|p| (modified_nanos(&p), p))
+            .filter(|(modified, _)| *modified >= since)
+            .collect();
+        files.sort();
+        let mut records = Vec::new();
+        let mut newest = since;
+        for (modified, path) in files {
+            let origin = path.display().to_string();
+            let text = match std::fs::read_to_string(&path) {
+                Ok(text) => text,
+                Err(err) => return Err(SourceError::Unavailable(format!("{origin}: {err}"))),
+            };
+            let values = if origin.ends_with(".csv") {
+                csv_records(&text)
+                    .map_err(|err| SourceError::BadRecord(format!("{origin}: {err}")))?
+            } else {
+                match serde_json::from_str::<Value>(&text) {
+                    Ok(Value::Array(items)) => items,
+                    Ok(value @ Value::Object(_)) => vec![value],
+                    Ok(_) => {
+                        return Err(SourceError::BadRecord(format!(
+                            "{origin}: a record file holds an object or an array of objects"
+                        )))
+                    }
+                    // A file being written right now: read it on the next run.
+                    Err(err) if err.is_eof() => continue,
+                    Err(err) => {
+                        return Err(SourceError::BadRecord(format!(
+                            "{origin}:{}:{}: {err}",
+                            err.line(),
+                            err.column()
+                        )))
+                    }
+                }
+            };
+            for value in values {
+                records.push(self.record_of(value, &origin)?);
+            }
+            newest = newest.max(modified);
+        }
+        Ok((records, Some(newest.to_string())))
+    }
+
+    fn write_back(&self, outcome: &WriteBack) -> Result<(), SourceError> {
+        let folder = self.output.join(folder_name(&outcome.record_id));
+        std::fs::create_dir_all(&folder)
+            .map_err(|err| SourceError::Unavailable(format!("{}: {err}", folder.display())))?;
+        for (name, bytes) in &outcome.files {
+            let path = folder.join(name);
+            write_atomically(&path, bytes)
+                .map_err(|err| SourceError::Unavailable(format!("{}: {err}", path.display())))?;
+        }
+        let status = json!({
+            "recordId": outcome.record_id,
+            "state": outcome.state,
+            "envelopeId": outcome.envelope_id,
+            "fields": outcome.fields,
+            "files": outcome.files.iter().map(|(name, _)| name).collect::<Vec<_>>(),
+            "writtenAt": chrono::Utc::now(),
+        });
+        let path = folder.join("status.json");
+        write_atomically(
+            &path,
+            serde_json::to_string_pretty(&status)
+                .unwrap_or_default()
+                .as_bytes(),
+        )
+        .map_err(|err| SourceError::Unavailable(format!("{}: {err}", path.display())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_and_csv_records_with_ids_and_versions() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.json"),
+            r#"{"id": "E1", "updatedAt": "2026-01-01", "name": "Ann"}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("b.csv"),
+            "id,employee.name,updatedAt\nE2,Bob,v1\nE3,Zoë,v2\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+        let connector = FolderConnector {
+            path: dir.path().to_path_buf(),
+            output: dir.path().join("out"),
+            id_field: "id".into(),
+            version_field: "updatedAt".into(),
+        };
+        let (records, cursor) = connector.read("records", None).unwrap();
+        let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids.len(), 3);
+        assert!(ids.contains(&"E1") && ids.contains(&"E3"));
+        let zoe = records.iter().find(|r| r.id == "E3").unwrap();
+        assert_eq!(zoe.data["employee"]["name"], "Zoë");
+        assert_eq!(zoe.version, "v2");
+        let (again, _) = connector.read("records", cursor.as_deref()).unwrap();
+        assert!(again.len() <= 3);
+        assert!(connector.read("deals", None).is_err());
+
+        std::fs::write(dir.path().join("bad.json"), r#"{"name": "no id"}"#).unwrap();
+        assert!(matches!(
+            connector.read("records", None),
+            Err(SourceError::BadRecord(_))
+        ));
+    }
+
+    #[test]
+    fn write_back_puts_files_and_status_in_the_record_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let connector = FolderConnector {
+            path: dir.path().to_path_buf(),
+            output: dir.path().join("out"),
+            id_field: "id".into(),
+            version_field: "updatedAt".into(),
+        };
+        let outcome = WriteBack {
+            record_id: "../E 1".into(),
+            state: "completed".into(),
+            envelope_id: "env_1".into(),
+            files: vec![("E1-signed.pdf".into(), b"%PDF".to_vec())],
+            fields: Default::default(),
+        };
+        connector.write_back(&outcome).unwrap();
+        connector.write_back(&outcome).unwrap();
+        let folder = dir.path().join("out").join("_E_1");
+        assert_eq!(
+            std::fs::read(folder.join("E1-signed.pdf")).unwrap(),
+            b"%PDF"
+        );
+        let status: Value =
+            serde_json::from_slice(&std::fs::read(folder.join("status.json")).unwrap()).unwrap();
+        assert_eq!(status["state"], "completed");
+    }
+}

@@ -1,0 +1,427 @@
+//! Mappings (`mappings/*.yaml`): which records of which source become which contract, sent to
+//! whom, and what is written back when it is signed, declined or expires. Expressions are
+//! handlebars over the record (strict: a missing field is an error, never an empty string).
+
+use crate::config::ConfigError;
+use handlebars::Handlebars;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// One mapping file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct MappingFile {
+    /// The source (a name under `sources:` in signbridge.yaml).
+    pub source: String,
+    /// The source's stream; the folder connector has one, `records`.
+    #[serde(default = "default_stream")]
+    pub stream: String,
+    /// Which records qualify: an expression that renders `true` (e.g. `{{eq status "hired"}}`).
+    /// Every record qualifies when absent.
+    #[serde(default)]
+    pub when: Option<String>,
+    /// The contract template, relative to the mapping file.
+    pub template: String,
+    /// Extra values for the template, as expressions over the record (`vars.NAME` in it).
+    #[serde(default)]
+    pub vars: BTreeMap<String, String>,
+    /// The envelope's subject (an expression).
+    pub subject: String,
+    #[serde(default)]
+    pub message: Option<String>,
+    pub recipients: Vec<RecipientRule>,
+    #[serde(default)]
+    pub locale: Option<String>,
+    /// The envelope expires this many days after it is sent.
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+    #[serde(default)]
+    pub reminders: Option<RemindersRule>,
+    /// SIMPLE (default), ADVANCED or QUALIFIED, as the API accepts.
+    #[serde(default)]
+    pub signature_level: Option<String>,
+    /// What makes a record "the same" (an expression). Default: the record id and version.
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub on_completed: Option<WriteBackRule>,
+    #[serde(default)]
+    pub on_declined: Option<WriteBackRule>,
+    #[serde(default)]
+    pub on_expired: Option<WriteBackRule>,
+    /// A sample record (JSON file, relative to the mapping) for `validate` and previews.
+    #[serde(default)]
+    pub sample: Option<String>,
+}
+
+fn default_stream() -> String {
+    "records".into()
+}
+
+/// One recipient, as expressions over the record.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct RecipientRule {
+    pub email: String,
+    pub name: String,
+    /// SIGNER (default), APPROVER, VIEWER or CARBON_COPY.
+    #[serde(default)]
+    pub role: Option<String>,
+    #[serde(default = "one")]
+    pub signing_order: u32,
+    /// The template's field name for this recipient (`{{signature "employee"}}` → `employee`):
+    /// their SIGNATURE, INITIALS and DATE_SIGNED fields go where the template put them.
+    #[serde(default)]
+    pub fields: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct RemindersRule {
+    pub after_days: u32,
+    #[serde(default)]
+    pub every_days: Option<u32>,
+}
+
+/// What to write back to the record.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct WriteBackRule {
+    /// Files to attach: `signed_document`, `audit_trail`.
+    #[serde(default)]
+    pub files: Vec<WriteBackFile>,
+    /// Fields to set on the record: name → expression (the record plus `envelope.id`,
+    /// `envelope.status`, `envelope.completedAt`).
+    #[serde(default)]
+    pub fields: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WriteBackFile {
+    SignedDocument,
+    AuditTrail,
+}
+
+/// A loaded mapping: the file, its name, and where its template and sample live.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub name: String,
+    pub path: PathBuf,
+    pub file: MappingFile,
+    pub template_path: PathBuf,
+    pub template: String,
+}
+
+/// Why a mapping could not be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct MappingError(pub String);
+
+fn locate(origin: &str, err: &serde_saphyr::Error) -> ConfigError {
+    let (line, column) = err
+        .location()
+        .map(|loc| (loc.line(), loc.column()))
+        .unwrap_or((1, 1));
+    ConfigError::Invalid {
+        path: origin.to_string(),
+        line,
+        column,
+        message: err
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or("invalid")
+            .trim()
+            .to_string(),
+    }
+}
+
+impl Mapping {
+    /// Reads a mapping file and its template (`${ENV}` interpolated like the config).
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: origin.clone(),
+            source,
+        })?;
+        let text = crate::config::interpolate_env(&origin, &text)?;
+        let file: MappingFile =
+            serde_saphyr::from_str(&text).map_err(|err| locate(&origin, &err))?;
+        let folder = path.parent().unwrap_or(Path::new("."));
+        let template_path = folder.join(&file.template);
+        let template =
+            std::fs::read_to_string(&template_path).map_err(|source| ConfigError::Invalid {
+                path: origin.clone(),
+                line: line_of(&text, "template:"),
+                column: 1,
+                message: format!("template {}: {source}", template_path.display()),
+            })?;
+        let name = path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Ok(Self {
+            name,
+            path: path.to_path_buf(),
+            file,
+            template_path,
+            template,
+        })
+    }
+
+    /// Every `*.yaml`/`*.yml` mapping in a folder, in name order.
+    pub fn load_folder(folder: &Path) -> Result<Vec<Self>, Vec<ConfigError>> {
+        let mut paths: Vec<PathBuf> = match std::fs::read_dir(folder) {
+            Ok(entries) => entries
+                .filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.is_file()
+                        && matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                })
+                .collect(),
+            Err(source) => {
+                return Err(vec![ConfigError::Read {
+                    path: folder.display().to_string(),
+                    source,
+                }])
+            }
+        };
+        paths.sort();
+        let mut mappings = Vec::new();
+        let mut errors = Vec::new();
+        for path in paths {
+            match Self::load(&path) {
+                Ok(mapping) => mappings.push(mapping),
+                Err(err) => errors.push(err),
+            }
+        }
+        if errors.is_empty() {
+            Ok(mappings)
+        } else {
+            Err(errors)
+        }
+    }
+
+    /// The line (from 1) where `needle` first appears in the mapping file, for messages.
+    pub fn line_of(&self, needle: &str) -> u64 {
+        std::fs::read_to_string(&self.path)
+            .map(|text| line_of(&text, needle))
+            .unwrap_or(1)
+    }
+
+    /// The sample record, when the mapping names one.
+    pub fn sample(&self) -> Result<Option<Value>, MappingError> {
+        let Some(sample) = &self.file.sample else {
+            return Ok(None);
+        };
+        let path = self.path.parent().unwrap_or(Path::new(".")).join(sample);
+        let text = std::fs::read_to_string(&path)
+            .map_err(|err| MappingError(format!("sample {}: {err}", path.display())))?;
+        serde_json::from_str(&text).map(Some).map_err(|err| {
+            MappingError(format!(
+                "sample {}:{}:{}: {err}",
+                path.display(),
+                err.line(),
+                err.column()
+            ))
+        })
+    }
+}
+
+fn line_of(text: &str, needle: &str) -> u64 {
+    text.lines()
+        .position(|line| line.trim_start().starts_with(needle))
+        .map(|i| i as u64 + 1)
+        .unwrap_or(1)
+}
+
+/// Renders one expression over `data`.
+pub fn expand(
+    registry: &Handlebars<'_>,
+    what: &str,
+    expression: &str,
+    data: &Value,
+) -> Result<String, MappingError> {
+    registry
+        .render_template(expression, data)
+        .map(|s| s.trim().to_string())
+        .map_err(|err| MappingError(format!("{what} `{expression}`: {}", err.reason())))
+}
+
+/// The envelope a record becomes (the API's three-step create shape, minus document ids).
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnvelopePlan {
+    pub subject: String,
+    pub message: Option<String>,
+    pub recipients: Vec<Value>,
+    /// Recipient email → field role in the template.
+    pub field_roles: Vec<(String, String)>,
+    pub options: serde_json::Map<String, Value>,
+}
+
+impl Mapping {
+    /// Whether `record` qualifies.
+    pub fn selects(&self, registry: &Handlebars<'_>, record: &Value) -> Result<bool, MappingError> {
+        let Some(when) = &self.file.when else {
+            return Ok(true);
+        };
+        let value = expand(registry, "when", when, record)?;
+        Ok(!matches!(
+            value.to_ascii_lowercase().as_str(),
+            "" | "false" | "0" | "no" | "null"
+        ))
+    }
+
+    /// The job key of a record (what makes it "the same").
+    pub fn record_key(
+        &self,
+        registry: &Handlebars<'_>,
+        record: &Value,
+        id: &str,
+        version: &str,
+    ) -> Result<String, MappingError> {
+        match &self.file.key {
+            Some(key) => expand(registry, "key", key, record),
+            None => Ok(format!("{id}@{version}")),
+        }
+    }
+
+    /// The data a template sees: the record with `vars`.
+    pub fn template_data(
+        &self,
+        registry: &Handlebars<'_>,
+        record: &Value,
+    ) -> Result<Value, MappingError> {
+        let mut data = record.clone();
+        if !self.file.vars.is_empty() {
+            let mut vars = serde_json::Map::new();
+            for (name, expression) in &self.file.vars {
+                vars.insert(
+                    name.clone(),
+                    json!(expand(
+                        registry,
+                        &format!("vars.{name}"),
+                        expression,
+                        record
+                    )?),
+                );
+            }
+            match &mut data {
+                Value::Object(map) => {
+                    map.insert("vars".into(), Value::Object(vars));
+                }
+                _ => data = json!({"record": record, "vars": vars}),
+            }
+        }
+        Ok(data)
+    }
+
+    /// The envelope for a record.
+    pub fn plan(
+        &self,
+        registry: &Handlebars<'_>,
+        record: &Value,
+    ) -> Result<EnvelopePlan, MappingError> {
+        let subject = expand(registry, "subject", &self.file.subject, record)?;
+        if subject.is_empty() {
+            return Err(MappingError(
+                "subject: the expression gave an empty subject".into(),
+            ));
+        }
+        let message = match &self.file.message {
+            Some(message) => Some(expand(registry, "message", message, record)?),
+            None => None,
+        };
+        let mut recipients = Vec::new();
+        let mut field_roles = Vec::new();
+        for (index, rule) in self.file.recipients.iter().enumerate() {
+            let email = expand(
+                registry,
+                &format!("recipients[{index}].email"),
+                &rule.email,
+                record,
+            )?;
+            let name = expand(
+                registry,
+                &format!("recipients[{index}].name"),
+                &rule.name,
+                record,
+            )?;
+            if email.is_empty() {
+                return Err(MappingError(format!(
+                    "recipients[{index}].email: the expression gave no address"
+                )));
+            }
+            let mut recipient =
+                json!({"email": email, "name": name, "signingOrder": rule.signing_order});
+            if let Some(role) = &rule.role {
+                recipient["role"] = json!(role);
+            }
+            recipients.push(recipient);
+            if let Some(role) = &rule.fields {
+                field_roles.push((email, role.clone()));
+            }
+        }
+        if recipients.is_empty() {
+            return Err(MappingError(
+                "recipients: a mapping needs at least one recipient".into(),
+            ));
+        }
+        let mut options = serde_json::Map::new();
+        if let Some(locale) = &self.file.locale {
+            options.insert("locale".into(), json!(locale));
+        }
+        if let Some(level) = &self.file.signature_level {
+            options.insert("signatureLevel".into(), json!(level));
+        }
+        if let Some(reminders) = &self.file.reminders {
+            options.insert(
+                "reminders".into(),
+                json!({"afterDays": reminders.after_days, "everyDays": reminders.every_days}),
+            );
+        }
+        Ok(EnvelopePlan {
+            subject,
+            message,
+            recipients,
+            field_roles,
+            options,
+        })
+    }
+}
+
+/// The fields for the recipients whose template roles appear in the rendered contract's text:
+/// signature, initials and date where the template put them.
+pub fn fields_for(plan: &EnvelopePlan, page_texts: &[String]) -> Vec<Value> {
+    let text: String = page_texts.concat();
+    let mut fields = Vec::new();
+    for (email, role) in &plan.field_roles {
+        for (kind, field_type, width, height) in [
+            ("sig", "SIGNATURE", 198.0, 34.0),
+            ("ini", "INITIALS", 70.0, 20.0),
+            ("date", "DATE_SIGNED", 113.0, 14.0),
+        ] {
+            let anchor = crate::pdf::render::anchor_text(kind, role);
+            if text.contains(&anchor) {
+                fields.push(json!({
+                    "recipientEmail": email,
+                    "documentIndex": 0,
+                    "fieldType": field_type,
+                    "anchorText": anchor,
+                    "anchorPlacement": "below",
+                    "width": width,
+                    "height": height,
+                }));
+            }
+        }
+    }
+    fields
+}

@@ -1,0 +1,788 @@
+//! The sync daemon: sources are polled on their schedule, mappings turn qualifying records into
+//! jobs, jobs drive document → envelope → send through the e-signature API (over HTTP, embedded
+//! or remote), the HMAC-verified `envelope.*` webhooks (or the reconciler, when one is late)
+//! end them, and the outcome is written back to the record — once each, whatever crashes.
+
+pub mod admin;
+pub mod client;
+pub mod connector;
+pub mod folder;
+pub mod jobs;
+pub mod mapping;
+pub mod receiver;
+pub mod validate;
+
+use crate::config::{Config, SourceConfig};
+use crate::store::{Store, StoreError};
+use client::{ApiClient, ClientError};
+use connector::{Connector, SourceError, WriteBack};
+use handlebars::Handlebars;
+use jobs::{Job, JobState, JobStore};
+use mapping::{Mapping, MappingError, WriteBackFile};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// The events the daemon subscribes to.
+pub const EVENTS: [&str; 4] = [
+    "envelope.completed",
+    "envelope.declined",
+    "envelope.expired",
+    "envelope.voided",
+];
+
+/// Why the daemon could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncSetupError {
+    #[error("{0}")]
+    Config(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A configured source: its connector and schedule.
+pub struct Source {
+    pub name: String,
+    pub connector: Arc<dyn Connector>,
+    pub schedule: cron::Schedule,
+    /// Wakes the source's poller for a run now (`signbridge sync SOURCE`).
+    pub run_now: tokio::sync::Notify,
+}
+
+/// Parses a schedule: cron with 5 fields (minute first) or 6/7 (seconds first).
+pub fn parse_schedule(text: &str) -> Result<cron::Schedule, String> {
+    let fields = text.split_whitespace().count();
+    let full = if fields == 5 {
+        format!("0 {text}")
+    } else {
+        text.to_string()
+    };
+    cron::Schedule::from_str(&full).map_err(|err| format!("schedule `{text}`: {err}"))
+}
+
+/// Builds a source from its configuration (paths relative to the working folder).
+pub fn source_from_config(name: &str, config: &SourceConfig) -> Result<Source, String> {
+    let schedule = parse_schedule(config.schedule.as_deref().unwrap_or("* * * * *"))?;
+    let connector: Arc<dyn Connector> = match config.connector.as_str() {
+        "folder" => {
+            let path = config
+                .path
+                .clone()
+                .ok_or_else(|| format!("source `{name}`: the folder connector needs `path`"))?;
+            Arc::new(folder::FolderConnector {
+                output: config.output.clone().unwrap_or_else(|| path.join("signed")),
+                path,
+                id_field: config.id_field.clone().unwrap_or_else(|| "id".into()),
+                version_field: config
+                    .version_field
+                    .clone()
+                    .unwrap_or_else(|| "updatedAt".into()),
+            })
+        }
+        other => {
+            return Err(format!(
+                "source `{name}`: unknown connector `{other}` (built in: folder)"
+            ))
+        }
+    };
+    Ok(Source {
+        name: name.to_string(),
+        connector,
+        schedule,
+        run_now: tokio::sync::Notify::new(),
+    })
+}
+
+/// The sources of a config; with none configured and `sync.demo`, the demo folder source on
+/// `./examples/hris` when it exists.
+pub fn sources_of(config: &Config) -> Result<BTreeMap<String, SourceConfig>, String> {
+    let mut sources = config.sources.clone();
+    if sources.is_empty() && config.sync.demo && Path::new("examples/hris").is_dir() {
+        sources.insert(
+            "demo-hris".into(),
+            SourceConfig {
+                connector: "folder".into(),
+                schedule: Some("*/10 * * * * *".into()),
+                path: Some(PathBuf::from("examples/hris")),
+                output: Some(PathBuf::from("examples/hris/signed")),
+                id_field: None,
+                version_field: None,
+            },
+        );
+    }
+    Ok(sources)
+}
+
+/// The daemon.
+pub struct SyncDaemon {
+    jobs: JobStore,
+    client: ApiClient,
+    mappings: Vec<Mapping>,
+    sources: BTreeMap<String, Source>,
+    receiver_url: String,
+    secret_path: PathBuf,
+    webhook_secret: RwLock<Option<String>>,
+    registry: Handlebars<'static>,
+    reconcile_after: chrono::Duration,
+    max_attempts: u32,
+    concurrency: usize,
+    wake: tokio::sync::Notify,
+}
+
+/// What the daemon is given at start.
+pub struct SyncSettings {
+    pub store: Store,
+    pub client: ApiClient,
+    pub mappings: Vec<Mapping>,
+    pub sources: BTreeMap<String, Source>,
+    pub receiver_url: String,
+    pub data_dir: PathBuf,
+    pub config: crate::config::SyncConfig,
+}
+
+fn backoff(attempts: u32) -> chrono::Duration {
+    chrono::Duration::seconds(2i64.saturating_pow(attempts.min(8)).min(300))
+}
+
+/// How a step failed.
+enum StepError {
+    /// Try again later (counts towards parking).
+    Retry(String),
+    /// Park now.
+    Park(String),
+}
+
+impl From<ClientError> for StepError {
+    fn from(err: ClientError) -> Self {
+        match err {
+            ClientError::Transient(_) => StepError::Retry(err.to_string()),
+            ClientError::Refused { .. } => StepError::Park(err.to_string()),
+        }
+    }
+}
+
+impl From<MappingError> for StepError {
+    fn from(err: MappingError) -> Self {
+        StepError::Park(err.to_string())
+    }
+}
+
+impl From<SourceError> for StepError {
+    fn from(err: SourceError) -> Self {
+        match err {
+            SourceError::Unavailable(_) => StepError::Retry(err.to_string()),
+            _ => StepError::Park(err.to_string()),
+        }
+    }
+}
+
+impl From<StoreError> for StepError {
+    fn from(err: StoreError) -> Self {
+        StepError::Retry(err.to_string())
+    }
+}
+
+fn ended_state(status: &str) -> Option<JobState> {
+    match status {
+        "COMPLETED" | "envelope.completed" => Some(JobState::Completed),
+        "DECLINED" | "envelope.declined" => Some(JobState::Declined),
+        "EXPIRED" | "envelope.expired" => Some(JobState::Expired),
+        "VOIDED" | "envelope.voided" => Some(JobState::Voided),
+        _ => None,
+    }
+}
+
+impl SyncDaemon {
+    pub fn new(settings: SyncSettings) -> Self {
+        let secret_path = settings.data_dir.join("sync").join("webhook-secret");
+        let secret = std::fs::read_to_string(&secret_path)
+            .ok()
+            .map(|s| s.trim().to_string());
+        Self {
+            jobs: JobStore::new(settings.store),
+            client: settings.client,
+            mappings: settings.mappings,
+            sources: settings.sources,
+            receiver_url: settings.receiver_url,
+            secret_path,
+            webhook_secret: RwLock::new(secret),
+            registry: crate::pdf::render::expression_registry(),
+            reconcile_after: chrono::Duration::seconds(settings.config.reconcile_after_secs as i64),
+            max_attempts: settings.config.max_attempts.max(1),
+            concurrency: settings.config.concurrency.max(1),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    pub fn jobs(&self) -> &JobStore {
+        &self.jobs
+    }
+
+    pub fn sources(&self) -> &BTreeMap<String, Source> {
+        &self.sources
+    }
+
+    pub fn mappings(&self) -> &[Mapping] {
+        &self.mappings
+    }
+
+    /// The secret webhooks are verified with (once registered).
+    pub fn webhook_secret(&self) -> Option<String> {
+        self.webhook_secret
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Wakes the job runner.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Makes sure the API delivers our events to the receiver: reuses a subscription to our
+    /// URL when we still hold its secret, else replaces it.
+    async fn register(&self) -> Result<(), ClientError> {
+        let existing: Vec<Value> = self
+            .client
+            .webhooks()
+            .await?
+            .into_iter()
+            .filter(|w| w["url"].as_str() == Some(self.receiver_url.as_str()))
+            .collect();
+        let have_secret = self.webhook_secret().is_some();
+        let complete = existing.iter().any(|w| {
+            w["active"].as_bool() != Some(false)
+                && EVENTS.iter().all(|e| {
+                    w["events"]
+                        .as_array()
+                        .is_some_and(|list| list.iter().any(|x| x == e))
+                })
+        });
+        if have_secret && complete && existing.len() == 1 {
+            tracing::info!(url = %self.receiver_url, "webhook subscription in place");
+            return Ok(());
+        }
+        for webhook in &existing {
+            if let Some(id) = webhook["id"].as_str() {
+                self.client.delete_webhook(id).await?;
+            }
+        }
+        let created = self
+            .client
+            .create_webhook(&self.receiver_url, &EVENTS)
+            .await?;
+        let secret = created["secret"].as_str().unwrap_or_default().to_string();
+        if secret.is_empty() {
+            return Err(ClientError::Transient(
+                "the webhook was created without a secret".into(),
+            ));
+        }
+        if let Some(folder) = self.secret_path.parent() {
+            let _ = std::fs::create_dir_all(folder);
+        }
+        crate::esign::write_private_file(&self.secret_path, secret.as_bytes())
+            .map_err(|err| ClientError::Transient(err.to_string()))?;
+        *self
+            .webhook_secret
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(secret);
+        tracing::info!(url = %self.receiver_url, "webhook subscription created");
+        Ok(())
+    }
+
+    /// Runs until the task is dropped.
+    pub async fn run(self: Arc<Self>) {
+        let mut wait = Duration::from_millis(200);
+        loop {
+            match self.register().await {
+                Ok(()) => break,
+                Err(err) => {
+                    tracing::warn!(error = %err, "registering the webhook receiver failed; retrying");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+        for name in self.sources.keys() {
+            tokio::spawn(self.clone().poll_source(name.clone()));
+        }
+        tokio::spawn(self.clone().reconcile());
+        loop {
+            if let Err(err) = self.process_inbox().await {
+                tracing::error!(error = %err, "processing received webhooks failed");
+            }
+            self.run_due_jobs().await;
+            tokio::select! {
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    async fn poll_source(self: Arc<Self>, name: String) {
+        let Some(source) = self.sources.get(&name) else {
+            return;
+        };
+        // A run at start: whatever was missed while down runs once, not once per missed slot.
+        loop {
+            if let Err(err) = self.clone().poll_once(&name).await {
+                tracing::warn!(source = %name, error = %err, "source run failed");
+            }
+            let now = chrono::Utc::now();
+            let next = source.schedule.after(&now).next();
+            let sleep = next
+                .map(|at| (at - now).to_std().unwrap_or_default())
+                .unwrap_or(Duration::from_secs(3600));
+            tokio::select! {
+                _ = source.run_now.notified() => {}
+                _ = tokio::time::sleep(sleep) => {}
+            }
+        }
+    }
+
+    /// One run of a source: read changed records of every stream its mappings use, record a
+    /// job per qualifying record, then advance the cursor. Returns the number of new jobs.
+    pub async fn poll_once(self: Arc<Self>, name: &str) -> Result<usize, String> {
+        let daemon = self.clone();
+        let name = name.to_string();
+        let added = tokio::task::spawn_blocking(move || daemon.poll_blocking(&name))
+            .await
+            .map_err(|err| err.to_string())??;
+        if added > 0 {
+            self.wake();
+        }
+        Ok(added)
+    }
+
+    fn poll_blocking(&self, name: &str) -> Result<usize, String> {
+        let source = self
+            .sources
+            .get(name)
+            .ok_or_else(|| format!("no source `{name}`"))?;
+        let mut streams: Vec<&str> = self
+            .mappings
+            .iter()
+            .filter(|m| m.file.source == name)
+            .map(|m| m.file.stream.as_str())
+            .collect();
+        streams.sort();
+        streams.dedup();
+        let mut added = 0;
+        for stream in streams {
+            let cursor = self.jobs.cursor(name, stream).map_err(|e| e.to_string())?;
+            let (records, next) = source
+                .connector
+                .read(stream, cursor.as_deref())
+                .map_err(|e| e.to_string())?;
+            let now = chrono::Utc::now();
+            let mut new_jobs = Vec::new();
+            for mapping in self
+                .mappings
+                .iter()
+                .filter(|m| m.file.source == name && m.file.stream == stream)
+            {
+                for record in &records {
+                    match mapping.selects(&self.registry, &record.data) {
+                        Ok(false) => continue,
+                        Ok(true) => {}
+                        Err(err) => {
+                            tracing::warn!(source = name, mapping = %mapping.name, record = %record.id, error = %err, "record skipped");
+                            continue;
+                        }
+                    }
+                    let key = match mapping.record_key(
+                        &self.registry,
+                        &record.data,
+                        &record.id,
+                        &record.version,
+                    ) {
+                        Ok(key) => key,
+                        Err(err) => {
+                            tracing::warn!(source = name, mapping = %mapping.name, record = %record.id, error = %err, "record skipped");
+                            continue;
+                        }
+                    };
+                    new_jobs.push(Job::new(
+                        &mapping.name,
+                        name,
+                        &key,
+                        &record.id,
+                        record.data.clone(),
+                        now,
+                    ));
+                }
+            }
+            added += self.jobs.add_new(&new_jobs).map_err(|e| e.to_string())?;
+            if let Some(next) = next {
+                self.jobs
+                    .set_cursor(name, stream, &next)
+                    .map_err(|e| e.to_string())?;
+            }
+            tracing::info!(
+                source = name,
+                stream,
+                records = records.len(),
+                new_jobs = added,
+                "source read"
+            );
+        }
+        Ok(added)
+    }
+
+    /// Ends the jobs whose envelopes the received webhooks report as ended.
+    async fn process_inbox(&self) -> Result<(), StoreError> {
+        for (event_id, event) in self.jobs.inbox()? {
+            let kind = event["event"].as_str().unwrap_or_default();
+            let envelope_id = event["envelope_id"]
+                .as_str()
+                .or_else(|| event["data"]["envelopeId"].as_str())
+                .unwrap_or_default()
+                .to_string();
+            match (ended_state(kind), self.jobs.by_envelope(&envelope_id)?) {
+                (Some(state), Some(mut job)) => {
+                    if matches!(job.state, JobState::Created | JobState::Sent) {
+                        job.state = state;
+                        job.updated_at = chrono::Utc::now();
+                        job.next_attempt_at = job.updated_at;
+                        self.jobs.save(&job)?;
+                        tracing::info!(job = %job.id, envelope = %envelope_id, event = kind, "envelope ended");
+                    }
+                }
+                (_, None) => {
+                    tracing::info!(event = %event_id, envelope = %envelope_id, kind, "webhook for an envelope no job knows; ignored");
+                }
+                (None, _) => {}
+            }
+            self.jobs.done_with_event(&event_id)?;
+        }
+        Ok(())
+    }
+
+    async fn run_due_jobs(self: &Arc<Self>) {
+        let now = chrono::Utc::now();
+        let due: Vec<Job> = match self.jobs.all() {
+            Ok(jobs) => jobs
+                .into_iter()
+                .filter(|j| j.state.is_actionable() && j.next_attempt_at <= now)
+                .collect(),
+            Err(err) => {
+                tracing::error!(error = %err, "listing jobs failed");
+                return;
+            }
+        };
+        let limit = Arc::new(tokio::sync::Semaphore::new(self.concurrency));
+        let mut tasks = tokio::task::JoinSet::new();
+        for job in due {
+            let Ok(permit) = limit.clone().acquire_owned().await else {
+                break;
+            };
+            let daemon = self.clone();
+            tasks.spawn(async move {
+                daemon.drive(job).await;
+                drop(permit);
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Takes one job as far as it can go now.
+    async fn drive(&self, mut job: Job) {
+        loop {
+            let before = job.state;
+            match self.step(&mut job).await {
+                Ok(()) => {
+                    job.attempts = 0;
+                    job.last_error = None;
+                    job.updated_at = chrono::Utc::now();
+                    if let Err(err) = self.jobs.save(&job) {
+                        tracing::error!(job = %job.id, error = %err, "saving a job failed");
+                        return;
+                    }
+                    if job.state == before || !job.state.is_actionable() {
+                        return;
+                    }
+                }
+                Err(error) => {
+                    let now = chrono::Utc::now();
+                    let (message, park) = match error {
+                        StepError::Retry(message) => {
+                            job.attempts += 1;
+                            let park = job.attempts >= self.max_attempts;
+                            (message, park)
+                        }
+                        StepError::Park(message) => (message, true),
+                    };
+                    tracing::warn!(job = %job.id, mapping = %job.mapping, record = %job.record_id, state = job.state.as_str(), attempt = job.attempts, error = %message, park, "job step failed");
+                    job.last_error = Some(message);
+                    job.updated_at = now;
+                    if park {
+                        job.parked_from = Some(job.state);
+                        job.state = JobState::Parked;
+                    } else {
+                        job.next_attempt_at = now + backoff(job.attempts);
+                    }
+                    if let Err(err) = self.jobs.save(&job) {
+                        tracing::error!(job = %job.id, error = %err, "saving a job failed");
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    fn mapping(&self, name: &str) -> Result<&Mapping, StepError> {
+        self.mappings
+            .iter()
+            .find(|m| m.name == name)
+            .ok_or_else(|| StepError::Park(format!("mapping `{name}` is no longer configured")))
+    }
+
+    async fn step(&self, job: &mut Job) -> Result<(), StepError> {
+        match job.state {
+            JobState::Pending => {
+                let mapping = self.mapping(&job.mapping)?.clone();
+                let data = mapping.template_data(&self.registry, &job.record)?;
+                let today = job.created_at.date_naive();
+                let origin = mapping.template_path.display().to_string();
+                let rendered = tokio::task::spawn_blocking(move || {
+                    crate::pdf::render::render_template_on(&origin, &mapping.template, &data, today)
+                })
+                .await
+                .map_err(|err| StepError::Retry(err.to_string()))?
+                .map_err(|err| StepError::Park(format!("template: {err}")))?;
+                let name = format!("{}-{}.pdf", job.mapping, job.record_id);
+                let document = self
+                    .client
+                    .upload(&name, rendered.pdf, &job.idempotency_key("upload"))
+                    .await?;
+                job.document_id = document["id"].as_str().map(str::to_string);
+                if job.document_id.is_none() {
+                    return Err(StepError::Retry("the upload answer has no id".into()));
+                }
+                job.state = JobState::Uploaded;
+            }
+            JobState::Uploaded => {
+                let mapping = self.mapping(&job.mapping)?;
+                let plan = mapping.plan(&self.registry, &job.record)?;
+                let document_id = job.document_id.clone().unwrap_or_default();
+                let data = mapping.template_data(&self.registry, &job.record)?;
+                let today = job.created_at.date_naive();
+                let origin = mapping.template_path.display().to_string();
+                let template = mapping.template.clone();
+                let texts = tokio::task::spawn_blocking(move || {
+                    crate::pdf::render::render_template_on(&origin, &template, &data, today)
+                        .map_err(|err| err.to_string())
+                        .and_then(|r| crate::pdf::page_texts(&r.pdf).map_err(|e| e.to_string()))
+                })
+                .await
+                .map_err(|err| StepError::Retry(err.to_string()))?
+                .map_err(|err| StepError::Park(format!("template: {err}")))?;
+                let mut body = json!({
+                    "subject": plan.subject,
+                    "documentIds": [document_id],
+                    "recipients": plan.recipients,
+                    "fields": mapping::fields_for(&plan, &texts),
+                    "tags": ["signbridge-sync", job.mapping.clone()],
+                });
+                if let Some(message) = &plan.message {
+                    body["message"] = json!(message);
+                }
+                for (key, value) in &plan.options {
+                    body[key] = value.clone();
+                }
+                if let Some(days) = mapping.file.expires_in_days {
+                    body["expiresAt"] =
+                        json!(job.created_at + chrono::Duration::days(i64::from(days)));
+                }
+                let envelope = self
+                    .client
+                    .create_envelope(&body, &job.idempotency_key("create"))
+                    .await?;
+                job.envelope_id = envelope["id"].as_str().map(str::to_string);
+                if job.envelope_id.is_none() {
+                    return Err(StepError::Retry("the create answer has no id".into()));
+                }
+                job.state = JobState::Created;
+            }
+            JobState::Created => {
+                let envelope_id = job.envelope_id.clone().unwrap_or_default();
+                match self
+                    .client
+                    .send(&envelope_id, &job.idempotency_key("send"))
+                    .await
+                {
+                    Ok(_) => job.state = JobState::Sent,
+                    Err(ClientError::Refused { status: 409, .. }) => {
+                        // Sent before a crash: find out where it is now.
+                        let envelope = self.client.envelope(&envelope_id).await?;
+                        let status = envelope["status"].as_str().unwrap_or_default();
+                        job.state = ended_state(status).unwrap_or(JobState::Sent);
+                    }
+                    Err(err) => return Err(err.into()),
+                }
+                tracing::info!(job = %job.id, envelope = %envelope_id, record = %job.record_id, "envelope sent");
+            }
+            JobState::Completed | JobState::Declined | JobState::Expired | JobState::Voided => {
+                self.write_back(job).await?;
+                job.state = JobState::WrittenBack;
+            }
+            JobState::Sent | JobState::WrittenBack | JobState::Parked => {}
+        }
+        Ok(())
+    }
+
+    async fn write_back(&self, job: &Job) -> Result<(), StepError> {
+        let mapping = self.mapping(&job.mapping)?;
+        let envelope_id = job.envelope_id.clone().unwrap_or_default();
+        let (rule, state) = match job.state {
+            JobState::Completed => (
+                mapping.file.on_completed.clone().or_else(|| {
+                    Some(mapping::WriteBackRule {
+                        files: vec![WriteBackFile::SignedDocument, WriteBackFile::AuditTrail],
+                        fields: Default::default(),
+                    })
+                }),
+                "completed",
+            ),
+            JobState::Declined => (mapping.file.on_declined.clone(), "declined"),
+            JobState::Expired => (mapping.file.on_expired.clone(), "expired"),
+            _ => (None, "voided"),
+        };
+        let rule = rule.unwrap_or_default();
+        let envelope = self.client.envelope(&envelope_id).await?;
+        let mut files = Vec::new();
+        for file in &rule.files {
+            let (what, suffix) = match file {
+                WriteBackFile::SignedDocument => ("signed-document", "signed"),
+                WriteBackFile::AuditTrail => ("audit-trail", "audit-trail"),
+            };
+            if *file == WriteBackFile::SignedDocument && state != "completed" {
+                continue;
+            }
+            let bytes = self.client.download(&envelope_id, what).await?;
+            files.push((format!("{}-{suffix}.pdf", job.record_id), bytes));
+        }
+        let mut data = job.record.clone();
+        if let Value::Object(map) = &mut data {
+            map.insert(
+                "envelope".into(),
+                json!({"id": envelope_id, "status": envelope["status"], "completedAt": envelope["completedAt"]}),
+            );
+        }
+        let mut fields = BTreeMap::new();
+        for (name, expression) in &rule.fields {
+            fields.insert(
+                name.clone(),
+                mapping::expand(&self.registry, &format!("fields.{name}"), expression, &data)?,
+            );
+        }
+        let outcome = WriteBack {
+            record_id: job.record_id.clone(),
+            state: state.into(),
+            envelope_id,
+            files,
+            fields,
+        };
+        let source = self.sources.get(&job.source).ok_or_else(|| {
+            StepError::Park(format!("source `{}` is no longer configured", job.source))
+        })?;
+        let connector = source.connector.clone();
+        tokio::task::spawn_blocking(move || connector.write_back(&outcome))
+            .await
+            .map_err(|err| StepError::Retry(err.to_string()))??;
+        tracing::info!(job = %job.id, record = %job.record_id, state, "written back");
+        Ok(())
+    }
+
+    /// Polls envelopes whose webhook is overdue, so a lost webhook delays a write-back but
+    /// never loses it.
+    async fn reconcile(self: Arc<Self>) {
+        let every = (self.reconcile_after / 4)
+            .to_std()
+            .unwrap_or(Duration::from_secs(30))
+            .clamp(Duration::from_millis(500), Duration::from_secs(60));
+        loop {
+            tokio::time::sleep(every).await;
+            let cutoff = chrono::Utc::now() - self.reconcile_after;
+            let overdue: Vec<Job> = match self.jobs.all() {
+                Ok(jobs) => jobs
+                    .into_iter()
+                    .filter(|j| j.state == JobState::Sent && j.updated_at <= cutoff)
+                    .collect(),
+                Err(err) => {
+                    tracing::error!(error = %err, "listing jobs failed");
+                    continue;
+                }
+            };
+            let mut ended = 0;
+            for mut job in overdue {
+                let envelope_id = job.envelope_id.clone().unwrap_or_default();
+                match self.client.envelope(&envelope_id).await {
+                    Ok(envelope) => {
+                        let status = envelope["status"].as_str().unwrap_or_default();
+                        let now = chrono::Utc::now();
+                        if let Some(state) = ended_state(status) {
+                            job.state = state;
+                            ended += 1;
+                        }
+                        job.updated_at = now;
+                        job.next_attempt_at = now;
+                        if let Err(err) = self.jobs.save(&job) {
+                            tracing::error!(job = %job.id, error = %err, "saving a job failed");
+                        }
+                    }
+                    Err(err) => {
+                        tracing::warn!(job = %job.id, envelope = %envelope_id, error = %err, "reconciling failed")
+                    }
+                }
+            }
+            if ended > 0 {
+                tracing::info!(
+                    ended,
+                    "reconciler found ended envelopes without their webhook"
+                );
+                self.wake();
+            }
+        }
+    }
+
+    /// Moves parked jobs back to where they failed; returns how many.
+    pub fn retry(&self, job_id: Option<&str>) -> Result<usize, StoreError> {
+        let mut count = 0;
+        for mut job in self.jobs.all()? {
+            if job.state != JobState::Parked || job_id.is_some_and(|id| id != job.id) {
+                continue;
+            }
+            job.state = job.parked_from.take().unwrap_or(JobState::Pending);
+            job.attempts = 0;
+            job.next_attempt_at = chrono::Utc::now();
+            self.jobs.save(&job)?;
+            count += 1;
+        }
+        if count > 0 {
+            self.wake();
+        }
+        Ok(count)
+    }
+
+    /// Jobs by state, and the parked ones.
+    pub fn status(&self) -> Result<Value, StoreError> {
+        let jobs = self.jobs.all()?;
+        let mut counts: BTreeMap<&str, usize> =
+            JobState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+        for job in &jobs {
+            *counts.entry(job.state.as_str()).or_default() += 1;
+        }
+        let parked: Vec<Value> = jobs
+            .iter()
+            .filter(|j| j.state == JobState::Parked)
+            .map(|j| json!({"id": j.id, "mapping": j.mapping, "record": j.record_id, "from": j.parked_from.map(JobState::as_str), "error": j.last_error}))
+            .collect();
+        Ok(
+            json!({"jobs": counts, "total": jobs.len(), "parked": parked, "sources": self.sources.keys().collect::<Vec<_>>()}),
+        )
+    }
+}

@@ -1,0 +1,141 @@
+//! `POST /hooks/certyneo`: the daemon's webhook receiver. The signature
+//! (`X-Certyneo-Signature`, hex HMAC-SHA256 of the raw body) is checked in constant time before
+//! anything else; the event is recorded once by its id (a replay is acknowledged and ignored)
+//! and answered 2xx as soon as it is durable; the daemon processes it from the store.
+
+use super::SyncDaemon;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use hmac::{Hmac, Mac};
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::sync::Arc;
+
+pub fn router(daemon: Arc<SyncDaemon>) -> Router {
+    Router::new()
+        .route("/hooks/certyneo", post(receive))
+        .with_state(daemon)
+}
+
+fn refuse(status: StatusCode, code: &str, message: &str) -> Response {
+    tracing::warn!(code, message, "webhook refused");
+    (status, Json(json!({"error": message, "code": code}))).into_response()
+}
+
+/// Whether `signature` (hex) is the HMAC-SHA256 of `body` under `secret`.
+pub fn signature_matches(secret: &str, body: &[u8], signature: &str) -> bool {
+    let Ok(given) = hex::decode(signature.trim().trim_start_matches("sha256=")) else {
+        return false;
+    };
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else {
+        return false;
+    };
+    mac.update(body);
+    mac.verify_slice(&given).is_ok()
+}
+
+async fn receive(
+    State(daemon): State<Arc<SyncDaemon>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(secret) = daemon.webhook_secret() else {
+        return refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            "the receiver is not registered yet",
+        );
+    };
+    let signature = headers
+        .get("x-certyneo-signature")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if signature.is_empty() {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "signature_missing",
+            "X-Certyneo-Signature is missing",
+        );
+    }
+    if !signature_matches(&secret, &body, signature) {
+        return refuse(
+            StatusCode::UNAUTHORIZED,
+            "signature_invalid",
+            "the signature does not match the body",
+        );
+    }
+    let event: Value = match serde_json::from_slice(&body) {
+        Ok(event @ Value::Object(_)) => event,
+        _ => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                "invalid_json",
+                "the body is not a JSON object",
+            )
+        }
+    };
+    let Some(event_id) = event["id"].as_str().map(str::to_string) else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            "event_id_missing",
+            "the event has no id",
+        );
+    };
+    let jobs = daemon.jobs().clone();
+    let stored = {
+        let event = event.clone();
+        let id = event_id.clone();
+        tokio::task::spawn_blocking(move || jobs.receive_event(&id, &event)).await
+    };
+    match stored {
+        Ok(Ok(true)) => {
+            tracing::info!(event = %event_id, kind = event["event"].as_str().unwrap_or(""), "webhook received");
+            daemon.wake();
+            (StatusCode::OK, Json(json!({"received": true}))).into_response()
+        }
+        Ok(Ok(false)) => {
+            tracing::info!(event = %event_id, "webhook received again; ignored");
+            (
+                StatusCode::OK,
+                Json(json!({"received": true, "duplicate": true})),
+            )
+                .into_response()
+        }
+        Ok(Err(err)) => {
+            tracing::error!(error = %err, "recording a webhook failed");
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "try again",
+            )
+        }
+        Err(_) => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            "try again",
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_checked_on_the_raw_body() {
+        let secret = "whsec_test";
+        let body = br#"{"id":"evt_1"}"#;
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(body);
+        let good = hex::encode(mac.finalize().into_bytes());
+        assert!(signature_matches(secret, body, &good));
+        assert!(signature_matches(secret, body, &format!("sha256={good}")));
+        assert!(!signature_matches(secret, br#"{"id":"evt_2"}"#, &good));
+        assert!(!signature_matches("other", body, &good));
+        assert!(!signature_matches(secret, body, "zz"));
+    }
+}
