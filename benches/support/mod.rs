@@ -47,6 +47,9 @@ pub fn start_signbridge(
     config: Config,
     data_dir: &Path,
 ) -> (SocketAddr, tokio::sync::oneshot::Sender<()>, JoinHandle<()>) {
+    let mut config = config;
+    // The API alone: no sync daemon picking up the repository's demo mappings.
+    config.sync.enabled = false;
     let settings = Settings {
         config,
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),

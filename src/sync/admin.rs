@@ -45,7 +45,8 @@ pub fn router(daemon: Arc<SyncDaemon>, token: String) -> Router {
         })
 }
 
-fn check(state: &AdminState, peer: &SocketAddr, headers: &HeaderMap) -> Result<(), Response> {
+/// Whether the request comes from the local CLI: a loopback peer with the token.
+fn allowed(state: &AdminState, peer: &SocketAddr, headers: &HeaderMap) -> bool {
     let given = headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -53,14 +54,15 @@ fn check(state: &AdminState, peer: &SocketAddr, headers: &HeaderMap) -> Result<(
         .unwrap_or_default();
     use subtle::ConstantTimeEq;
     let token_ok: bool = given.as_bytes().ct_eq(state.token.as_bytes()).into();
-    if !peer.ip().is_loopback() || !token_ok {
-        return Err((
-            StatusCode::FORBIDDEN,
-            Json(json!({"error": "the admin API answers the local CLI only", "code": "forbidden"})),
-        )
-            .into_response());
-    }
-    Ok(())
+    peer.ip().is_loopback() && token_ok
+}
+
+fn forbidden() -> Response {
+    (
+        StatusCode::FORBIDDEN,
+        Json(json!({"error": "the admin API answers the local CLI only", "code": "forbidden"})),
+    )
+        .into_response()
 }
 
 fn failed(err: impl std::fmt::Display) -> Response {
@@ -76,8 +78,8 @@ async fn status(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
-    if let Err(refused) = check(&state, &peer, &headers) {
-        return refused;
+    if !allowed(&state, &peer, &headers) {
+        return forbidden();
     }
     let daemon = state.daemon.clone();
     match tokio::task::spawn_blocking(move || daemon.status()).await {
@@ -93,8 +95,8 @@ async fn sync_source(
     headers: HeaderMap,
     Path(source): Path<String>,
 ) -> Response {
-    if let Err(refused) = check(&state, &peer, &headers) {
-        return refused;
+    if !allowed(&state, &peer, &headers) {
+        return forbidden();
     }
     if !state.daemon.sources().contains_key(&source) {
         let known: Vec<&String> = state.daemon.sources().keys().collect();
@@ -120,8 +122,8 @@ async fn retry(
     headers: HeaderMap,
     Json(body): Json<Value>,
 ) -> Response {
-    if let Err(refused) = check(&state, &peer, &headers) {
-        return refused;
+    if !allowed(&state, &peer, &headers) {
+        return forbidden();
     }
     let job = body["job"].as_str().map(str::to_string);
     if job.is_none() && body["all"] != json!(true) {

@@ -132,7 +132,7 @@ pub fn validate(config_path: Option<&Path>, check_environment: bool) -> Vec<Stri
         }
         if let Err(err) = mapping.plan(&registry, &sample) {
             let needle = err.0.split([' ', '[', '.']).next().unwrap_or("subject");
-            problems.push(format!("{}: {err}", at(&format!("{needle}"))));
+            problems.push(format!("{}: {err}", at(needle)));
         }
         for rule in [
             &mapping.file.on_completed,

@@ -17,4 +17,5 @@ mod openapi;
 mod quickstart;
 mod render;
 mod signing;
+mod sync;
 mod webhooks;

@@ -20,7 +20,10 @@ pub struct InProcess {
 }
 
 impl InProcess {
-    pub async fn start(config: Config) -> InProcess {
+    pub async fn start(mut config: Config) -> InProcess {
+        // These tests are about the API; the sync daemon (which would find the repository's
+        // `mappings/` in the working folder) stays off.
+        config.sync.enabled = false;
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         let clock = ManualClock::new(Utc::now());

@@ -85,7 +85,10 @@ impl Server {
 
     async fn spawn(&mut self) {
         let mut command = Command::new(BIN);
+        // The server's working folder is its temporary folder: no `mappings/` or `examples/`
+        // there unless a test puts them in (the repository's demo pipeline stays out).
         command
+            .current_dir(self.dir.path())
             .arg("run")
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
