@@ -202,7 +202,10 @@ impl App {
             state.sealing.clone(),
         ));
         tracing::info!(address = %self.local_addr, public_url = state.esign.public_url(), "signbridge API listening");
-        let mut router = Self::router(state.clone());
+        let mut router = Self::router(state.clone()).merge(observability_router(
+            state.esign.clone(),
+            self.sync.as_ref().map(|(daemon, _)| daemon.clone()),
+        ));
         let mut sync_task = None;
         if let Some((daemon, token)) = &self.sync {
             router = router
@@ -228,6 +231,56 @@ impl App {
         tracing::info!("stopped; store flushed");
         served.map_err(StartError::Serve)
     }
+}
+
+/// `/readyz` (the store answers and, with the daemon, its webhook receiver is registered) and
+/// Prometheus `/metrics`.
+fn observability_router(esign: Arc<Esign>, daemon: Option<Arc<sync::SyncDaemon>>) -> axum::Router {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    let ready = {
+        let esign = esign.clone();
+        let daemon = daemon.clone();
+        move || async move {
+            let store_ok = esign.has_any_key().is_ok();
+            let sync_ok = daemon.as_ref().is_none_or(|d| d.is_ready());
+            if store_ok && sync_ok {
+                (StatusCode::OK, "ready").into_response()
+            } else if !store_ok {
+                (StatusCode::SERVICE_UNAVAILABLE, "store unavailable").into_response()
+            } else {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "sync daemon: webhook receiver not registered yet",
+                )
+                    .into_response()
+            }
+        }
+    };
+    let metrics = move || async move {
+        let text = match &daemon {
+            Some(daemon) => {
+                let daemon = daemon.clone();
+                tokio::task::spawn_blocking(move || daemon.metrics_text())
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+                    .unwrap_or_default()
+            }
+            None => String::new(),
+        };
+        let up = "# HELP signbridge_up The server answers.\n# TYPE signbridge_up gauge\nsignbridge_up 1\n";
+        (
+            [(
+                axum::http::header::CONTENT_TYPE,
+                "text/plain; version=0.0.4",
+            )],
+            format!("{up}{text}"),
+        )
+    };
+    axum::Router::new()
+        .route("/readyz", axum::routing::get(ready))
+        .route("/metrics", axum::routing::get(metrics))
 }
 
 /// The sync daemon, when there are mappings: its sources, mappings and API client (embedded:

@@ -27,6 +27,7 @@ pub struct ApiClient {
     base: String,
     key: String,
     http: reqwest::Client,
+    metrics: Option<std::sync::Arc<super::metrics::SyncMetrics>>,
 }
 
 impl std::fmt::Debug for ApiClient {
@@ -47,7 +48,32 @@ impl ApiClient {
                 .timeout(Duration::from_secs(60))
                 .build()
                 .unwrap_or_default(),
+            metrics: None,
         }
+    }
+
+    /// Records every call's latency and outcome in `metrics`.
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<super::metrics::SyncMetrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
+    }
+
+    async fn timed<T>(
+        &self,
+        operation: &str,
+        call: impl std::future::Future<Output = Result<T, ClientError>>,
+    ) -> Result<T, ClientError> {
+        let started = std::time::Instant::now();
+        let result = call.await;
+        if let Some(metrics) = &self.metrics {
+            let outcome = match &result {
+                Ok(_) => "ok",
+                Err(ClientError::Transient(_)) => "unavailable",
+                Err(ClientError::Refused { .. }) => "refused",
+            };
+            metrics.api_call(operation, outcome, started.elapsed());
+        }
+        result
     }
 
     pub fn base(&self) -> &str {
@@ -100,18 +126,21 @@ impl ApiClient {
         pdf: Vec<u8>,
         idempotency_key: &str,
     ) -> Result<Value, ClientError> {
-        let part = reqwest::multipart::Part::bytes(pdf)
-            .file_name(name.to_string())
-            .mime_str("application/pdf")
-            .map_err(|err| ClientError::Transient(err.to_string()))?;
-        let form = reqwest::multipart::Form::new().part("file", part);
-        Self::json(
-            self.request(reqwest::Method::POST, "/documents")
-                .header("Idempotency-Key", idempotency_key)
-                .multipart(form)
-                .send()
-                .await,
-        )
+        self.timed("upload", async {
+            let part = reqwest::multipart::Part::bytes(pdf)
+                .file_name(name.to_string())
+                .mime_str("application/pdf")
+                .map_err(|err| ClientError::Transient(err.to_string()))?;
+            let form = reqwest::multipart::Form::new().part("file", part);
+            Self::json(
+                self.request(reqwest::Method::POST, "/documents")
+                    .header("Idempotency-Key", idempotency_key)
+                    .multipart(form)
+                    .send()
+                    .await,
+            )
+            .await
+        })
         .await
     }
 
@@ -120,13 +149,16 @@ impl ApiClient {
         body: &Value,
         idempotency_key: &str,
     ) -> Result<Value, ClientError> {
-        Self::json(
-            self.request(reqwest::Method::POST, "/envelopes")
-                .header("Idempotency-Key", idempotency_key)
-                .json(body)
-                .send()
-                .await,
-        )
+        self.timed("create_envelope", async {
+            Self::json(
+                self.request(reqwest::Method::POST, "/envelopes")
+                    .header("Idempotency-Key", idempotency_key)
+                    .json(body)
+                    .send()
+                    .await,
+            )
+            .await
+        })
         .await
     }
 
@@ -135,71 +167,89 @@ impl ApiClient {
         envelope_id: &str,
         idempotency_key: &str,
     ) -> Result<Value, ClientError> {
-        Self::json(
-            self.request(
-                reqwest::Method::POST,
-                &format!("/envelopes/{envelope_id}/send"),
+        self.timed("send", async {
+            Self::json(
+                self.request(
+                    reqwest::Method::POST,
+                    &format!("/envelopes/{envelope_id}/send"),
+                )
+                .header("Idempotency-Key", idempotency_key)
+                .send()
+                .await,
             )
-            .header("Idempotency-Key", idempotency_key)
-            .send()
-            .await,
-        )
+            .await
+        })
         .await
     }
 
     pub async fn envelope(&self, envelope_id: &str) -> Result<Value, ClientError> {
-        Self::json(
-            self.request(reqwest::Method::GET, &format!("/envelopes/{envelope_id}"))
-                .send()
-                .await,
-        )
+        self.timed("get_envelope", async {
+            Self::json(
+                self.request(reqwest::Method::GET, &format!("/envelopes/{envelope_id}"))
+                    .send()
+                    .await,
+            )
+            .await
+        })
         .await
     }
 
     /// `signed-document` or `audit-trail`.
     pub async fn download(&self, envelope_id: &str, what: &str) -> Result<Vec<u8>, ClientError> {
-        let response = Self::answer(
-            self.request(
-                reqwest::Method::GET,
-                &format!("/envelopes/{envelope_id}/{what}"),
+        self.timed("download", async {
+            let response = Self::answer(
+                self.request(
+                    reqwest::Method::GET,
+                    &format!("/envelopes/{envelope_id}/{what}"),
+                )
+                .send()
+                .await,
             )
-            .send()
-            .await,
-        )
-        .await?;
-        response
-            .bytes()
-            .await
-            .map(|b| b.to_vec())
-            .map_err(|err| ClientError::Transient(err.to_string()))
+            .await?;
+            response
+                .bytes()
+                .await
+                .map(|b| b.to_vec())
+                .map_err(|err| ClientError::Transient(err.to_string()))
+        })
+        .await
     }
 
     pub async fn webhooks(&self) -> Result<Vec<Value>, ClientError> {
-        let listed =
-            Self::json(self.request(reqwest::Method::GET, "/webhooks").send().await).await?;
-        Ok(match listed {
-            Value::Array(items) => items,
-            other => other["data"].as_array().cloned().unwrap_or_default(),
+        self.timed("list_webhooks", async {
+            let listed =
+                Self::json(self.request(reqwest::Method::GET, "/webhooks").send().await).await?;
+            Ok(match listed {
+                Value::Array(items) => items,
+                other => other["data"].as_array().cloned().unwrap_or_default(),
+            })
         })
+        .await
     }
 
     pub async fn create_webhook(&self, url: &str, events: &[&str]) -> Result<Value, ClientError> {
-        Self::json(
-            self.request(reqwest::Method::POST, "/webhooks")
-                .json(&serde_json::json!({"url": url, "events": events}))
-                .send()
-                .await,
-        )
+        self.timed("create_webhook", async {
+            Self::json(
+                self.request(reqwest::Method::POST, "/webhooks")
+                    .json(&serde_json::json!({"url": url, "events": events}))
+                    .send()
+                    .await,
+            )
+            .await
+        })
         .await
     }
 
     pub async fn delete_webhook(&self, id: &str) -> Result<(), ClientError> {
-        Self::answer(
-            self.request(reqwest::Method::DELETE, &format!("/webhooks/{id}"))
-                .send()
-                .await,
-        )
+        self.timed("delete_webhook", async {
+            Self::answer(
+                self.request(reqwest::Method::DELETE, &format!("/webhooks/{id}"))
+                    .send()
+                    .await,
+            )
+            .await
+            .map(|_| ())
+        })
         .await
-        .map(|_| ())
     }
 }

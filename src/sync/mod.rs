@@ -9,6 +9,7 @@ pub mod connector;
 pub mod folder;
 pub mod jobs;
 pub mod mapping;
+pub mod metrics;
 pub mod receiver;
 pub mod validate;
 
@@ -130,6 +131,8 @@ pub struct SyncDaemon {
     max_attempts: u32,
     concurrency: usize,
     wake: tokio::sync::Notify,
+    pub metrics: Arc<metrics::SyncMetrics>,
+    registered: std::sync::atomic::AtomicBool,
 }
 
 /// What the daemon is given at start.
@@ -201,9 +204,10 @@ impl SyncDaemon {
         let secret = std::fs::read_to_string(&secret_path)
             .ok()
             .map(|s| s.trim().to_string());
+        let metrics = Arc::new(metrics::SyncMetrics::default());
         Self {
             jobs: JobStore::new(settings.store),
-            client: settings.client,
+            client: settings.client.with_metrics(metrics.clone()),
             mappings: settings.mappings,
             sources: settings.sources,
             receiver_url: settings.receiver_url,
@@ -214,7 +218,29 @@ impl SyncDaemon {
             max_attempts: settings.config.max_attempts.max(1),
             concurrency: settings.config.concurrency.max(1),
             wake: tokio::sync::Notify::new(),
+            metrics,
+            registered: std::sync::atomic::AtomicBool::new(false),
         }
+    }
+
+    /// The webhook receiver is registered with the API (ready to complete jobs).
+    pub fn is_ready(&self) -> bool {
+        self.registered.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// `/metrics` text.
+    pub fn metrics_text(&self) -> Result<String, StoreError> {
+        let status = self.status()?;
+        let counts: BTreeMap<&str, usize> = JobState::ALL
+            .iter()
+            .map(|s| {
+                (
+                    s.as_str(),
+                    status["jobs"][s.as_str()].as_u64().unwrap_or(0) as usize,
+                )
+            })
+            .collect();
+        Ok(self.metrics.render(&counts))
     }
 
     pub fn jobs(&self) -> &JobStore {
@@ -298,7 +324,11 @@ impl SyncDaemon {
         let mut wait = Duration::from_millis(200);
         loop {
             match self.register().await {
-                Ok(()) => break,
+                Ok(()) => {
+                    self.registered
+                        .store(true, std::sync::atomic::Ordering::Relaxed);
+                    break;
+                }
                 Err(err) => {
                     tracing::warn!(error = %err, "registering the webhook receiver failed; retrying");
                     tokio::time::sleep(wait).await;
@@ -373,10 +403,11 @@ impl SyncDaemon {
         let mut added = 0;
         for stream in streams {
             let cursor = self.jobs.cursor(name, stream).map_err(|e| e.to_string())?;
-            let (records, next) = source
-                .connector
-                .read(stream, cursor.as_deref())
-                .map_err(|e| e.to_string())?;
+            let started = std::time::Instant::now();
+            let read = source.connector.read(stream, cursor.as_deref());
+            self.metrics.source_read(name, started.elapsed());
+            let (records, next) = read.map_err(|e| e.to_string())?;
+            self.metrics.records_read(name, records.len());
             let now = chrono::Utc::now();
             let mut new_jobs = Vec::new();
             for mapping in self

@@ -93,11 +93,22 @@ async fn receive(
     };
     match stored {
         Ok(Ok(true)) => {
+            let lag = event["occurred_at"]
+                .as_str()
+                .or_else(|| event["timestamp"].as_str())
+                .and_then(|at| chrono::DateTime::parse_from_rfc3339(at).ok())
+                .and_then(|at| {
+                    (chrono::Utc::now() - at.with_timezone(&chrono::Utc))
+                        .to_std()
+                        .ok()
+                });
+            daemon.metrics.webhook("new", lag);
             tracing::info!(event = %event_id, kind = event["event"].as_str().unwrap_or(""), "webhook received");
             daemon.wake();
             (StatusCode::OK, Json(json!({"received": true}))).into_response()
         }
         Ok(Ok(false)) => {
+            daemon.metrics.webhook("duplicate", None);
             tracing::info!(event = %event_id, "webhook received again; ignored");
             (
                 StatusCode::OK,

@@ -231,6 +231,107 @@ async fn twenty_records_go_out_get_signed_and_come_back_signed() {
         ok && status.contains("written_back   20") && status.contains("parked: none"),
         "{status}"
     );
+
+    let ready = server
+        .http
+        .get(format!("{}/readyz", server.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let metrics = server
+        .http
+        .get(format!("{}/metrics", server.base()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        "signbridge_sync_jobs{state=\"written_back\"} 20",
+        "signbridge_sync_records_read_total{source=\"hris\"}",
+        "signbridge_sync_api_call_seconds_count{operation=\"send\",outcome=\"ok\"} 20",
+        "signbridge_sync_webhooks_received_total{outcome=\"new\"}",
+        "signbridge_sync_webhook_lag_seconds_count",
+    ] {
+        assert!(
+            metrics.contains(expected),
+            "`{expected}` missing from:\n{metrics}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_record_that_cannot_become_a_contract_is_parked_listed_and_retried() {
+    let (pipeline, config) = Pipeline::new("");
+    // `role` is missing: the template (strict) cannot render.
+    std::fs::write(
+        pipeline.root().join("records/broken.json"),
+        r#"{"id": "B1", "status": "hired", "name": "No Role", "email": "b@example.com"}"#,
+    )
+    .unwrap();
+    let server = Server::start_with_config(Some(&config)).await;
+    let cli = |args: &[&str]| {
+        let output = Command::new(BIN)
+            .args(args)
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{}", server.port),
+                "--data-dir",
+            ])
+            .arg(server.data_dir())
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        )
+    };
+    let status = eventually(30, || {
+        let (_, text) = cli(&["status"]);
+        async move { text.contains("parked: 1").then_some(text) }
+    })
+    .await;
+    assert!(status.contains("B1") && status.contains("role"), "{status}");
+    let job = status
+        .lines()
+        .find(|l| l.contains("job_"))
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
+
+    let (ok, text) = cli(&["retry", &job]);
+    assert!(ok && text.contains("1 job(s) resumed"), "{text}");
+    let (ok, text) = cli(&["retry", "--all-parked"]);
+    assert!(ok, "{text}");
+    let (ok, text) = cli(&["sync", "hris"]);
+    assert!(ok && text.contains("new job(s)"), "{text}");
+    let (ok, text) = cli(&["sync", "nope"]);
+    assert!(!ok && text.contains("no source `nope`"), "{text}");
+    // Still broken, so parked again, with the same explanation.
+    let status = eventually(30, || {
+        let (_, text) = cli(&["status"]);
+        async move { text.contains("parked: 1").then_some(text) }
+    })
+    .await;
+    assert!(status.contains("role"), "{status}");
+    assert!(pipeline.status_files().is_empty());
+
+    // The admin API answers the local CLI only.
+    let forbidden = server
+        .http
+        .get(format!("{}/admin/status", server.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forbidden.status(), 403);
 }
 
 #[tokio::test]
