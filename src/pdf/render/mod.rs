@@ -370,7 +370,12 @@ fn typeset_in(
     };
     let document = compiled.map_err(|diagnostics| error_at(diagnostics.as_slice()))?;
     let pdf = typst_pdf::pdf(&document, &typst_pdf::PdfOptions::default())
-        .map_err(|diagnostics| error_at(diagnostics.as_slice()))?;
+        .map_err(|diagnostics| error_at(diagnostics.as_slice()));
+    // Typst memoizes across compilations in a global cache; without eviction a long-running
+    // server keeps every layout it ever made (1.6 GB after 1,000 contracts). Results unused
+    // for 10 compilations go, as the typst CLI does in watch mode.
+    comemo::evict(10);
+    let pdf = pdf?;
     Ok(RenderedPdf {
         page_count: document.pages().len(),
         pdf,
