@@ -41,9 +41,16 @@ pub struct Config {
 pub struct CertyneoConfig {
     pub mode: ApiMode,
     /// Remote: the API base, e.g. `https://api.certyneo.com/api/v1`.
+    #[serde(alias = "baseUrl")]
     pub base_url: Option<String>,
     /// Remote: the API key (use `${CERTYNEO_API_KEY}`).
+    #[serde(alias = "apiKey")]
     pub api_key: Option<String>,
+    /// The secret of a webhook subscription you manage yourself (e.g. in the Certyneo
+    /// dashboard, pointing at `/hooks/certyneo`). Without it the daemon subscribes itself at
+    /// start and keeps the secret in `<data-dir>/sync/webhook-secret`.
+    #[serde(alias = "webhookSecret")]
+    pub webhook_secret: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

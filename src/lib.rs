@@ -381,6 +381,7 @@ fn build_sync(
         receiver_url: config.sync.receiver_url.clone().unwrap_or(default_receiver),
         data_dir: settings.data_dir.clone(),
         config: config.sync.clone(),
+        webhook_secret: config.certyneo.webhook_secret.clone(),
     });
     tracing::info!(
         mappings = daemon.mappings().len(),

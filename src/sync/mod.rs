@@ -133,6 +133,7 @@ pub struct SyncDaemon {
     wake: tokio::sync::Notify,
     pub metrics: Arc<metrics::SyncMetrics>,
     registered: std::sync::atomic::AtomicBool,
+    subscription_managed_outside: bool,
 }
 
 /// What the daemon is given at start.
@@ -144,6 +145,8 @@ pub struct SyncSettings {
     pub receiver_url: String,
     pub data_dir: PathBuf,
     pub config: crate::config::SyncConfig,
+    /// A subscription managed outside the daemon: its secret (no registration then).
+    pub webhook_secret: Option<String>,
 }
 
 fn backoff(attempts: u32) -> chrono::Duration {
@@ -201,9 +204,12 @@ fn ended_state(status: &str) -> Option<JobState> {
 impl SyncDaemon {
     pub fn new(settings: SyncSettings) -> Self {
         let secret_path = settings.data_dir.join("sync").join("webhook-secret");
-        let secret = std::fs::read_to_string(&secret_path)
-            .ok()
-            .map(|s| s.trim().to_string());
+        let managed_outside = settings.webhook_secret.is_some();
+        let secret = settings.webhook_secret.or_else(|| {
+            std::fs::read_to_string(&secret_path)
+                .ok()
+                .map(|s| s.trim().to_string())
+        });
         let metrics = Arc::new(metrics::SyncMetrics::default());
         Self {
             jobs: JobStore::new(settings.store),
@@ -220,6 +226,7 @@ impl SyncDaemon {
             wake: tokio::sync::Notify::new(),
             metrics,
             registered: std::sync::atomic::AtomicBool::new(false),
+            subscription_managed_outside: managed_outside,
         }
     }
 
@@ -271,6 +278,10 @@ impl SyncDaemon {
     /// Makes sure the API delivers our events to the receiver: reuses a subscription to our
     /// URL when we still hold its secret, else replaces it.
     async fn register(&self) -> Result<(), ClientError> {
+        if self.subscription_managed_outside {
+            tracing::info!(url = %self.receiver_url, "using the configured webhook secret; the subscription is managed outside signbridge");
+            return Ok(());
+        }
         let existing: Vec<Value> = self
             .client
             .webhooks()

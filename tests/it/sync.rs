@@ -640,3 +640,54 @@ async fn remote_mode_drives_another_signbridge_as_the_cloud() {
     assert_eq!(on_cloud.len(), 3, "the envelopes live in the cloud");
     assert!(envelopes_of(&daemon, &daemon.key).await.is_empty());
 }
+
+#[tokio::test]
+async fn remote_mode_with_a_subscription_managed_outside() {
+    let cloud = Server::start_unthrottled().await;
+    let secret = "whsec_managed_in_the_dashboard_0123456789";
+    let (pipeline, config) = Pipeline::new("");
+    // The Certyneo spelling of the keys.
+    let config = format!(
+        "certyneo:\n  mode: remote\n  baseUrl: {}\n  apiKey: {}\n  webhookSecret: {secret}\n{config}",
+        cloud.url(""),
+        cloud.key
+    );
+    pipeline.add_records(0..2);
+    let daemon = Server::start_with_config(Some(&config)).await;
+    // The operator subscribes the receiver themselves; the API issues its own secret, so the
+    // daemon (holding another one) must refuse what it signs…
+    let subscribed = expect_status(
+        cloud
+            .post("/webhooks")
+            .json(&json!({"url": format!("{}/hooks/certyneo", daemon.base()), "events": ["envelope.completed"]}))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    assert_ne!(subscribed["secret"], secret);
+    let listed: Value = cloud
+        .get("/webhooks")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["data"].as_array().unwrap().len(),
+        1,
+        "the daemon registered nothing"
+    );
+    cloud.outbox(2).await;
+    let mut signed = std::collections::HashSet::new();
+    sign_until(&cloud, &mut signed, 2, 30).await;
+    // …so nothing is written back (the reconciler waits 300 s by default): a webhook signed with
+    // a secret other than the configured one ends no job.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(
+        pipeline.status_files().is_empty(),
+        "a webhook signed with another secret was refused"
+    );
+}
