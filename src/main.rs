@@ -221,6 +221,23 @@ impl DaemonArgs {
 }
 
 fn print_status(status: &serde_json::Value) {
+    if let Some(sources) = status["sources"].as_object() {
+        for (name, run) in sources {
+            match run["ok"].as_bool() {
+                Some(true) => println!(
+                    "source {name}: last run {} — {} new job(s)",
+                    run["at"].as_str().unwrap_or("?"),
+                    run["newJobs"]
+                ),
+                Some(false) => println!(
+                    "source {name}: last run {} FAILED — {}",
+                    run["at"].as_str().unwrap_or("?"),
+                    run["error"].as_str().unwrap_or("")
+                ),
+                None => println!("source {name}: not run yet"),
+            }
+        }
+    }
     println!("jobs: {} in all", status["total"]);
     if let Some(counts) = status["jobs"].as_object() {
         for (state, count) in counts {

@@ -134,6 +134,8 @@ pub struct SyncDaemon {
     pub metrics: Arc<metrics::SyncMetrics>,
     registered: std::sync::atomic::AtomicBool,
     subscription_managed_outside: bool,
+    /// Per source: when it last ran and how it went.
+    last_runs: std::sync::Mutex<BTreeMap<String, Value>>,
 }
 
 /// What the daemon is given at start.
@@ -227,6 +229,7 @@ impl SyncDaemon {
             metrics,
             registered: std::sync::atomic::AtomicBool::new(false),
             subscription_managed_outside: managed_outside,
+            last_runs: std::sync::Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -388,10 +391,21 @@ impl SyncDaemon {
     /// job per qualifying record, then advance the cursor. Returns the number of new jobs.
     pub async fn poll_once(self: Arc<Self>, name: &str) -> Result<usize, String> {
         let daemon = self.clone();
-        let name = name.to_string();
-        let added = tokio::task::spawn_blocking(move || daemon.poll_blocking(&name))
+        let source = name.to_string();
+        let at = chrono::Utc::now();
+        let outcome = tokio::task::spawn_blocking(move || daemon.poll_blocking(&source))
             .await
-            .map_err(|err| err.to_string())??;
+            .map_err(|err| err.to_string())
+            .and_then(|r| r);
+        let summary = match &outcome {
+            Ok(added) => json!({"at": at, "ok": true, "newJobs": added}),
+            Err(error) => json!({"at": at, "ok": false, "error": error}),
+        };
+        self.last_runs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_string(), summary);
+        let added = outcome?;
         if added > 0 {
             self.wake();
         }
@@ -823,8 +837,21 @@ impl SyncDaemon {
             .filter(|j| j.state == JobState::Parked)
             .map(|j| json!({"id": j.id, "mapping": j.mapping, "record": j.record_id, "from": j.parked_from.map(JobState::as_str), "error": j.last_error}))
             .collect();
-        Ok(
-            json!({"jobs": counts, "total": jobs.len(), "parked": parked, "sources": self.sources.keys().collect::<Vec<_>>()}),
-        )
+        let last_runs = self
+            .last_runs
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let sources: serde_json::Map<String, Value> = self
+            .sources
+            .keys()
+            .map(|name| {
+                (
+                    name.clone(),
+                    last_runs.get(name).cloned().unwrap_or(Value::Null),
+                )
+            })
+            .collect();
+        Ok(json!({"jobs": counts, "total": jobs.len(), "parked": parked, "sources": sources}))
     }
 }

@@ -231,6 +231,7 @@ async fn twenty_records_go_out_get_signed_and_come_back_signed() {
         ok && status.contains("written_back   20") && status.contains("parked: none"),
         "{status}"
     );
+    assert!(status.contains("source hris: last run "), "{status}");
 
     let ready = server
         .http
