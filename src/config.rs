@@ -69,6 +69,8 @@ pub struct SyncConfig {
     pub enabled: bool,
     /// Where the mapping files are. Default `mappings`.
     pub mappings_dir: PathBuf,
+    /// Where the HTTP connector definitions are. Default `connectors`.
+    pub connectors_dir: PathBuf,
     /// The URL the API delivers webhooks to. Default: this server's `/hooks/certyneo` on
     /// loopback (embedded) or under `server.public_url` (remote).
     pub receiver_url: Option<String>,
@@ -89,6 +91,7 @@ impl Default for SyncConfig {
         Self {
             enabled: true,
             mappings_dir: PathBuf::from("mappings"),
+            connectors_dir: PathBuf::from("connectors"),
             receiver_url: None,
             reconcile_after_secs: 300,
             max_attempts: 8,
@@ -119,6 +122,13 @@ pub struct SourceConfig {
     /// folder: the record's version field (default `updatedAt`; a content hash without it).
     #[serde(default)]
     pub version_field: Option<String>,
+    /// HTTP connectors: their settings (documented at the top of `connectors/<name>.yaml`);
+    /// put credentials in `${ENV}` variables.
+    #[serde(default)]
+    pub settings: std::collections::BTreeMap<String, String>,
+    /// HTTP connectors: another base URL than the definition's (a proxy, a sandbox).
+    #[serde(default)]
+    pub base_url: Option<String>,
 }
 
 /// The PAdES seal. Without a key and certificate, a self-signed CA and signing certificate are

@@ -315,7 +315,8 @@ fn build_sync(
     for (name, source) in &source_configs {
         sources.insert(
             name.clone(),
-            sync::source_from_config(name, source).map_err(StartError::Sync)?,
+            sync::source_from_config(name, source, &config.sync.connectors_dir)
+                .map_err(StartError::Sync)?,
         );
     }
     let mappings: Vec<_> = mappings

@@ -17,6 +17,8 @@ pub struct SourceRecord {
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriteBack {
     pub record_id: String,
+    /// The record as it was read (write-back requests may use its fields).
+    pub record: serde_json::Value,
     /// `completed`, `declined`, `expired` or `voided`.
     pub state: String,
     pub envelope_id: String,
@@ -51,4 +53,24 @@ pub trait Connector: Send + Sync {
 
     /// Writes the outcome back to the record. Must be idempotent: it may run twice.
     fn write_back(&self, outcome: &WriteBack) -> Result<(), SourceError>;
+
+    /// One cheap, authenticated look at the source (for `validate`).
+    fn check(&self) -> Result<(), SourceError>;
+
+    /// Checks that an inbound push (the system's own webhook) is genuine; the daemon then
+    /// reads the source again (it never trusts a push's payload).
+    fn verify_push(&self, push: &PushRequest) -> Result<(), SourceError> {
+        let _ = push;
+        Err(SourceError::Config("this source takes no pushes".into()))
+    }
+}
+
+/// An inbound push as received.
+#[derive(Debug, Clone)]
+pub struct PushRequest {
+    pub method: String,
+    /// Path and query, as the sender signed it.
+    pub uri: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
 }

@@ -188,6 +188,12 @@ impl Connector for FolderConnector {
         Ok((records, Some(newest.to_string())))
     }
 
+    fn check(&self) -> Result<(), SourceError> {
+        std::fs::read_dir(&self.path)
+            .map(|_| ())
+            .map_err(|err| SourceError::Unavailable(format!("{}: {err}", self.path.display())))
+    }
+
     fn write_back(&self, outcome: &WriteBack) -> Result<(), SourceError> {
         let folder = self.output.join(folder_name(&outcome.record_id));
         std::fs::create_dir_all(&folder)
@@ -269,6 +275,7 @@ mod tests {
         };
         let outcome = WriteBack {
             record_id: "../E 1".into(),
+            record: json!({"id": "../E 1"}),
             state: "completed".into(),
             envelope_id: "env_1".into(),
             files: vec![("E1-signed.pdf".into(), b"%PDF".to_vec())],

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod client;
 pub mod connector;
 pub mod folder;
+pub mod http;
 pub mod jobs;
 pub mod mapping;
 pub mod metrics;
@@ -64,9 +65,28 @@ pub fn parse_schedule(text: &str) -> Result<cron::Schedule, String> {
     cron::Schedule::from_str(&full).map_err(|err| format!("schedule `{text}`: {err}"))
 }
 
-/// Builds a source from its configuration (paths relative to the working folder).
-pub fn source_from_config(name: &str, config: &SourceConfig) -> Result<Source, String> {
+/// Builds a source from its configuration (paths relative to the working folder); a connector
+/// other than the built-in ones is `<connectors_dir>/<connector>.yaml`.
+pub fn source_from_config(
+    name: &str,
+    config: &SourceConfig,
+    connectors_dir: &Path,
+) -> Result<Source, String> {
     let schedule = parse_schedule(config.schedule.as_deref().unwrap_or("* * * * *"))?;
+    if config.connector != "folder" {
+        for (field, set) in [
+            ("path", config.path.is_some()),
+            ("output", config.output.is_some()),
+            ("id_field", config.id_field.is_some()),
+            ("version_field", config.version_field.is_some()),
+        ] {
+            if set {
+                return Err(format!("source `{name}`: `{field}` is a setting of the folder connector; `{}` takes `settings:`", config.connector));
+            }
+        }
+    } else if !config.settings.is_empty() || config.base_url.is_some() {
+        return Err(format!("source `{name}`: the folder connector takes path/output/id_field/version_field, not settings or base_url"));
+    }
     let connector: Arc<dyn Connector> = match config.connector.as_str() {
         "folder" => {
             let path = config
@@ -84,9 +104,20 @@ pub fn source_from_config(name: &str, config: &SourceConfig) -> Result<Source, S
             })
         }
         other => {
-            return Err(format!(
-                "source `{name}`: unknown connector `{other}` (built in: folder)"
-            ))
+            let file = connectors_dir.join(format!("{other}.yaml"));
+            if !file.is_file() {
+                return Err(format!(
+                    "source `{name}`: unknown connector `{other}` (built in: folder; no {})",
+                    file.display()
+                ));
+            }
+            let definition = http::load_definition(&file).map_err(|err| err.to_string())?;
+            Arc::new(http::HttpConnector::new(
+                name,
+                definition,
+                &config.settings,
+                config.base_url.clone(),
+            )?)
         }
     };
     Ok(Source {
@@ -111,6 +142,8 @@ pub fn sources_of(config: &Config) -> Result<BTreeMap<String, SourceConfig>, Str
                 output: Some(PathBuf::from("examples/hris/signed")),
                 id_field: None,
                 version_field: None,
+                settings: BTreeMap::new(),
+                base_url: None,
             },
         );
     }
@@ -737,6 +770,7 @@ impl SyncDaemon {
         }
         let outcome = WriteBack {
             record_id: job.record_id.clone(),
+            record: job.record.clone(),
             state: state.into(),
             envelope_id,
             files,

@@ -18,7 +18,53 @@ use std::sync::Arc;
 pub fn router(daemon: Arc<SyncDaemon>) -> Router {
     Router::new()
         .route("/hooks/certyneo", post(receive))
+        .route("/hooks/sources/{source}", post(receive_push))
         .with_state(daemon)
+}
+
+/// `POST /hooks/sources/{source}`: a source system's own webhook. Its signature is checked by
+/// the source's connector; a genuine push makes the daemon read that source now (the payload
+/// itself is never trusted as the record).
+async fn receive_push(
+    State(daemon): State<Arc<SyncDaemon>>,
+    axum::extract::Path(source): axum::extract::Path<String>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(configured) = daemon.sources().get(&source) else {
+        return refuse(StatusCode::NOT_FOUND, "not_found", "no such source");
+    };
+    let push = super::connector::PushRequest {
+        method: method.to_string(),
+        uri: uri
+            .path_and_query()
+            .map(|p| p.to_string())
+            .unwrap_or_default(),
+        headers: headers
+            .iter()
+            .filter_map(|(k, v)| Some((k.to_string(), v.to_str().ok()?.to_string())))
+            .collect(),
+        body: body.to_vec(),
+    };
+    let connector = configured.connector.clone();
+    match tokio::task::spawn_blocking(move || connector.verify_push(&push)).await {
+        Ok(Ok(())) => {
+            tracing::info!(source = %source, "source push verified; reading the source");
+            daemon.metrics.webhook("source_push", None);
+            configured.run_now.notify_one();
+            (StatusCode::OK, Json(json!({"received": true}))).into_response()
+        }
+        Ok(Err(super::connector::SourceError::Config(message))) => {
+            refuse(StatusCode::NOT_FOUND, "pushes_not_accepted", &message)
+        }
+        Ok(Err(err)) => {
+            daemon.metrics.webhook("source_push_refused", None);
+            refuse(StatusCode::UNAUTHORIZED, "push_refused", &err.to_string())
+        }
+        Err(_) => refuse(StatusCode::SERVICE_UNAVAILABLE, "unavailable", "try again"),
+    }
 }
 
 fn refuse(status: StatusCode, code: &str, message: &str) -> Response {

@@ -36,7 +36,7 @@ pub fn validate(config_path: Option<&Path>, check_environment: bool) -> Vec<Stri
         Err(err) => return vec![format!("{}:1:1: {err}", config_file.display())],
     };
     for (name, source) in &sources {
-        match source_from_config(name, source) {
+        match source_from_config(name, source, &config.sync.connectors_dir) {
             Ok(built) => {
                 if check_environment {
                     if let Err(err) = built
@@ -54,6 +54,19 @@ pub fn validate(config_path: Option<&Path>, check_environment: bool) -> Vec<Stri
                 "{}: {err}",
                 position(&config_file, &format!("{name}:"))
             )),
+        }
+    }
+    if let Ok(entries) = std::fs::read_dir(&config.sync.connectors_dir) {
+        let mut files: Vec<_> = entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().and_then(|e| e.to_str()) == Some("yaml"))
+            .collect();
+        files.sort();
+        for file in files {
+            if let Err(err) = super::http::load_definition(&file) {
+                problems.push(err.to_string());
+            }
         }
     }
     let folder = &config.sync.mappings_dir;

@@ -9,6 +9,7 @@ mod bad_inputs;
 mod browser;
 mod clock;
 mod concurrency;
+mod connectors;
 mod durability;
 mod evidence;
 mod idempotency;
