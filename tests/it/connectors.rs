@@ -275,12 +275,3 @@ fn every_shipped_connector_definition_loads() {
     }
     assert!(count >= 1);
 }
-
-#[allow(dead_code)]
-fn header(headers: &HeaderMap, name: &str) -> String {
-    headers
-        .get(name)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
-}
