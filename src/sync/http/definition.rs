@@ -74,6 +74,15 @@ pub enum Auth {
         /// A field of the token answer that replaces the base URL (Salesforce `instance_url`).
         #[serde(default)]
         base_url_from: Option<String>,
+        /// Where the token is in the answer (default `access_token`; Personio v1: `data.token`).
+        #[serde(default)]
+        token_path: Option<String>,
+        /// Send the credentials as a JSON body instead of a form (Personio v1 `/v1/auth`).
+        #[serde(default)]
+        json_body: bool,
+        /// Seconds a token lives when the answer does not say (default 3600).
+        #[serde(default)]
+        lifetime_secs: Option<u64>,
     },
 }
 
@@ -156,8 +165,12 @@ pub struct Stream {
     pub primary_key: String,
     #[serde(default)]
     pub cursor: Option<Cursor>,
+    /// Keeps a record only when this renders true (over `record`), before hydration.
     #[serde(default)]
-    pub hydrate: Option<Hydrate>,
+    pub filter: Option<String>,
+    /// Requests per record, in order, each merging its answer into the record.
+    #[serde(default)]
+    pub hydrate: Vec<Hydrate>,
     /// Personio's `{label, value}` attributes: replace every such object by its `value`.
     #[serde(default)]
     pub unwrap_values: bool,
@@ -197,6 +210,10 @@ pub enum Paginator {
         param: Option<String>,
         #[serde(default)]
         body_field: Option<String>,
+        /// After this many records in one query, query again from the newest cursor value
+        /// seen (HubSpot search stops at 10,000 results).
+        #[serde(default)]
+        restart_after: Option<u64>,
     },
     /// The next page's URL is at `url_path` in the answer (Salesforce `nextRecordsUrl`).
     NextUrl { url_path: String },
@@ -214,9 +231,13 @@ fn one() -> u64 {
 pub struct Cursor {
     /// The record field holding its modification time (dotted).
     pub field: String,
-    /// How times are written: `rfc3339` (default), `epoch_ms`, `epoch_s`, or a strftime format.
+    /// How the record's field writes times: `rfc3339` (default), `epoch_ms`, `epoch_s`, or a
+    /// strftime format (with `%z` for offsets like `+0000`).
     #[serde(default = "rfc3339")]
     pub format: String,
+    /// How the cursor is sent in requests (`{{cursor}}`), when not like the field.
+    #[serde(default)]
+    pub send_format: Option<String>,
     /// The cursor before the first run.
     #[serde(default = "epoch")]
     pub start: String,
@@ -318,13 +339,12 @@ pub struct Inbound {
     pub signed: Option<String>,
     #[serde(default)]
     pub timestamp_header: Option<String>,
+    /// Or: where the event's time is in the JSON body (RFC 3339 or epoch).
+    #[serde(default)]
+    pub timestamp_path: Option<String>,
     /// Requests whose timestamp is further than this from now are refused (default 300).
     #[serde(default = "five_minutes")]
     pub tolerance_secs: i64,
-    /// The stream whose records the pushes concern (their ids are fetched again).
-    pub stream: String,
-    /// Dotted path to the changed record's id in the push.
-    pub id_path: String,
 }
 
 fn five_minutes() -> i64 {

@@ -285,6 +285,9 @@ impl HttpConnector {
             client_secret,
             scope,
             base_url_from,
+            token_path,
+            json_body,
+            lifetime_secs,
         } = &self.definition.auth
         else {
             return Ok(String::new());
@@ -317,15 +320,19 @@ impl HttpConnector {
                 url = format!("{}{url}", base.trim_end_matches('/'));
             }
         }
-        let response = self
-            .http
-            .post(&url)
-            .form(&form)
-            .send()
-            .await
-            .map_err(|err| {
-                SourceError::Unavailable(format!("{}: token request: {err}", self.name))
-            })?;
+        let request = if *json_body {
+            let body: Map<String, Value> = form
+                .iter()
+                .filter(|(k, _)| k != "grant_type")
+                .map(|(k, v)| (k.clone(), json!(v)))
+                .collect();
+            self.http.post(&url).json(&body)
+        } else {
+            self.http.post(&url).form(&form)
+        };
+        let response = request.send().await.map_err(|err| {
+            SourceError::Unavailable(format!("{}: token request: {err}", self.name))
+        })?;
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         if !status.is_success() {
@@ -334,16 +341,17 @@ impl HttpConnector {
                 self.name
             )));
         }
-        let value = body["access_token"]
-            .as_str()
+        let path = token_path.as_deref().unwrap_or("access_token");
+        let value = at_path(&body, path)
+            .and_then(Value::as_str)
             .ok_or_else(|| {
-                SourceError::Config(format!(
-                    "{}: the token answer has no access_token",
-                    self.name
-                ))
+                SourceError::Config(format!("{}: the token answer has no `{path}`", self.name))
             })?
             .to_string();
-        let lifetime = body["expires_in"].as_u64().unwrap_or(3600);
+        let lifetime = body["expires_in"]
+            .as_u64()
+            .or(*lifetime_secs)
+            .unwrap_or(3600);
         let base_url = base_url_from
             .as_ref()
             .and_then(|field| body[field.as_str()].as_str().map(str::to_string));
@@ -570,25 +578,35 @@ impl HttpConnector {
                 self.name
             ))
         })?;
-        let (sent_cursor, stored) = match &stream.cursor {
+        // The stored cursor is RFC 3339 (UTC); requests get it as `send_format` (or `format`).
+        let send_format = |spec: &definition::Cursor| {
+            spec.send_format
+                .clone()
+                .unwrap_or_else(|| spec.format.clone())
+        };
+        let (mut sent_cursor, stored) = match &stream.cursor {
             Some(spec) => {
                 let stored = cursor
                     .map(str::to_string)
                     .unwrap_or_else(|| spec.start.clone());
-                let floor = parse_time(&stored, &spec.format)
-                    .map(|t| {
-                        format_time(
-                            t - chrono::Duration::seconds(spec.lookback_secs),
-                            &spec.format,
-                        )
-                    })
-                    .unwrap_or_else(|| stored.clone());
-                (floor, Some(stored))
+                let at = parse_time(&stored, "rfc3339").ok_or_else(|| {
+                    SourceError::Config(format!(
+                        "source `{}`: the cursor `{stored}` is not an RFC 3339 time",
+                        self.name
+                    ))
+                })?;
+                let floor = format_time(
+                    at - chrono::Duration::seconds(spec.lookback_secs),
+                    &send_format(spec),
+                );
+                (floor, Some(format_time(at, "rfc3339")))
             }
             None => (String::new(), None),
         };
         let mut records = Vec::new();
-        let mut newest = stored.clone();
+        let mut newest: Option<chrono::DateTime<chrono::Utc>> =
+            stored.as_deref().and_then(|s| parse_time(s, "rfc3339"));
+        let mut window = 0u64;
         let mut page_number = 0u64;
         let mut token: Option<Value> = None;
         let mut next_url: Option<String> = None;
@@ -598,10 +616,9 @@ impl HttpConnector {
                     Some((param.as_str(), (start + page_number).to_string())),
                     None,
                 ),
-                Paginator::Offset { param, size, .. } => (
-                    Some((param.as_str(), (page_number * size).to_string())),
-                    None,
-                ),
+                Paginator::Offset { param, .. } => {
+                    (Some((param.as_str(), window.to_string())), None)
+                }
                 Paginator::Cursor {
                     param, body_field, ..
                 } => match &token {
@@ -662,18 +679,29 @@ impl HttpConnector {
             };
             let count = items.len() as u64;
             for item in items {
-                let item = if stream.unwrap_values {
+                let mut item = if stream.unwrap_values {
                     unwrap_values(item)
                 } else {
                     item
                 };
-                let item = match &stream.hydrate {
-                    Some(hydrate) => self.hydrate(stream_name, hydrate, item).await?,
-                    None => item,
-                };
-                let id = at_path(&item, &stream.primary_key).and_then(text_of).ok_or_else(|| {
-                    SourceError::BadRecord(format!("{what}: a record has no `{}`; nothing was recorded and the cursor stays", stream.primary_key))
-                })?;
+                if let Some(filter) = &stream.filter {
+                    let keep =
+                        self.render(filter, &json!({"record": item, "config": self.config}))?;
+                    if matches!(keep.trim(), "" | "false" | "0" | "no") {
+                        continue;
+                    }
+                }
+                for hydrate in &stream.hydrate {
+                    item = self.hydrate(stream_name, hydrate, item).await?;
+                }
+                let id = at_path(&item, &stream.primary_key)
+                    .and_then(text_of)
+                    .ok_or_else(|| {
+                        SourceError::BadRecord(format!(
+                            "{what}: a record has no `{}`; nothing was recorded and the cursor stays",
+                            stream.primary_key
+                        ))
+                    })?;
                 let version = match &stream.cursor {
                     Some(spec) => {
                         let value =
@@ -685,15 +713,14 @@ impl HttpConnector {
                                         spec.field
                                     ))
                                 })?;
-                        if let Some(at) = parse_time(&value, &spec.format) {
-                            let formatted = format_time(at, &spec.format);
-                            let newer = newest
-                                .as_deref()
-                                .and_then(|n| parse_time(n, &spec.format))
-                                .is_none_or(|n| at > n);
-                            if newer {
-                                newest = Some(formatted);
-                            }
+                        let at = parse_time(&value, &spec.format).ok_or_else(|| {
+                            SourceError::BadRecord(format!(
+                                "{what}: record {id}: `{value}` is not a time in the `{}` format",
+                                spec.format
+                            ))
+                        })?;
+                        if newest.is_none_or(|n| at > n) {
+                            newest = Some(at);
                         }
                         value
                     }
@@ -709,16 +736,35 @@ impl HttpConnector {
                 });
             }
             page_number += 1;
+            window += count;
             let more = match &stream.paginator {
                 Paginator::None => false,
                 Paginator::Page { size, .. } | Paginator::Offset { size, .. } => {
                     count >= *size && count > 0
                 }
-                Paginator::Cursor { token_path, .. } => {
+                Paginator::Cursor {
+                    token_path,
+                    restart_after,
+                    ..
+                } => {
                     token = at_path(&body, token_path)
                         .filter(|v| text_of(v).is_some())
                         .cloned();
-                    token.is_some()
+                    let mut restart = false;
+                    if let (Some(limit), Some(spec), Some(at), true) =
+                        (restart_after, &stream.cursor, newest, token.is_some())
+                    {
+                        if window + count > *limit {
+                            // Slide the floor instead of paging past the cap; records at the
+                            // floor come again and are deduplicated by their version.
+                            sent_cursor = format_time(at, &send_format(spec));
+                            token = None;
+                            window = 0;
+                            restart = true;
+                            tracing::info!(source = %self.name, stream = stream_name, floor = %sent_cursor, "result cap near: querying again from the newest time seen");
+                        }
+                    }
+                    restart || token.is_some()
                 }
                 Paginator::NextUrl { url_path } => {
                     next_url = at_path(&body, url_path).and_then(text_of);
@@ -746,7 +792,10 @@ impl HttpConnector {
                 break;
             }
         }
-        Ok((records, newest.or(stored)))
+        Ok((
+            records,
+            newest.map(|at| format_time(at, "rfc3339")).or(stored),
+        ))
     }
 
     async fn hydrate(
@@ -1035,6 +1084,29 @@ impl Connector for HttpConnector {
             return Err(SourceError::BadRecord(
                 "the push signature does not match".into(),
             ));
+        }
+        if let Some(path) = &inbound.timestamp_path {
+            let body: Value = serde_json::from_slice(&push.body).unwrap_or(Value::Null);
+            let at = at_path(&body, path)
+                .and_then(|value| match value {
+                    Value::String(text) => parse_time(text, "rfc3339"),
+                    Value::Number(n) => n.as_i64().and_then(|n| {
+                        if n > 10_000_000_000 {
+                            chrono::DateTime::from_timestamp_millis(n)
+                        } else {
+                            chrono::DateTime::from_timestamp(n, 0)
+                        }
+                    }),
+                    _ => None,
+                })
+                .ok_or_else(|| {
+                    SourceError::BadRecord(format!("the push has no time at `{path}`"))
+                })?;
+            if (chrono::Utc::now() - at).num_seconds().abs() > inbound.tolerance_secs {
+                return Err(SourceError::BadRecord(
+                    "the push is too old (or from the future): refused as a possible replay".into(),
+                ));
+            }
         }
         Ok(())
     }
