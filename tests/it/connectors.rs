@@ -275,3 +275,389 @@ fn every_shipped_connector_definition_loads() {
     }
     assert!(count >= 1);
 }
+
+fn basic_user(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
+    use base64::Engine;
+    let value = headers
+        .get("authorization")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}
+
+fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get("authorization")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::to_string)
+}
+
+fn outcome(record: &Value, record_id: &str, pdf: &[u8]) -> WriteBack {
+    WriteBack {
+        record_id: record_id.into(),
+        record: record.clone(),
+        state: "completed".into(),
+        envelope_id: "env_test".into(),
+        files: vec![(format!("{record_id}-signed.pdf"), pdf.to_vec())],
+        fields: BTreeMap::new(),
+    }
+}
+
+fn part<'a>(upload: &'a [ReceivedPart], name: &str) -> &'a ReceivedPart {
+    upload.iter().find(|p| p.0 == name).unwrap_or_else(|| {
+        panic!(
+            "no part `{name}` in {:?}",
+            upload.iter().map(|p| &p.0).collect::<Vec<_>>()
+        )
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// BambooHR: Basic (API key : x), GET /api/v1/employees/changed?since= (a map of ids), GET
+// /api/v1/employees/{id}?fields=, POST /api/v1/employees/{id}/files, 503 + Retry-After.
+
+#[tokio::test]
+async fn bamboohr_reads_changes_hydrates_and_files_the_pdf() {
+    let fake: Shared = Arc::new(Mutex::new(Fake {
+        records: vec![
+            json!({"id": "3", "action": "Inserted", "lastChanged": "2026-11-01T10:00:00+00:00"}),
+            json!({"id": "4", "action": "Updated", "lastChanged": "2026-11-02T10:00:00+00:00"}),
+            json!({"id": "5", "action": "Deleted", "lastChanged": "2026-11-03T10:00:00+00:00"}),
+        ],
+        throttle_next: 1,
+        ..Fake::default()
+    }));
+    async fn changed(
+        State(fake): State<Shared>,
+        headers: axum::http::HeaderMap,
+        Query(query): Query<HashMap<String, String>>,
+    ) -> Response {
+        let mut fake = fake.lock().unwrap();
+        fake.requests.push((
+            "GET".into(),
+            "/api/v1/employees/changed".into(),
+            query.clone(),
+        ));
+        if basic_user(&headers) != Some(("bamboo-key".into(), "x".into())) {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        if fake.throttle_next > 0 {
+            fake.throttle_next -= 1;
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [("retry-after", "1")],
+                "busy",
+            )
+                .into_response();
+        }
+        if fake.malformed {
+            return (
+                StatusCode::OK,
+                [("content-type", "application/json")],
+                "{\"latest\": \"2026",
+            )
+                .into_response();
+        }
+        let since = query.get("since").cloned().unwrap_or_default();
+        let employees: serde_json::Map<String, Value> = fake
+            .records
+            .iter()
+            .filter(|e| {
+                e["lastChanged"].as_str().unwrap_or("") >= since.replace('Z', "+00:00").as_str()
+            })
+            .map(|e| (e["id"].as_str().unwrap().to_string(), e.clone()))
+            .collect();
+        Json(json!({"latest": "2026-11-03T10:00:00+00:00", "employees": employees})).into_response()
+    }
+    async fn employee(
+        State(fake): State<Shared>,
+        Path(id): Path<String>,
+        Query(query): Query<HashMap<String, String>>,
+    ) -> Response {
+        fake.lock().unwrap().requests.push((
+            "GET".into(),
+            format!("/api/v1/employees/{id}"),
+            query,
+        ));
+        Json(json!({"id": id, "firstName": format!("First{id}"), "lastName": "Nowak", "workEmail": format!("e{id}@example.com"), "jobTitle": "Engineer"})).into_response()
+    }
+    async fn files(
+        State(fake): State<Shared>,
+        Path(id): Path<String>,
+        multipart: Multipart,
+    ) -> Response {
+        let received = parts(multipart).await;
+        let mut fake = fake.lock().unwrap();
+        fake.requests.push((
+            "POST".into(),
+            format!("/api/v1/employees/{id}/files"),
+            HashMap::new(),
+        ));
+        fake.uploads.push(received);
+        (
+            StatusCode::CREATED,
+            [(
+                "location",
+                "https://acme.bamboohr.com/api/v1/employees/3/files/77",
+            )],
+        )
+            .into_response()
+    }
+    let base = serve(
+        Router::new()
+            .route("/api/v1/employees/changed", get(changed))
+            .route("/api/v1/employees/{id}", get(employee))
+            .route("/api/v1/employees/{id}/files", post(files))
+            .with_state(fake.clone()),
+    )
+    .await;
+    let connector = Arc::new(connector(
+        "bamboohr.yaml",
+        &[
+            ("company_domain", "acme"),
+            ("api_key", "bamboo-key"),
+            ("file_category", "12"),
+        ],
+        &base,
+    ));
+    let c = connector.clone();
+    let (records, cursor) = blocking(move || c.read("employees", None)).await.unwrap();
+    let mut ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
+    ids.sort();
+    assert_eq!(ids, vec!["3", "4"], "the deleted employee is skipped");
+    let three = records.iter().find(|r| r.id == "3").unwrap();
+    assert_eq!(
+        three.data["employee"]["workEmail"], "e3@example.com",
+        "hydrated"
+    );
+    assert_eq!(cursor.as_deref(), Some("2026-11-02T10:00:00Z"));
+    {
+        let fake = fake.lock().unwrap();
+        let hydrate = fake
+            .requests
+            .iter()
+            .find(|r| r.1 == "/api/v1/employees/3")
+            .unwrap();
+        assert!(hydrate.2["fields"].contains("workEmail") && hydrate.2["onlyCurrent"] == "false");
+        let changed: Vec<_> = fake
+            .requests
+            .iter()
+            .filter(|r| r.1 == "/api/v1/employees/changed")
+            .collect();
+        assert_eq!(changed.len(), 2, "503 + Retry-After, then the answer");
+    }
+    // Resume: only what changed since (minus the 5-minute lookback).
+    let c = connector.clone();
+    let (again, _) = blocking(move || c.read("employees", cursor.as_deref()))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        vec!["4"]
+    );
+
+    fake.lock().unwrap().malformed = true;
+    let c = connector.clone();
+    let error = blocking(move || c.read("employees", None))
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("not valid JSON"), "{error}");
+    fake.lock().unwrap().malformed = false;
+
+    let pdf = b"%PDF-bamboo".to_vec();
+    let c = connector.clone();
+    let record = three.data.clone();
+    blocking(move || c.write_back(&outcome(&record, "3", b"%PDF-bamboo")))
+        .await
+        .unwrap();
+    let fake = fake.lock().unwrap();
+    let upload = &fake.uploads[0];
+    assert_eq!(part(upload, "fileName").3, b"3-signed.pdf");
+    assert_eq!(part(upload, "category").3, b"12");
+    assert_eq!(part(upload, "share").3, b"no");
+    assert_eq!(part(upload, "file").3, pdf);
+    assert!(fake
+        .requests
+        .iter()
+        .any(|r| r.0 == "POST" && r.1 == "/api/v1/employees/3/files"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Personio v1: POST /v1/auth → data.token; GET /v1/company/employees (offset/limit,
+// updated_since, {label,value} attributes); POST /v1/company/documents; 401 → new token once.
+
+#[tokio::test]
+async fn personio_authenticates_pages_unwraps_and_uploads() {
+    #[derive(Default)]
+    struct State2 {
+        tokens_issued: usize,
+        valid_token: String,
+        expire_next: bool,
+        employee_requests: Vec<HashMap<String, String>>,
+        uploads: Vec<Vec<ReceivedPart>>,
+    }
+    type S = Arc<Mutex<State2>>;
+    async fn auth(State(state): State<S>, Json(body): Json<Value>) -> Response {
+        if body["client_id"] != "pid" || body["client_secret"] != "psecret" {
+            return (StatusCode::UNAUTHORIZED, Json(json!({"success": false}))).into_response();
+        }
+        let mut state = state.lock().unwrap();
+        state.tokens_issued += 1;
+        state.valid_token = format!("papi-token-{}", state.tokens_issued);
+        Json(json!({"success": true, "data": {"token": state.valid_token}})).into_response()
+    }
+    fn employee(id: u64, modified: &str) -> Value {
+        json!({"type": "Employee", "attributes": {
+            "id": {"label": "ID", "value": id, "type": "integer", "universal_id": "id"},
+            "first_name": {"label": "First name", "value": format!("Anna{id}"), "type": "standard", "universal_id": "first_name"},
+            "email": {"label": "Email", "value": format!("anna{id}@example.com"), "type": "standard", "universal_id": "email"},
+            "last_modified_at": {"label": "Last modified", "value": modified, "type": "date", "universal_id": "last_modified_at"}
+        }})
+    }
+    async fn employees(
+        State(state): State<S>,
+        headers: axum::http::HeaderMap,
+        Query(query): Query<HashMap<String, String>>,
+    ) -> Response {
+        let mut state = state.lock().unwrap();
+        if state.expire_next {
+            state.expire_next = false;
+            state.valid_token = "expired".into();
+        }
+        if bearer(&headers).as_deref() != Some(state.valid_token.as_str()) {
+            return (
+                StatusCode::UNAUTHORIZED,
+                Json(json!({"success": false, "error": {"message": "token expired"}})),
+            )
+                .into_response();
+        }
+        state.employee_requests.push(query.clone());
+        let all: Vec<Value> = (1..=5)
+            .map(|i| employee(i, &format!("2026-11-0{i}T09:00:00+01:00")))
+            .collect();
+        let offset: usize = query
+            .get("offset")
+            .and_then(|o| o.parse().ok())
+            .unwrap_or(0);
+        let limit: usize = query
+            .get("limit")
+            .and_then(|o| o.parse().ok())
+            .unwrap_or(50);
+        // The fake pages by 2 whatever the limit (Personio may give fewer than asked).
+        let page: Vec<Value> = all
+            .iter()
+            .skip(offset)
+            .take(limit.min(2))
+            .cloned()
+            .collect();
+        Json(json!({"success": true, "metadata": {"total_elements": 5, "current_page": offset / 2, "total_pages": 3}, "offset": offset, "limit": limit, "data": page})).into_response()
+    }
+    async fn documents(
+        State(state): State<S>,
+        headers: axum::http::HeaderMap,
+        multipart: Multipart,
+    ) -> Response {
+        let token_ok = bearer(&headers) == Some(state.lock().unwrap().valid_token.clone());
+        let received = parts(multipart).await;
+        if !token_ok {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        state.lock().unwrap().uploads.push(received);
+        (
+            StatusCode::CREATED,
+            Json(json!({"success": true, "data": {"id": 1, "type": "Document"}})),
+        )
+            .into_response()
+    }
+    let state: S = Arc::new(Mutex::new(State2::default()));
+    let base = serve(
+        Router::new()
+            .route("/v1/auth", post(auth))
+            .route("/v1/company/employees", get(employees))
+            .route("/v1/company/documents", post(documents))
+            .with_state(state.clone()),
+    )
+    .await;
+    let connector = Arc::new(connector(
+        "personio.yaml",
+        &[
+            ("client_id", "pid"),
+            ("client_secret", "psecret"),
+            ("document_category_id", "55"),
+        ],
+        &base,
+    ));
+    // The fake answers at most 2 records a page; the definition asks for 100 and stops on a
+    // short page, so use a definition copy that pages by 2 to cross three pages.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors/personio.yaml");
+    let text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("size: 100", "size: 2");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("personio.yaml"), text).unwrap();
+    let definition = load_definition(&dir.path().join("personio.yaml")).unwrap();
+    let settings: BTreeMap<String, String> = [
+        ("client_id", "pid"),
+        ("client_secret", "psecret"),
+        ("document_category_id", "55"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let paged = Arc::new(
+        HttpConnector::new("personio", definition, &settings, Some(base.clone())).unwrap(),
+    );
+
+    let c = paged.clone();
+    let (records, cursor) = blocking(move || c.read("employees", None)).await.unwrap();
+    assert_eq!(records.len(), 5, "three pages: 2 + 2 + 1");
+    assert_eq!(
+        records[0].data["attributes"]["first_name"], "Anna1",
+        "attributes unwrapped"
+    );
+    assert_eq!(records[0].id, "1");
+    assert_eq!(cursor.as_deref(), Some("2026-11-05T08:00:00Z"));
+    {
+        let state = state.lock().unwrap();
+        assert_eq!(state.tokens_issued, 1, "one token for all pages");
+        let offsets: Vec<&str> = state
+            .employee_requests
+            .iter()
+            .map(|q| q["offset"].as_str())
+            .collect();
+        assert_eq!(offsets, vec!["0", "2", "4"]);
+        assert_eq!(
+            state.employee_requests[0]["updated_since"], "2019-12-31T23:55:00",
+            "Personio's format"
+        );
+        assert_eq!(state.employee_requests[0]["limit"], "2");
+    }
+    // The token expires: one 401, one new token, and the read goes on.
+    state.lock().unwrap().expire_next = true;
+    let c = paged.clone();
+    let (again, _) = blocking(move || c.read("employees", cursor.as_deref()))
+        .await
+        .unwrap();
+    assert!(!again.is_empty());
+    assert_eq!(state.lock().unwrap().tokens_issued, 2, "refreshed once");
+
+    let c = connector.clone();
+    let record = records[0].data.clone();
+    blocking(move || c.write_back(&outcome(&record, "1", b"%PDF-personio")))
+        .await
+        .unwrap();
+    let state = state.lock().unwrap();
+    let upload = &state.uploads[0];
+    assert_eq!(part(upload, "employee_id").3, b"1");
+    assert_eq!(part(upload, "category_id").3, b"55");
+    assert_eq!(part(upload, "title").3, b"1-signed.pdf");
+    assert_eq!(part(upload, "file").3, b"%PDF-personio");
+}

@@ -316,9 +316,11 @@ impl HttpConnector {
         }
         let mut url = self.render(token_url, &context)?;
         if url.starts_with('/') {
-            if let Some(base) = &self.base_url {
-                url = format!("{}{url}", base.trim_end_matches('/'));
-            }
+            let base = match &self.base_url {
+                Some(base) => base.clone(),
+                None => self.render(&self.definition.base_url, &context)?,
+            };
+            url = format!("{}{url}", base.trim_end_matches('/'));
         }
         let request = if *json_body {
             let body: Map<String, Value> = form
