@@ -661,3 +661,506 @@ async fn personio_authenticates_pages_unwraps_and_uploads() {
     assert_eq!(part(upload, "title").3, b"1-signed.pdf");
     assert_eq!(part(upload, "file").3, b"%PDF-personio");
 }
+
+// ---------------------------------------------------------------------------------------------
+// HiBob: Basic (service user), POST /v1/people/search (no paging), POST
+// /v1/docs/people/{id}/shared/upload, 429; inbound webhooks: Bob-Signature (HMAC-SHA512, base64).
+
+#[tokio::test]
+async fn hibob_scans_people_uploads_and_verifies_pushes() {
+    use signbridge::sync::connector::PushRequest;
+    let fake: Shared = Arc::new(Mutex::new(Fake {
+        records: (1..=4)
+            .map(|i| json!({"id": format!("30000{i}"), "email": format!("bob{i}@example.com"), "firstName": format!("Bo{i}"), "surname": "Brown", "work": {"title": "Engineer", "startDate": "2027-01-04"}}))
+            .collect(),
+        throttle_next: 1,
+        ..Fake::default()
+    }));
+    async fn search(
+        State(fake): State<Shared>,
+        headers: axum::http::HeaderMap,
+        Json(body): Json<Value>,
+    ) -> Response {
+        let mut fake = fake.lock().unwrap();
+        if basic_user(&headers) != Some(("svc-user".into(), "svc-token".into())) {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        fake.requests.push((
+            "POST".into(),
+            "/v1/people/search".into(),
+            HashMap::from([("body".to_string(), body.to_string())]),
+        ));
+        if fake.throttle_next > 0 {
+            fake.throttle_next -= 1;
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("x-ratelimit-remaining", "0")],
+                "slow down",
+            )
+                .into_response();
+        }
+        Json(json!({"employees": fake.records})).into_response()
+    }
+    async fn upload(
+        State(fake): State<Shared>,
+        Path(id): Path<String>,
+        multipart: Multipart,
+    ) -> Response {
+        let received = parts(multipart).await;
+        let mut fake = fake.lock().unwrap();
+        fake.requests.push((
+            "POST".into(),
+            format!("/v1/docs/people/{id}/shared/upload"),
+            HashMap::new(),
+        ));
+        fake.uploads.push(received);
+        Json(json!({"id": 4242})).into_response()
+    }
+    let base = serve(
+        Router::new()
+            .route("/v1/people/search", post(search))
+            .route("/v1/docs/people/{id}/shared/upload", post(upload))
+            .with_state(fake.clone()),
+    )
+    .await;
+    let connector = Arc::new(connector(
+        "hibob.yaml",
+        &[
+            ("service_user_id", "svc-user"),
+            ("service_user_token", "svc-token"),
+            ("webhook_secret", "bob-secret"),
+        ],
+        &base,
+    ));
+    let c = connector.clone();
+    let (records, _) = blocking(move || c.read("people", None)).await.unwrap();
+    assert_eq!(records.len(), 4);
+    let body: Value =
+        serde_json::from_str(&fake.lock().unwrap().requests.last().unwrap().2["body"]).unwrap();
+    assert_eq!(body["showInactive"], false);
+    assert!(body["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f == "root.email"));
+    assert!(
+        body.get("filters").is_none(),
+        "Bob refuses an empty filters list"
+    );
+    // Full scans: an unchanged person keeps its version; a changed one gets a new one.
+    fake.lock().unwrap().records[0]["work"]["title"] = json!("Lead Engineer");
+    let c = connector.clone();
+    let (again, _) = blocking(move || c.read("people", None)).await.unwrap();
+    assert_ne!(again[0].version, records[0].version);
+    assert_eq!(again[1].version, records[1].version);
+
+    let c = connector.clone();
+    let record = records[0].data.clone();
+    blocking(move || c.write_back(&outcome(&record, "300001", b"%PDF-bob")))
+        .await
+        .unwrap();
+    {
+        let fake = fake.lock().unwrap();
+        assert_eq!(part(&fake.uploads[0], "file").3, b"%PDF-bob");
+        assert!(fake
+            .requests
+            .iter()
+            .any(|r| r.1 == "/v1/docs/people/300001/shared/upload"));
+    }
+
+    // Pushes: Bob-Signature = base64(HMAC-SHA512(secret, raw body)); events older than 5 min refused.
+    let sign = |body: &str| {
+        use base64::Engine;
+        use hmac::Mac;
+        let mut mac = hmac::Hmac::<sha2::Sha512>::new_from_slice(b"bob-secret").unwrap();
+        mac.update(body.as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+    };
+    let push = |body: String, signature: String| PushRequest {
+        method: "POST".into(),
+        uri: "/hooks/sources/bob".into(),
+        headers: vec![
+            ("Bob-Signature".into(), signature),
+            ("Content-Type".into(), "application/json".into()),
+        ],
+        body: body.into_bytes(),
+    };
+    let fresh = json!({"type": "employee.updated", "creationDate": chrono::Utc::now().to_rfc3339(), "employee": {"id": "300001"}}).to_string();
+    assert!(
+        connector
+            .verify_push(&push(fresh.clone(), sign(&fresh)))
+            .is_ok(),
+        "valid"
+    );
+    assert!(
+        connector
+            .verify_push(&push(fresh.clone(), sign("{}")))
+            .is_err(),
+        "forged"
+    );
+    let altered = fresh.replace("300001", "300002");
+    assert!(
+        connector.verify_push(&push(altered, sign(&fresh))).is_err(),
+        "altered after signing"
+    );
+    let stale = json!({"type": "employee.updated", "creationDate": (chrono::Utc::now() - chrono::Duration::minutes(30)).to_rfc3339(), "employee": {"id": "300001"}}).to_string();
+    let error = connector
+        .verify_push(&push(stale.clone(), sign(&stale)))
+        .unwrap_err();
+    assert!(error.to_string().contains("too old"), "stale: {error}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// HubSpot: Bearer; POST /crm/v3/objects/deals/search (filters, sorts, `after` paging, a cap on
+// results per query); v4 associations + contact read; Files v3 upload then a note with
+// hs_attachment_ids associated to the deal (214).
+
+#[tokio::test]
+async fn hubspot_searches_past_the_cap_hydrates_contacts_and_attaches_a_note() {
+    #[derive(Default)]
+    struct Hub {
+        deals: Vec<Value>,
+        searches: Vec<Value>,
+        uploads: Vec<Vec<ReceivedPart>>,
+        notes: Vec<Value>,
+        cap: usize,
+    }
+    type S = Arc<Mutex<Hub>>;
+    async fn search(
+        State(state): State<S>,
+        headers: axum::http::HeaderMap,
+        Json(body): Json<Value>,
+    ) -> Response {
+        if bearer(&headers).as_deref() != Some("pat-123") {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        let mut state = state.lock().unwrap();
+        state.searches.push(body.clone());
+        let filters = &body["filterGroups"][0]["filters"];
+        let stage = filters[0]["value"].as_str().unwrap_or_default().to_string();
+        let floor: i64 = filters[1]["value"]
+            .as_str()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let matching: Vec<Value> = state
+            .deals
+            .iter()
+            .filter(|d| d["properties"]["dealstage"] == stage.as_str())
+            .filter(|d| {
+                chrono::DateTime::parse_from_rfc3339(
+                    d["properties"]["hs_lastmodifieddate"].as_str().unwrap(),
+                )
+                .unwrap()
+                .timestamp_millis()
+                    >= floor
+            })
+            .cloned()
+            .collect();
+        let after: usize = body["after"]
+            .as_str()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or(0);
+        if after >= state.cap {
+            return (StatusCode::BAD_REQUEST, Json(json!({"status": "error", "message": "The search results exceed the 10000 limit"}))).into_response();
+        }
+        let page: Vec<Value> = matching.iter().skip(after).take(2).cloned().collect();
+        let mut answer = json!({"total": matching.len(), "results": page});
+        if after + 2 < matching.len() {
+            answer["paging"] =
+                json!({"next": {"after": (after + 2).to_string(), "link": "?after=…"}});
+        }
+        Json(answer).into_response()
+    }
+    async fn associations(Path(id): Path<String>) -> Json<Value> {
+        Json(
+            json!({"results": [{"toObjectId": format!("9{id}"), "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 3}]}]}),
+        )
+    }
+    async fn contact(
+        Path(id): Path<String>,
+        Query(query): Query<HashMap<String, String>>,
+    ) -> Response {
+        if query.get("properties").map(String::as_str) != Some("email,firstname,lastname") {
+            return (StatusCode::BAD_REQUEST, format!("properties: {query:?}")).into_response();
+        }
+        Json(json!({"id": id, "properties": {"email": format!("c{id}@example.com"), "firstname": "Chris", "lastname": "Client"}})).into_response()
+    }
+    async fn files(State(state): State<S>, multipart: Multipart) -> Response {
+        let received = parts(multipart).await;
+        state.lock().unwrap().uploads.push(received);
+        (
+            StatusCode::CREATED,
+            Json(json!({"id": "file-777", "name": "x", "access": "PRIVATE"})),
+        )
+            .into_response()
+    }
+    async fn notes(State(state): State<S>, Json(body): Json<Value>) -> Response {
+        state.lock().unwrap().notes.push(body);
+        (StatusCode::CREATED, Json(json!({"id": "note-1"}))).into_response()
+    }
+    let deals: Vec<Value> = (1..=7)
+        .map(|i| json!({"id": format!("{i}"), "properties": {"dealname": format!("Deal {i}"), "dealstage": "contractsent", "hs_lastmodifieddate": format!("2026-11-0{i}T10:00:00.000Z")}, "archived": false}))
+        .chain(std::iter::once(json!({"id": "99", "properties": {"dealname": "Other", "dealstage": "qualified", "hs_lastmodifieddate": "2026-11-02T10:00:00.000Z"}})))
+        .collect();
+    let state: S = Arc::new(Mutex::new(Hub {
+        deals,
+        cap: 4,
+        ..Hub::default()
+    }));
+    let base = serve(
+        Router::new()
+            .route("/crm/v3/objects/deals/search", post(search))
+            .route(
+                "/crm/v4/objects/deals/{id}/associations/contacts",
+                get(associations),
+            )
+            .route("/crm/v3/objects/contacts/{id}", get(contact))
+            .route("/files/v3/files", post(files))
+            .route("/crm/v3/objects/notes", post(notes))
+            .with_state(state.clone()),
+    )
+    .await;
+    // The fake caps a query at 4 results (HubSpot: 10,000); the definition's cap is lowered to match.
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors/hubspot.yaml");
+    let text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("restart_after: 10000", "restart_after: 4");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("hubspot.yaml"), text).unwrap();
+    let definition = load_definition(&dir.path().join("hubspot.yaml")).unwrap();
+    let settings: BTreeMap<String, String> =
+        [("access_token", "pat-123"), ("stage_id", "contractsent")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    let connector =
+        Arc::new(HttpConnector::new("hubspot", definition, &settings, Some(base.clone())).unwrap());
+
+    let c = connector.clone();
+    let (records, cursor) = blocking(move || c.read("deals", None)).await.unwrap();
+    let mut ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(
+        ids,
+        vec!["1", "2", "3", "4", "5", "6", "7"],
+        "all seven, past the cap, only the stage"
+    );
+    assert_eq!(
+        records[0].data["contact"]["email"], "c91@example.com",
+        "hydrated through the association"
+    );
+    assert_eq!(cursor.as_deref(), Some("2026-11-07T10:00:00Z"));
+    {
+        let state = state.lock().unwrap();
+        assert!(
+            state.searches.len() >= 4,
+            "several pages and a second query from a later floor"
+        );
+        let first = &state.searches[0];
+        assert_eq!(first["sorts"][0]["propertyName"], "hs_lastmodifieddate");
+        assert_eq!(first["limit"], 200);
+        assert_eq!(state.searches[1]["after"], "2");
+        let floors: Vec<&str> = state
+            .searches
+            .iter()
+            .map(|s| {
+                s["filterGroups"][0]["filters"][1]["value"]
+                    .as_str()
+                    .unwrap()
+            })
+            .collect();
+        assert!(
+            floors
+                .iter()
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+                >= 2,
+            "the floor slid: {floors:?}"
+        );
+    }
+
+    let c = connector.clone();
+    let record = records[0].data.clone();
+    blocking(move || c.write_back(&outcome(&record, "1", b"%PDF-hub")))
+        .await
+        .unwrap();
+    let state = state.lock().unwrap();
+    let upload = &state.uploads[0];
+    assert_eq!(part(upload, "file").3, b"%PDF-hub");
+    assert_eq!(part(upload, "options").3, br#"{"access":"PRIVATE"}"#);
+    assert_eq!(part(upload, "folderPath").3, b"/signbridge");
+    let note = &state.notes[0];
+    assert_eq!(
+        note["properties"]["hs_attachment_ids"], "file-777",
+        "the first step's id"
+    );
+    assert_eq!(note["associations"][0]["to"]["id"], "1");
+    assert_eq!(
+        note["associations"][0]["types"][0]["associationTypeId"],
+        214
+    );
+    assert!(
+        note["properties"]["hs_timestamp"].as_i64().is_some()
+            || note["properties"]["hs_timestamp"].as_str().is_some()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Salesforce: client-credentials token with instance_url; SOQL query with nextRecordsUrl;
+// 403 REQUEST_LIMIT_EXCEEDED as throttling; 401 → new token once; ContentVersion multipart.
+
+#[tokio::test]
+async fn salesforce_queries_follows_next_urls_refreshes_and_uploads_content_versions() {
+    #[derive(Default)]
+    struct Sf {
+        base: String,
+        tokens: usize,
+        valid: String,
+        limit_once: bool,
+        expire_once: bool,
+        queries: Vec<String>,
+        uploads: Vec<Vec<ReceivedPart>>,
+    }
+    type S = Arc<Mutex<Sf>>;
+    async fn token(State(state): State<S>, body: String) -> Response {
+        let form: HashMap<String, String> = serde_urlencoded::from_str(&body).unwrap_or_default();
+        if form.get("grant_type").map(String::as_str) != Some("client_credentials")
+            || form.get("client_id").map(String::as_str) != Some("sf-id")
+        {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "invalid_client"})),
+            )
+                .into_response();
+        }
+        let mut state = state.lock().unwrap();
+        state.tokens += 1;
+        state.valid = format!("00Dtoken{}", state.tokens);
+        Json(json!({"access_token": state.valid, "instance_url": state.base, "token_type": "Bearer", "issued_at": "1"})).into_response()
+    }
+    fn opportunity(i: u32) -> Value {
+        json!({"attributes": {"type": "Opportunity", "url": format!("/services/data/v62.0/sobjects/Opportunity/006{i}")}, "Id": format!("006{i}"), "Name": format!("Opp {i}"), "StageName": "Closed Won", "SystemModstamp": format!("2026-11-0{i}T10:00:00.000+0000")})
+    }
+    async fn query(
+        State(state): State<S>,
+        headers: axum::http::HeaderMap,
+        Query(params): Query<HashMap<String, String>>,
+    ) -> Response {
+        let mut state = state.lock().unwrap();
+        if state.expire_once {
+            state.expire_once = false;
+            state.valid = "expired".into();
+        }
+        if bearer(&headers).as_deref() != Some(state.valid.as_str()) {
+            return (StatusCode::UNAUTHORIZED, Json(json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]))).into_response();
+        }
+        if state.limit_once {
+            state.limit_once = false;
+            return (StatusCode::FORBIDDEN, Json(json!([{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]))).into_response();
+        }
+        state
+            .queries
+            .push(params.get("q").cloned().unwrap_or_default());
+        Json(json!({"totalSize": 5, "done": false, "nextRecordsUrl": "/services/data/v62.0/query/01gNEXT-2", "records": [opportunity(1), opportunity(2)]})).into_response()
+    }
+    async fn next(
+        State(state): State<S>,
+        headers: axum::http::HeaderMap,
+        Path(locator): Path<String>,
+    ) -> Response {
+        let state = state.lock().unwrap();
+        if bearer(&headers).as_deref() != Some(state.valid.as_str()) {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+        match locator.as_str() {
+            "01gNEXT-2" => Json(json!({"totalSize": 5, "done": false, "nextRecordsUrl": "/services/data/v62.0/query/01gNEXT-4", "records": [opportunity(3), opportunity(4)]})).into_response(),
+            _ => Json(json!({"totalSize": 5, "done": true, "records": [opportunity(5)]})).into_response(),
+        }
+    }
+    async fn content_version(State(state): State<S>, multipart: Multipart) -> Response {
+        let received = parts(multipart).await;
+        state.lock().unwrap().uploads.push(received);
+        (
+            StatusCode::CREATED,
+            Json(json!({"id": "068xx", "success": true, "errors": []})),
+        )
+            .into_response()
+    }
+    let state: S = Arc::new(Mutex::new(Sf {
+        limit_once: true,
+        ..Sf::default()
+    }));
+    let base = serve(
+        Router::new()
+            .route("/services/oauth2/token", post(token))
+            .route("/services/data/v62.0/query", get(query))
+            .route("/services/data/v62.0/query/{locator}", get(next))
+            .route(
+                "/services/data/v62.0/sobjects/ContentVersion",
+                post(content_version),
+            )
+            .with_state(state.clone()),
+    )
+    .await;
+    state.lock().unwrap().base = base.clone();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors/salesforce.yaml");
+    let text = std::fs::read_to_string(path)
+        .unwrap()
+        .replace("max_wait_secs: 600", "max_wait_secs: 1");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("salesforce.yaml"), text).unwrap();
+    let definition = load_definition(&dir.path().join("salesforce.yaml")).unwrap();
+    let settings: BTreeMap<String, String> = [
+        ("my_domain_url", base.as_str()),
+        ("client_id", "sf-id"),
+        ("client_secret", "sf-secret"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    // No base URL override: the API base comes from the token's instance_url.
+    let connector =
+        Arc::new(HttpConnector::new("salesforce", definition, &settings, None).unwrap());
+
+    let c = connector.clone();
+    let (records, cursor) = blocking(move || c.read("opportunities", None))
+        .await
+        .unwrap();
+    assert_eq!(records.len(), 5, "three batches via nextRecordsUrl");
+    assert_eq!(records[4].id, "0065");
+    assert_eq!(cursor.as_deref(), Some("2026-11-05T10:00:00Z"));
+    {
+        let state = state.lock().unwrap();
+        assert_eq!(
+            state.queries.len(),
+            1,
+            "the 403 REQUEST_LIMIT_EXCEEDED was retried, then one query"
+        );
+        assert!(state.queries[0].contains("StageName = 'Closed Won' AND SystemModstamp > 2019-12-31T23:59:00Z ORDER BY SystemModstamp ASC"), "{}", state.queries[0]);
+        assert_eq!(state.tokens, 1);
+    }
+    state.lock().unwrap().expire_once = true;
+    let c = connector.clone();
+    let (again, _) = blocking(move || c.read("opportunities", cursor.as_deref()))
+        .await
+        .unwrap();
+    assert!(!again.is_empty());
+    assert_eq!(state.lock().unwrap().tokens, 2, "one refresh after the 401");
+
+    let c = connector.clone();
+    let record = records[0].data.clone();
+    blocking(move || c.write_back(&outcome(&record, "0061", b"%PDF-sf")))
+        .await
+        .unwrap();
+    let state = state.lock().unwrap();
+    let upload = &state.uploads[0];
+    let entity = part(upload, "entity_content");
+    assert_eq!(entity.2.as_deref(), Some("application/json"));
+    let entity: Value = serde_json::from_slice(&entity.3).unwrap();
+    assert_eq!(entity["FirstPublishLocationId"], "0061");
+    assert_eq!(entity["PathOnClient"], "0061-signed.pdf");
+    let data = part(upload, "VersionData");
+    assert_eq!(data.3, b"%PDF-sf");
+    assert_eq!(data.1.as_deref(), Some("0061-signed.pdf"));
+}

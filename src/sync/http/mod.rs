@@ -207,14 +207,7 @@ impl HttpConnector {
 
     fn render_json(&self, value: &Value, context: &Value) -> Result<Value, SourceError> {
         Ok(match value {
-            Value::String(text) => {
-                let rendered = self.render(text, context)?;
-                // A template that is only a number or boolean stays that type.
-                match serde_json::from_str::<Value>(&rendered) {
-                    Ok(v @ (Value::Number(_) | Value::Bool(_))) if text.contains("{{") => v,
-                    _ => Value::String(rendered),
-                }
-            }
+            Value::String(text) => Value::String(self.render(text, context)?),
             Value::Array(items) => Value::Array(
                 items
                     .iter()
@@ -756,7 +749,13 @@ impl HttpConnector {
                     if let (Some(limit), Some(spec), Some(at), true) =
                         (restart_after, &stream.cursor, newest, token.is_some())
                     {
-                        if window + count > *limit {
+                        let floor = format_time(at, &send_format(spec));
+                        if window + count > *limit && floor == sent_cursor {
+                            // Everything in the window has the same time: the floor cannot
+                            // move, so stop here rather than loop.
+                            tracing::warn!(source = %self.name, stream = stream_name, "more records share one modification time than one query can return; the rest come on the next run");
+                            token = None;
+                        } else if window + count > *limit {
                             // Slide the floor instead of paging past the cap; records at the
                             // floor come again and are deduplicated by their version.
                             sent_cursor = format_time(at, &send_format(spec));
