@@ -1164,3 +1164,244 @@ async fn salesforce_queries_follows_next_urls_refreshes_and_uploads_content_vers
     assert_eq!(data.3, b"%PDF-sf");
     assert_eq!(data.1.as_deref(), Some("0061-signed.pdf"));
 }
+
+// ---------------------------------------------------------------------------------------------
+// End to end through the real binary with the shipped example mappings: fake system → contract
+// → envelope → signed through the signing pages → the signed PDF uploaded back, byte-checked.
+
+mod end_to_end {
+    use super::*;
+    use crate::common::*;
+
+    fn examples_config(source: &str, connector: &str, base: &str, settings: &str) -> String {
+        let root = env!("CARGO_MANIFEST_DIR");
+        format!(
+            "sources:\n  {source}:\n    connector: {connector}\n    schedule: \"* * * * * *\"\n    base_url: {base}\n    settings:\n{settings}sync:\n  mappings_dir: {root}/examples/mappings\n  connectors_dir: {root}/connectors\n  reconcile_after_secs: 5\n"
+        )
+    }
+
+    /// Signs invitations until `count` links were signed.
+    async fn sign_all(server: &Server, count: usize) {
+        let mut signed = std::collections::HashSet::new();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while signed.len() < count {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "only {} of {count} invitations signed",
+                signed.len()
+            );
+            for (_, message) in outbox_messages(&server.data_dir()) {
+                let Some(link) = sign_link(&message) else {
+                    continue;
+                };
+                if signed.contains(&link) {
+                    continue;
+                }
+                let (status, _) = server.sign(&link, "Signer").await;
+                if status == 303 {
+                    signed.insert(link);
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn signed_document_of_only_envelope(server: &Server) -> Vec<u8> {
+        let key = std::fs::read_to_string(server.data_dir().join("sync/api-key")).unwrap();
+        let listed: Value = server
+            .http
+            .get(server.url("/envelopes"))
+            .bearer_auth(key.trim())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let envelopes = listed["data"].as_array().unwrap();
+        assert_eq!(envelopes.len(), 1, "{listed}");
+        let id = envelopes[0]["id"].as_str().unwrap();
+        server
+            .http
+            .get(server.url(&format!("/envelopes/{id}/signed-document")))
+            .bearer_auth(key.trim())
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap()
+            .to_vec()
+    }
+
+    async fn bamboo_changed(Query(query): Query<HashMap<String, String>>) -> Json<Value> {
+        let _ = query;
+        Json(
+            json!({"latest": "2026-11-20T09:00:00+00:00", "employees": {"3": {"id": "3", "action": "Inserted", "lastChanged": "2026-11-20T09:00:00+00:00"}}}),
+        )
+    }
+
+    async fn bamboo_employee(Path(id): Path<String>) -> Json<Value> {
+        Json(
+            json!({"id": id, "firstName": "Łukasz", "lastName": "Nowak", "workEmail": "lukasz.nowak@example.com", "jobTitle": "Firmware Engineer", "department": "R&D", "location": "Paris", "hireDate": "2027-01-04"}),
+        )
+    }
+
+    async fn bamboo_files(
+        State(fake): State<Shared>,
+        Path(id): Path<String>,
+        multipart: Multipart,
+    ) -> Response {
+        let received = parts(multipart).await;
+        let mut fake = fake.lock().unwrap();
+        fake.requests.push((
+            "POST".into(),
+            format!("/api/v1/employees/{id}/files"),
+            HashMap::new(),
+        ));
+        fake.uploads.push(received);
+        StatusCode::CREATED.into_response()
+    }
+
+    #[tokio::test]
+    async fn a_bamboohr_new_hire_comes_back_with_the_signed_contract() {
+        let fake: Shared = Arc::new(Mutex::new(Fake::default()));
+        let base = serve(
+            Router::new()
+                .route("/api/v1/employees/changed", get(bamboo_changed))
+                .route("/api/v1/employees/{id}", get(bamboo_employee))
+                .route("/api/v1/employees/{id}/files", post(bamboo_files))
+                .with_state(fake.clone()),
+        )
+        .await;
+        let config = examples_config(
+            "bamboohr",
+            "bamboohr",
+            &base,
+            "      company_domain: acme\n      api_key: bamboo-key\n      file_category: \"12\"\n",
+        );
+        let server = Server::start_with_config(Some(&config)).await;
+        sign_all(&server, 2).await;
+        let upload = eventually(60, || {
+            let fake = fake.clone();
+            async move { fake.lock().unwrap().uploads.first().cloned() }
+        })
+        .await;
+        let signed = signed_document_of_only_envelope(&server).await;
+        assert_eq!(
+            part(&upload, "file").3,
+            signed,
+            "the PDF filed in BambooHR is the signed document, byte for byte"
+        );
+        assert_eq!(part(&upload, "category").3, b"12");
+        assert_eq!(part(&upload, "fileName").3, b"3-signed.pdf");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("filed.pdf");
+        std::fs::write(&path, &signed).unwrap();
+        let report = String::from_utf8_lossy(
+            &std::process::Command::new("pdfsig")
+                .arg(&path)
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .into_owned();
+        assert!(report.contains("Signature is Valid."), "{report}");
+        let text = String::from_utf8_lossy(
+            &std::process::Command::new("pdftotext")
+                .arg(&path)
+                .arg("-")
+                .output()
+                .unwrap()
+                .stdout,
+        )
+        .into_owned();
+        assert!(
+            text.contains("Łukasz Nowak") && text.contains("Firmware Engineer"),
+            "{text}"
+        );
+    }
+
+    async fn hub_search(Json(body): Json<Value>) -> Json<Value> {
+        let _ = body;
+        Json(
+            json!({"total": 1, "results": [{"id": "512", "properties": {"dealname": "Warehouse automation pilot", "dealstage": "contractsent", "amount": "70500", "hs_lastmodifieddate": "2026-11-20T09:00:00.000Z", "hubspot_owner_id": "77"}, "archived": false}]}),
+        )
+    }
+
+    async fn hub_associations(Path(id): Path<String>) -> Json<Value> {
+        let _ = id;
+        Json(
+            json!({"results": [{"toObjectId": "901", "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 3}]}]}),
+        )
+    }
+
+    async fn hub_contact(Path(id): Path<String>) -> Json<Value> {
+        Json(
+            json!({"id": id, "properties": {"email": "jonas.weber@example.com", "firstname": "Jonas", "lastname": "Weber"}}),
+        )
+    }
+
+    async fn hub_owner(Path(id): Path<String>) -> Json<Value> {
+        Json(
+            json!({"id": id, "email": "sales@acme-robotics.example", "firstName": "Sam", "lastName": "Seller"}),
+        )
+    }
+
+    async fn hub_files(State(fake): State<Shared>, multipart: Multipart) -> Response {
+        let received = parts(multipart).await;
+        fake.lock().unwrap().uploads.push(received);
+        (
+            StatusCode::CREATED,
+            Json(json!({"id": "file-31", "access": "PRIVATE"})),
+        )
+            .into_response()
+    }
+
+    async fn hub_notes(State(fake): State<Shared>, Json(body): Json<Value>) -> Response {
+        fake.lock().unwrap().records.push(body);
+        (StatusCode::CREATED, Json(json!({"id": "note-9"}))).into_response()
+    }
+
+    #[tokio::test]
+    async fn a_hubspot_deal_comes_back_with_the_signed_agreement_attached() {
+        let fake: Shared = Arc::new(Mutex::new(Fake::default()));
+        let base = serve(
+            Router::new()
+                .route("/crm/v3/objects/deals/search", post(hub_search))
+                .route(
+                    "/crm/v4/objects/deals/{id}/associations/contacts",
+                    get(hub_associations),
+                )
+                .route("/crm/v3/objects/contacts/{id}", get(hub_contact))
+                .route("/crm/v3/owners/{id}", get(hub_owner))
+                .route("/files/v3/files", post(hub_files))
+                .route("/crm/v3/objects/notes", post(hub_notes))
+                .with_state(fake.clone()),
+        )
+        .await;
+        let config = examples_config(
+            "hubspot",
+            "hubspot",
+            &base,
+            "      access_token: pat-e2e\n      stage_id: contractsent\n",
+        );
+        let server = Server::start_with_config(Some(&config)).await;
+        sign_all(&server, 1).await;
+        let note = eventually(60, || {
+            let fake = fake.clone();
+            async move { fake.lock().unwrap().records.first().cloned() }
+        })
+        .await;
+        let upload = fake.lock().unwrap().uploads[0].clone();
+        let signed = signed_document_of_only_envelope(&server).await;
+        assert_eq!(part(&upload, "file").3, signed, "byte for byte");
+        assert_eq!(note["properties"]["hs_attachment_ids"], "file-31");
+        assert_eq!(note["associations"][0]["to"]["id"], "512");
+        // The owner got a copy (carbon copy), the contact the invitation.
+        let messages = outbox_messages(&server.data_dir());
+        assert!(messages
+            .iter()
+            .any(|(_, m)| m.contains("jonas.weber@example.com")));
+    }
+}

@@ -264,6 +264,10 @@ pub struct Hydrate {
     /// Merge under this key (default: into the record itself).
     #[serde(default)]
     pub into: Option<String>,
+    /// A failed or impossible request (a field it needs is empty) leaves `into` null instead
+    /// of failing the read.
+    #[serde(default)]
+    pub optional: bool,
 }
 
 /// Write-back: the steps for each file, then optional steps for the fields.

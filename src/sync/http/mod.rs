@@ -807,10 +807,27 @@ impl HttpConnector {
     ) -> Result<Value, SourceError> {
         let context = self.context(json!({"record": record}));
         let what = format!("{} {stream_name} hydrate", self.name);
-        let answer = self
-            .request(&what, &hydrate.request, &context, None, None, None)
-            .await?;
-        let body = answer.json(&what)?;
+        let fetched = async {
+            let path = self.render(&hydrate.request.path, &context)?;
+            if path.ends_with('/') || path.contains("//") {
+                return Err(SourceError::BadRecord(format!(
+                    "{what}: the path `{path}` is missing a value"
+                )));
+            }
+            let answer = self
+                .request(&what, &hydrate.request, &context, None, None, None)
+                .await?;
+            answer.json(&what)
+        }
+        .await;
+        let body = match fetched {
+            Ok(body) => body,
+            Err(err) if hydrate.optional => {
+                tracing::debug!(source = %self.name, error = %err, "optional hydration skipped");
+                Value::Null
+            }
+            Err(err) => return Err(err),
+        };
         let extra = at_path(&body, &hydrate.selector)
             .cloned()
             .unwrap_or(Value::Null);
