@@ -1405,3 +1405,113 @@ mod end_to_end {
             .any(|(_, m)| m.contains("jonas.weber@example.com")));
     }
 }
+
+mod pushes_and_validation {
+    use super::*;
+    use crate::common::*;
+
+    async fn people() -> Json<Value> {
+        Json(
+            json!({"employees": [{"id": "1", "email": "a@example.com", "firstName": "A", "surname": "B"}]}),
+        )
+    }
+
+    #[tokio::test]
+    async fn source_pushes_are_verified_by_their_connector() {
+        let base = serve(Router::new().route("/v1/people/search", post(people))).await;
+        let root = env!("CARGO_MANIFEST_DIR");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("mappings")).unwrap();
+        std::fs::create_dir_all(dir.path().join("records")).unwrap();
+        std::fs::write(
+            dir.path().join("mappings/t.md.hbs"),
+            "# Hi {{firstName}}\n\n{{signature \"e\" \"E\"}}\n",
+        )
+        .unwrap();
+        for (name, source) in [("bob.yaml", "bob"), ("files.yaml", "files")] {
+            std::fs::write(
+                dir.path().join("mappings").join(name),
+                format!("source: {source}\nstream: {}\ntemplate: t.md.hbs\nsubject: Hi\nrecipients:\n  - email: \"{{{{email}}}}\"\n    name: x\n", if source == "bob" { "people" } else { "records" }),
+            )
+            .unwrap();
+        }
+        let config = format!(
+            "sources:\n  bob:\n    connector: hibob\n    schedule: \"0 0 * * * *\"\n    base_url: {base}\n    settings:\n      service_user_id: u\n      service_user_token: t\n      webhook_secret: bob-secret\n  files:\n    connector: folder\n    path: {d}/records\nsync:\n  mappings_dir: {d}/mappings\n  connectors_dir: {root}/connectors\n",
+            d = dir.path().display()
+        );
+        let server = Server::start_with_config(Some(&config)).await;
+        let hook = |source: &str| format!("{}/hooks/sources/{source}", server.base());
+        let body = json!({"type": "employee.updated", "creationDate": chrono::Utc::now().to_rfc3339(), "employee": {"id": "1"}}).to_string();
+        let signature = {
+            use base64::Engine;
+            use hmac::Mac;
+            let mut mac = hmac::Hmac::<sha2::Sha512>::new_from_slice(b"bob-secret").unwrap();
+            mac.update(body.as_bytes());
+            base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+        };
+        let send = |source: String, body: String, signature: &str| {
+            server
+                .http
+                .post(source)
+                .header("Bob-Signature", signature)
+                .body(body)
+                .send()
+        };
+        assert_eq!(
+            send(hook("bob"), body.clone(), &signature)
+                .await
+                .unwrap()
+                .status(),
+            200,
+            "valid"
+        );
+        assert_eq!(
+            send(hook("bob"), body.clone(), "AAAA")
+                .await
+                .unwrap()
+                .status(),
+            401,
+            "forged"
+        );
+        assert_eq!(
+            send(hook("files"), body.clone(), &signature)
+                .await
+                .unwrap()
+                .status(),
+            404,
+            "a folder takes no pushes"
+        );
+        assert_eq!(
+            send(hook("nope"), body, &signature).await.unwrap().status(),
+            404
+        );
+    }
+
+    #[test]
+    fn validate_reports_a_broken_connector_file_with_its_position() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("connectors")).unwrap();
+        std::fs::create_dir_all(dir.path().join("mappings")).unwrap();
+        std::fs::write(dir.path().join("connectors/crm.yaml"), "base_url: https://x\nauth:\n  type: bearer\n  token: t\nstreams:\n  deals:\n    request:\n      path: /deals\n    paginatr: {type: none}\n").unwrap();
+        let config = dir.path().join("signbridge.yaml");
+        std::fs::write(
+            &config,
+            format!(
+                "sync:\n  mappings_dir: {d}/mappings\n  connectors_dir: {d}/connectors\n",
+                d = dir.path().display()
+            ),
+        )
+        .unwrap();
+        let output = std::process::Command::new(BIN)
+            .args(["validate", "--no-environment", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(78), "{text}");
+        assert!(
+            text.contains("crm.yaml:9:5") && text.contains("paginatr"),
+            "{text}"
+        );
+    }
+}
