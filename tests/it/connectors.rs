@@ -502,6 +502,7 @@ async fn personio_authenticates_pages_unwraps_and_uploads() {
         valid_token: String,
         expire_next: bool,
         employee_requests: Vec<HashMap<String, String>>,
+        throttled_once: bool,
         uploads: Vec<Vec<ReceivedPart>>,
     }
     type S = Arc<Mutex<State2>>;
@@ -536,6 +537,15 @@ async fn personio_authenticates_pages_unwraps_and_uploads() {
             return (
                 StatusCode::UNAUTHORIZED,
                 Json(json!({"success": false, "error": {"message": "token expired"}})),
+            )
+                .into_response();
+        }
+        if !state.throttled_once {
+            // Personio: 429 with X-RateLimit-* and no Retry-After.
+            state.throttled_once = true;
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("x-ratelimit-remaining", "0")],
             )
                 .into_response();
         }
@@ -824,6 +834,7 @@ async fn hubspot_searches_past_the_cap_hydrates_contacts_and_attaches_a_note() {
         uploads: Vec<Vec<ReceivedPart>>,
         notes: Vec<Value>,
         cap: usize,
+        throttled_once: bool,
     }
     type S = Arc<Mutex<Hub>>;
     async fn search(
@@ -835,6 +846,15 @@ async fn hubspot_searches_past_the_cap_hydrates_contacts_and_attaches_a_note() {
             return StatusCode::UNAUTHORIZED.into_response();
         }
         let mut state = state.lock().unwrap();
+        if !state.throttled_once {
+            // HubSpot: 429 without Retry-After (exponential backoff).
+            state.throttled_once = true;
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                Json(json!({"status": "error", "category": "RATE_LIMITS"})),
+            )
+                .into_response();
+        }
         state.searches.push(body.clone());
         let filters = &body["filterGroups"][0]["filters"];
         let stage = filters[0]["value"].as_str().unwrap_or_default().to_string();
