@@ -550,8 +550,21 @@ async fn personio_authenticates_pages_unwraps_and_uploads() {
                 .into_response();
         }
         state.employee_requests.push(query.clone());
+        let since = query
+            .get("updated_since")
+            .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S").ok())
+            .map(|t| t.and_utc());
         let all: Vec<Value> = (1..=5)
             .map(|i| employee(i, &format!("2026-11-0{i}T09:00:00+01:00")))
+            .filter(|e| {
+                let modified = chrono::DateTime::parse_from_rfc3339(
+                    e["attributes"]["last_modified_at"]["value"]
+                        .as_str()
+                        .unwrap(),
+                )
+                .unwrap();
+                since.is_none_or(|since| modified >= since)
+            })
             .collect();
         let offset: usize = query
             .get("offset")
@@ -656,8 +669,13 @@ async fn personio_authenticates_pages_unwraps_and_uploads() {
     let (again, _) = blocking(move || c.read("employees", cursor.as_deref()))
         .await
         .unwrap();
-    assert!(!again.is_empty());
     assert_eq!(state.lock().unwrap().tokens_issued, 2, "refreshed once");
+    // Resumed from the stored cursor: only the lookback overlap, with the same version.
+    assert_eq!(
+        again.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        vec!["5"]
+    );
+    assert_eq!(again[0].version, records[4].version);
 
     let c = connector.clone();
     let record = records[0].data.clone();
@@ -999,6 +1017,20 @@ async fn hubspot_searches_past_the_cap_hydrates_contacts_and_attaches_a_note() {
             "the floor slid: {floors:?}"
         );
     }
+    // Resumed from the stored cursor (minus the 2-minute lookback): only the newest deal again.
+    let c = connector.clone();
+    let stored = cursor.clone();
+    let (again, _) = blocking(move || c.read("deals", stored.as_deref()))
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        vec!["7"]
+    );
+    assert_eq!(
+        again[0].version,
+        records.iter().find(|r| r.id == "7").unwrap().version
+    );
 
     let c = connector.clone();
     let record = records[0].data.clone();
@@ -1079,10 +1111,41 @@ async fn salesforce_queries_follows_next_urls_refreshes_and_uploads_content_vers
             state.limit_once = false;
             return (StatusCode::FORBIDDEN, Json(json!([{"message": "TotalRequests Limit exceeded.", "errorCode": "REQUEST_LIMIT_EXCEEDED"}]))).into_response();
         }
-        state
-            .queries
-            .push(params.get("q").cloned().unwrap_or_default());
-        Json(json!({"totalSize": 5, "done": false, "nextRecordsUrl": "/services/data/v62.0/query/01gNEXT-2", "records": [opportunity(1), opportunity(2)]})).into_response()
+        let soql = params.get("q").cloned().unwrap_or_default();
+        state.queries.push(soql.clone());
+        // `… AND SystemModstamp > 2026-…Z ORDER BY …`: the floor decides what matches.
+        let floor = soql
+            .split("SystemModstamp > ")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or("1970-01-01T00:00:00Z")
+            .to_string();
+        batch(&floor, 0)
+    }
+    /// One batch of at most 2 opportunities newer than `floor`, from `offset`.
+    fn batch(floor: &str, offset: usize) -> Response {
+        let floor = chrono::DateTime::parse_from_rfc3339(floor).unwrap();
+        let matching: Vec<Value> = (1..=5)
+            .map(opportunity)
+            .filter(|o| {
+                chrono::DateTime::parse_from_str(
+                    o["SystemModstamp"].as_str().unwrap(),
+                    "%Y-%m-%dT%H:%M:%S%.3f%z",
+                )
+                .unwrap()
+                    > floor
+            })
+            .collect();
+        let page: Vec<Value> = matching.iter().skip(offset).take(2).cloned().collect();
+        let mut answer = json!({"totalSize": matching.len(), "done": offset + 2 >= matching.len(), "records": page});
+        if offset + 2 < matching.len() {
+            answer["nextRecordsUrl"] = json!(format!(
+                "/services/data/v62.0/query/01g-{}-{}",
+                offset + 2,
+                floor.to_rfc3339()
+            ));
+        }
+        Json(answer).into_response()
     }
     async fn next(
         State(state): State<S>,
@@ -1093,10 +1156,12 @@ async fn salesforce_queries_follows_next_urls_refreshes_and_uploads_content_vers
         if bearer(&headers).as_deref() != Some(state.valid.as_str()) {
             return StatusCode::UNAUTHORIZED.into_response();
         }
-        match locator.as_str() {
-            "01gNEXT-2" => Json(json!({"totalSize": 5, "done": false, "nextRecordsUrl": "/services/data/v62.0/query/01gNEXT-4", "records": [opportunity(3), opportunity(4)]})).into_response(),
-            _ => Json(json!({"totalSize": 5, "done": true, "records": [opportunity(5)]})).into_response(),
-        }
+        let mut pieces = locator.splitn(3, '-');
+        let (_, offset, floor) = (pieces.next(), pieces.next(), pieces.next());
+        batch(
+            floor.unwrap_or_default(),
+            offset.and_then(|o| o.parse().ok()).unwrap_or(0),
+        )
     }
     async fn content_version(State(state): State<S>, multipart: Multipart) -> Response {
         let received = parts(multipart).await;
@@ -1165,7 +1230,12 @@ async fn salesforce_queries_follows_next_urls_refreshes_and_uploads_content_vers
     let (again, _) = blocking(move || c.read("opportunities", cursor.as_deref()))
         .await
         .unwrap();
-    assert!(!again.is_empty());
+    // Resumed from the stored cursor (minus the 1-minute lookback): only the newest again.
+    assert_eq!(
+        again.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
+        vec!["0065"]
+    );
+    assert_eq!(again[0].version, records[4].version);
     assert_eq!(state.lock().unwrap().tokens, 2, "one refresh after the 401");
 
     let c = connector.clone();
