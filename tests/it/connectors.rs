@@ -49,15 +49,40 @@ async fn parts(mut multipart: Multipart) -> Vec<ReceivedPart> {
 }
 
 fn connector(file: &str, settings: &[(&str, &str)], base: &str) -> HttpConnector {
+    tuned_connector(file, ("", ""), settings, Some(base))
+}
+
+/// A shipped definition with one text changed to suit the fake (`(from, to)`; empty `from`
+/// changes nothing), for source settings `settings`, served from `base` when given.
+fn tuned_connector(
+    file: &str,
+    (from, to): (&str, &str),
+    settings: &[(&str, &str)],
+    base: Option<&str>,
+) -> HttpConnector {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("connectors")
         .join(file);
-    let definition = load_definition(&path).unwrap();
+    let mut text = std::fs::read_to_string(path).unwrap();
+    if !from.is_empty() {
+        assert!(text.contains(from), "{file} has no `{from}`");
+        text = text.replace(from, to);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join(file);
+    std::fs::write(&copy, text).unwrap();
+    let definition = load_definition(&copy).unwrap();
     let settings: BTreeMap<String, String> = settings
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    HttpConnector::new("test", definition, &settings, Some(base.to_string())).unwrap()
+    HttpConnector::new(
+        file.trim_end_matches(".yaml"),
+        definition,
+        &settings,
+        base.map(str::to_string),
+    )
+    .unwrap()
 }
 
 /// Runs blocking connector calls off the async test runtime.
@@ -620,24 +645,16 @@ async fn personio_authenticates_pages_unwraps_and_uploads() {
     ));
     // The fake answers at most 2 records a page; the definition asks for 100 and stops on a
     // short page, so use a definition copy that pages by 2 to cross three pages.
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors/personio.yaml");
-    let text = std::fs::read_to_string(path)
-        .unwrap()
-        .replace("size: 100", "size: 2");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("personio.yaml"), text).unwrap();
-    let definition = load_definition(&dir.path().join("personio.yaml")).unwrap();
-    let settings: BTreeMap<String, String> = [
-        ("client_id", "pid"),
-        ("client_secret", "psecret"),
-        ("document_category_id", "55"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
-    let paged = Arc::new(
-        HttpConnector::new("personio", definition, &settings, Some(base.clone())).unwrap(),
-    );
+    let paged = Arc::new(tuned_connector(
+        "personio.yaml",
+        ("size: 100", "size: 2"),
+        &[
+            ("client_id", "pid"),
+            ("client_secret", "psecret"),
+            ("document_category_id", "55"),
+        ],
+        Some(&base),
+    ));
 
     let c = paged.clone();
     let (records, cursor) = blocking(move || c.read("employees", None)).await.unwrap();
@@ -959,20 +976,12 @@ async fn hubspot_searches_past_the_cap_hydrates_contacts_and_attaches_a_note() {
     )
     .await;
     // The fake caps a query at 4 results (HubSpot: 10,000); the definition's cap is lowered to match.
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors/hubspot.yaml");
-    let text = std::fs::read_to_string(path)
-        .unwrap()
-        .replace("restart_after: 10000", "restart_after: 4");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("hubspot.yaml"), text).unwrap();
-    let definition = load_definition(&dir.path().join("hubspot.yaml")).unwrap();
-    let settings: BTreeMap<String, String> =
-        [("access_token", "pat-123"), ("stage_id", "contractsent")]
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-    let connector =
-        Arc::new(HttpConnector::new("hubspot", definition, &settings, Some(base.clone())).unwrap());
+    let connector = Arc::new(tuned_connector(
+        "hubspot.yaml",
+        ("restart_after: 10000", "restart_after: 4"),
+        &[("access_token", "pat-123"), ("stage_id", "contractsent")],
+        Some(&base),
+    ));
 
     let c = connector.clone();
     let (records, cursor) = blocking(move || c.read("deals", None)).await.unwrap();
@@ -1189,24 +1198,17 @@ async fn salesforce_queries_follows_next_urls_refreshes_and_uploads_content_vers
     )
     .await;
     state.lock().unwrap().base = base.clone();
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors/salesforce.yaml");
-    let text = std::fs::read_to_string(path)
-        .unwrap()
-        .replace("max_wait_secs: 600", "max_wait_secs: 1");
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("salesforce.yaml"), text).unwrap();
-    let definition = load_definition(&dir.path().join("salesforce.yaml")).unwrap();
-    let settings: BTreeMap<String, String> = [
-        ("my_domain_url", base.as_str()),
-        ("client_id", "sf-id"),
-        ("client_secret", "sf-secret"),
-    ]
-    .iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
-    .collect();
     // No base URL override: the API base comes from the token's instance_url.
-    let connector =
-        Arc::new(HttpConnector::new("salesforce", definition, &settings, None).unwrap());
+    let connector = Arc::new(tuned_connector(
+        "salesforce.yaml",
+        ("max_wait_secs: 600", "max_wait_secs: 1"),
+        &[
+            ("my_domain_url", base.as_str()),
+            ("client_id", "sf-id"),
+            ("client_secret", "sf-secret"),
+        ],
+        None,
+    ));
 
     let c = connector.clone();
     let (records, cursor) = blocking(move || c.read("opportunities", None))
