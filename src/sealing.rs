@@ -185,8 +185,49 @@ impl TsaClient {
     }
 }
 
-/// Seals envelopes whose last signature is in, as they come; failures are logged and retried.
+/// Seals one envelope and makes the result durable; false when it failed (it is retried).
+async fn seal_one(
+    esign: Arc<Esign>,
+    sealing: Arc<Sealing>,
+    environment: crate::esign::model::Environment,
+    id: String,
+) -> bool {
+    let envelope_id = id.clone();
+    let started = std::time::Instant::now();
+    let outcome = sealing
+        .with_sealer(esign.clone(), move |esign, sealer| {
+            esign.seal_envelope(environment, &id, sealer)
+        })
+        .await;
+    match outcome {
+        Ok(Ok(true)) => match esign.store().flush().await {
+            Ok(()) => {
+                tracing::info!(envelope = %envelope_id, millis = started.elapsed().as_millis() as u64, "envelope sealed and completed");
+                true
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "flush after sealing failed");
+                false
+            }
+        },
+        Ok(Ok(false)) => true,
+        Ok(Err(err)) => {
+            tracing::error!(envelope = %envelope_id, error = %err, "sealing failed; will retry");
+            false
+        }
+        Err(err) => {
+            tracing::error!(envelope = %envelope_id, error = %err, "sealing panicked; will retry");
+            false
+        }
+    }
+}
+
+/// Seals envelopes whose last signature is in, as they come, as many at once as there are
+/// cores (sealing is CPU work); failures are logged and retried.
 pub async fn run_worker(esign: Arc<Esign>, sealing: Arc<Sealing>) {
+    let parallel = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     loop {
         let listed = {
             let esign = esign.clone();
@@ -195,32 +236,22 @@ pub async fn run_worker(esign: Arc<Esign>, sealing: Arc<Sealing>) {
         let mut failed = false;
         match listed {
             Ok(Ok(pending)) => {
+                let limit = Arc::new(tokio::sync::Semaphore::new(parallel));
+                let mut tasks = tokio::task::JoinSet::new();
                 for (environment, id) in pending {
-                    let envelope_id = id.clone();
-                    let started = std::time::Instant::now();
-                    let outcome = sealing
-                        .with_sealer(esign.clone(), move |esign, sealer| {
-                            esign.seal_envelope(environment, &id, sealer)
-                        })
-                        .await;
-                    match outcome {
-                        Ok(Ok(true)) => {
-                            if let Err(err) = esign.store().flush().await {
-                                tracing::error!(error = %err, "flush after sealing failed");
-                                failed = true;
-                            } else {
-                                tracing::info!(envelope = %envelope_id, millis = started.elapsed().as_millis() as u64, "envelope sealed and completed");
-                            }
-                        }
-                        Ok(Ok(false)) => {}
-                        Ok(Err(err)) => {
-                            tracing::error!(envelope = %envelope_id, error = %err, "sealing failed; will retry");
-                            failed = true;
-                        }
-                        Err(err) => {
-                            tracing::error!(envelope = %envelope_id, error = %err, "sealing panicked; will retry");
-                            failed = true;
-                        }
+                    let Ok(permit) = limit.clone().acquire_owned().await else {
+                        break;
+                    };
+                    let (esign, sealing) = (esign.clone(), sealing.clone());
+                    tasks.spawn(async move {
+                        let sealed = seal_one(esign, sealing, environment, id).await;
+                        drop(permit);
+                        sealed
+                    });
+                }
+                while let Some(result) = tasks.join_next().await {
+                    if !matches!(result, Ok(true)) {
+                        failed = true;
                     }
                 }
             }

@@ -41,6 +41,9 @@ pub fn load_definition(path: &Path) -> Result<Definition, crate::config::ConfigE
     })
 }
 
+/// Records hydrated at once.
+const HYDRATION_CONCURRENCY: usize = 8;
+
 struct Token {
     value: String,
     expires_at: Instant,
@@ -673,8 +676,9 @@ impl HttpConnector {
                 }
             };
             let count = items.len() as u64;
+            let mut kept = Vec::with_capacity(items.len());
             for item in items {
-                let mut item = if stream.unwrap_values {
+                let item = if stream.unwrap_values {
                     unwrap_values(item)
                 } else {
                     item
@@ -686,9 +690,23 @@ impl HttpConnector {
                         continue;
                     }
                 }
-                for hydrate in &stream.hydrate {
-                    item = self.hydrate(stream_name, hydrate, item).await?;
+                kept.push(item);
+            }
+            // Hydration: a few records at once (the request budget still paces them), in order.
+            let mut hydrated = Vec::with_capacity(kept.len());
+            for chunk in kept.chunks(HYDRATION_CONCURRENCY) {
+                let steps = chunk.iter().cloned().map(|item| async move {
+                    let mut item = item;
+                    for hydrate in &stream.hydrate {
+                        item = self.hydrate(stream_name, hydrate, item).await?;
+                    }
+                    Ok::<Value, SourceError>(item)
+                });
+                for item in futures_util::future::join_all(steps).await {
+                    hydrated.push(item?);
                 }
+            }
+            for item in hydrated {
                 let id = at_path(&item, &stream.primary_key)
                     .and_then(text_of)
                     .ok_or_else(|| {
