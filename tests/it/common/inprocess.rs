@@ -24,6 +24,10 @@ impl InProcess {
         // These tests are about the API; the sync daemon (which would find the repository's
         // `mappings/` in the working folder) stays off.
         config.sync.enabled = false;
+        // These tests poll (every 50 ms, for as long as background work takes on a busy
+        // machine); the per-key rate limit is not what they are about.
+        config.rate_limit.requests_per_minute = 1_000_000;
+        config.rate_limit.burst = 1_000_000;
         let dir = tempfile::tempdir().unwrap();
         let data_dir = dir.path().join("data");
         let clock = ManualClock::new(Utc::now());
