@@ -458,23 +458,10 @@ fn keys_create(
             })
             .collect::<anyhow::Result<Vec<_>>>()?,
     };
-    let store = match Store::open(&data_dir) {
-        Err(StoreError::Locked(dir)) => anyhow::bail!(
-            "the data folder {} is held by a running signbridge; create the key through the API instead: \
-             POST /api/v1/keys with a key that has keys:write",
-            dir.display()
-        ),
-        other => other?,
-    };
-    let esign = signbridge::esign::Esign::new(
-        store,
-        std::sync::Arc::new(signbridge::clock::SystemClock),
+    let esign = open_esign(
+        &config,
         &data_dir,
-        String::new(),
-        signbridge::esign::Limits {
-            max_document_bytes: config.limits.max_document_bytes,
-        },
-        config.account.clone(),
+        "create the key through the API instead: POST /api/v1/keys with a key that has keys:write",
     )?;
     let environment = match environment {
         EnvArg::Test => Environment::Test,

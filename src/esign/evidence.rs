@@ -201,7 +201,7 @@ impl Esign {
                     },
                 ),
             };
-            let Some(page_id) = pages.get(page as usize - 1) else {
+            let Some(page_id) = (page as usize).checked_sub(1).and_then(|i| pages.get(i)) else {
                 continue;
             };
             let (page_width, page_height) = PageGeometry::of(&document, *page_id).display_size();

@@ -273,17 +273,17 @@ impl SyncDaemon {
 
     /// `/metrics` text.
     pub fn metrics_text(&self) -> Result<String, StoreError> {
-        let status = self.status()?;
-        let counts: BTreeMap<&str, usize> = JobState::ALL
-            .iter()
-            .map(|s| {
-                (
-                    s.as_str(),
-                    status["jobs"][s.as_str()].as_u64().unwrap_or(0) as usize,
-                )
-            })
-            .collect();
-        Ok(self.metrics.render(&counts))
+        Ok(self.metrics.render(&self.job_counts(&self.jobs.all()?)))
+    }
+
+    /// How many jobs are in each state (every state listed).
+    fn job_counts(&self, jobs: &[Job]) -> BTreeMap<&'static str, usize> {
+        let mut counts: BTreeMap<&'static str, usize> =
+            JobState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
+        for job in jobs {
+            *counts.entry(job.state.as_str()).or_default() += 1;
+        }
+        counts
     }
 
     pub fn jobs(&self) -> &JobStore {
@@ -861,11 +861,7 @@ impl SyncDaemon {
     /// Jobs by state, and the parked ones.
     pub fn status(&self) -> Result<Value, StoreError> {
         let jobs = self.jobs.all()?;
-        let mut counts: BTreeMap<&str, usize> =
-            JobState::ALL.iter().map(|s| (s.as_str(), 0)).collect();
-        for job in &jobs {
-            *counts.entry(job.state.as_str()).or_default() += 1;
-        }
+        let counts = self.job_counts(&jobs);
         let parked: Vec<Value> = jobs
             .iter()
             .filter(|j| j.state == JobState::Parked)
