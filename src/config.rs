@@ -265,6 +265,18 @@ pub struct ServerConfig {
     pub public_url: Option<String>,
     /// Folder for the store, blobs, keys and outbox. Default `./data`.
     pub data_dir: PathBuf,
+    /// Open connections at most (API and signer pages together); one more is answered 503
+    /// and closed without being read. Default 1024.
+    pub max_connections: usize,
+    /// Seconds a client has to send a request's headers, counted from its first byte or,
+    /// on a kept-alive connection, from the end of the previous request (so it is also the
+    /// idle keep-alive timeout). Default 15.
+    pub header_read_timeout_secs: u64,
+    /// Seconds a client has to send a request's body once its headers are in; a slower
+    /// upload is answered 408. Default 120 (a 50 MB document at about 3.5 Mbit/s).
+    pub body_timeout_secs: u64,
+    /// Seconds shutdown waits for requests in flight. Default 30.
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -273,6 +285,24 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             public_url: None,
             data_dir: PathBuf::from("./data"),
+            max_connections: 1024,
+            header_read_timeout_secs: 15,
+            body_timeout_secs: 120,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The connection limits the HTTP server applies.
+    pub fn connection_limits(&self) -> crate::server::ConnectionLimits {
+        crate::server::ConnectionLimits {
+            max_connections: self.max_connections.max(1),
+            header_read_timeout: std::time::Duration::from_secs(
+                self.header_read_timeout_secs.max(1),
+            ),
+            body_timeout: std::time::Duration::from_secs(self.body_timeout_secs.max(1)),
+            shutdown_grace: std::time::Duration::from_secs(self.shutdown_grace_secs),
         }
     }
 }
@@ -282,12 +312,63 @@ impl Default for ServerConfig {
 pub struct LimitsConfig {
     /// Largest document accepted, in bytes (after base64 decoding). Default 50 MB.
     pub max_document_bytes: usize,
+    /// Request body bytes held in memory at once by all authenticated requests together; a
+    /// request that does not fit waits for room (up to the body timeout), one that can never
+    /// fit is answered 413. Default 160 MiB.
+    pub max_body_bytes_in_flight: usize,
+    /// Pixels of uploaded images decoded at once by all uploads together. Default 80 million
+    /// (two images at the per-image limit).
+    pub max_image_pixels_in_flight: u64,
+    /// Bounds on the work reading one PDF may take.
+    pub pdf: PdfLimitsConfig,
 }
 
 impl Default for LimitsConfig {
     fn default() -> Self {
         Self {
             max_document_bytes: 50 * 1024 * 1024,
+            max_body_bytes_in_flight: 160 * 1024 * 1024,
+            max_image_pixels_in_flight: 80_000_000,
+            pdf: PdfLimitsConfig::default(),
+        }
+    }
+}
+
+/// Bounds enforced while a PDF is read (at upload, at send and while sealing); a document
+/// past one is refused with 422 naming the limit.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PdfLimitsConfig {
+    /// Decompressed bytes of any one stream. Default 32 MiB.
+    pub max_stream_bytes: usize,
+    /// Decompressed bytes of all streams one reading decodes together. Default 96 MiB.
+    pub max_decoded_bytes: usize,
+    /// Objects in one document. Default 500,000.
+    pub max_objects: usize,
+    /// Pages in one document. Default 2,000.
+    pub max_pages: usize,
+}
+
+impl Default for PdfLimitsConfig {
+    fn default() -> Self {
+        let limits = crate::pdf::PdfLimits::default();
+        Self {
+            max_stream_bytes: limits.max_stream_bytes,
+            max_decoded_bytes: limits.max_decoded_bytes,
+            max_objects: limits.max_objects,
+            max_pages: limits.max_pages,
+        }
+    }
+}
+
+impl PdfLimitsConfig {
+    pub fn to_limits(&self) -> crate::pdf::PdfLimits {
+        crate::pdf::PdfLimits {
+            max_stream_bytes: self.max_stream_bytes,
+            max_decoded_bytes: self.max_decoded_bytes,
+            max_objects: self.max_objects,
+            max_pages: self.max_pages,
+            ..crate::pdf::PdfLimits::default()
         }
     }
 }

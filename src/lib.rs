@@ -13,6 +13,7 @@
 //! - [`signing`]: the signer's pages `/sign/{token}` and the notification emails (outbox worker).
 //! - [`sync`]: the sync daemon — sources, mappings, jobs, the webhook receiver, write-back;
 //!   it reaches the API over HTTP only.
+//! - [`server`]: the HTTP/1 server — connection cap, header and body deadlines, body budgets.
 //! - [`clock`], [`ids`]: time and identifiers.
 //!
 //! [`App::start`] wires the parts and serves them until shut down.
@@ -24,6 +25,7 @@ pub mod esign;
 pub mod ids;
 pub mod pdf;
 pub mod sealing;
+pub mod server;
 pub mod signing;
 pub mod store;
 pub mod sync;
@@ -75,6 +77,7 @@ pub struct Settings {
 pub struct App {
     pub local_addr: SocketAddr,
     pub state: AppState,
+    connection_limits: server::ConnectionLimits,
     mailer: Arc<signing::Mailer>,
     ticker_interval: std::time::Duration,
     listener: tokio::net::TcpListener,
@@ -92,6 +95,8 @@ impl App {
         settings: Settings,
         clock: SharedClock,
     ) -> Result<App, StartError> {
+        pdf::reader::set_limits(settings.config.limits.pdf.to_limits());
+        pdf::PIXELS_IN_FLIGHT.set_total(settings.config.limits.max_image_pixels_in_flight);
         let store = Store::open(&settings.data_dir)?;
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
@@ -143,10 +148,12 @@ impl App {
             sealing,
             limiter,
             settings.config.limits.max_document_bytes,
+            settings.config.limits.max_body_bytes_in_flight,
         );
         Ok(App {
             local_addr,
             state,
+            connection_limits: settings.config.server.connection_limits(),
             mailer,
             ticker_interval: std::time::Duration::from_secs(
                 settings.config.signing.ticker_interval_secs.max(1),
@@ -213,12 +220,13 @@ impl App {
                 .merge(sync::admin::router(daemon.clone(), token.clone()));
             sync_task = Some(tokio::spawn(daemon.clone().run()));
         }
-        let served = axum::serve(
-            self.listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(shutdown)
-        .await;
+        let public_bodies = server::BodyBudget::new(PUBLIC_BODIES_IN_FLIGHT, PUBLIC_BODY_LIMIT);
+        let router = router.layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                buffer_public_body(public_bodies.clone(), request, next)
+            },
+        ));
+        let served = server::serve(self.listener, router, self.connection_limits, shutdown).await;
         purge.abort();
         mail_worker.abort();
         ticker.abort();
@@ -230,6 +238,41 @@ impl App {
         state.esign.store().flush().await?;
         tracing::info!("stopped; store flushed");
         served.map_err(StartError::Serve)
+    }
+}
+
+/// Largest body of a request outside the API (a signer's form with a drawn signature, a
+/// webhook delivery, an admin call).
+const PUBLIC_BODY_LIMIT: usize = 2 * 1024 * 1024;
+/// Bytes of such bodies held in memory at once, all clients together: anyone on the Internet
+/// can send them, so they share a small budget.
+const PUBLIC_BODIES_IN_FLIGHT: usize = 32 * 1024 * 1024;
+
+/// Reads the body of a request outside `/api/v1` within the public budget before its handler
+/// runs (API requests are read after authentication, in [`api`]'s own layers).
+async fn buffer_public_body(
+    budget: server::BodyBudget,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let path = request.uri().path();
+    if path.starts_with("/api/") || path.starts_with("/v1/") {
+        return next.run(request).await;
+    }
+    let declared = server::declared_length(request.headers());
+    let (parts, body) = request.into_parts();
+    match budget.read(body, declared, PUBLIC_BODY_LIMIT).await {
+        Ok(buffered) => {
+            let request = axum::extract::Request::from_parts(
+                parts,
+                axum::body::Body::from(buffered.bytes.clone()),
+            );
+            let response = next.run(request).await;
+            drop(buffered);
+            response
+        }
+        Err(refusal) => api::error::ApiError::body_refused(refusal).into_response(),
     }
 }
 

@@ -70,6 +70,27 @@ impl ApiError {
         )
     }
 
+    /// Why a request body was not read, as the client sees it.
+    pub fn body_refused(refusal: crate::server::BodyRefusal) -> Self {
+        use crate::server::BodyRefusal;
+        match refusal {
+            BodyRefusal::TooLarge { limit } => Self::payload_too_large(limit),
+            BodyRefusal::Busy => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "server_busy",
+                "the server is reading as many request bodies as it can hold; retry in a moment",
+            ),
+            BodyRefusal::TimedOut => Self::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "request_timeout",
+                "the request body did not arrive in time",
+            ),
+            BodyRefusal::Unreadable => {
+                Self::bad_request("invalid_body", "the request body could not be read")
+            }
+        }
+    }
+
     /// A validation failure listing each field and what is wrong with it.
     pub fn validation(issues: &[FieldIssue]) -> Self {
         let summary = issues
@@ -113,6 +134,8 @@ impl From<EsignError> for ApiError {
             EsignError::UnusablePdf(pdf) => {
                 let code = match pdf {
                     PdfError::BadImage(_) | PdfError::ImageTooLarge { .. } => "invalid_image",
+                    PdfError::LimitExceeded { .. } => "pdf_limit_exceeded",
+                    PdfError::ActiveContent(_) => "pdf_active_content",
                     _ => "invalid_pdf",
                 };
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, pdf.to_string())
@@ -123,6 +146,10 @@ impl From<EsignError> for ApiError {
                 "payload_too_large",
                 format!("the document is larger than the limit of {limit} bytes"),
             ),
+            EsignError::Unsealable(reason) => {
+                tracing::error!(reason = %reason, "an envelope cannot be sealed");
+                Self::internal()
+            }
             EsignError::Store(err) => {
                 tracing::error!(error = %err, "storage failure");
                 Self::internal()
@@ -141,6 +168,11 @@ impl IntoResponse for ApiError {
         response
             .headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
         response
     }
 }

@@ -17,45 +17,33 @@ use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Instant;
 
-/// How much of an oversized body is read (and thrown away) so the client can read our 413.
-const DRAIN_CAP: usize = 512 * 1024 * 1024;
-
-/// Reads the whole body within the limit, so later layers can hash it and extractors parse it.
+/// Reads the whole body within the route's limit and the API's shared [`BodyBudget`], so later
+/// layers can hash it and extractors parse it. Runs after authentication: a request without a
+/// valid key never has its body held in memory.
+///
+/// [`BodyBudget`]: crate::server::BodyBudget
 pub async fn buffer_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let limit = state.max_body_bytes;
-    let declared = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
+    let declared = crate::server::declared_length(request.headers());
     let (parts, body) = request.into_parts();
-    let mut body = body;
-    let mut buffer = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(limit));
-    let mut too_large = declared.is_some_and(|n| n > limit);
-    let mut drained = 0usize;
-    while let Some(frame) = body.frame().await {
-        let Ok(frame) = frame else {
-            return ApiError::bad_request("invalid_body", "the request body could not be read")
-                .into_response();
-        };
-        if let Ok(data) = frame.into_data() {
-            if too_large || buffer.len() + data.len() > limit {
-                too_large = true;
-                buffer.clear();
-                drained += data.len();
-                if drained > DRAIN_CAP {
-                    break;
-                }
-            } else {
-                buffer.extend_from_slice(&data);
-            }
-        }
-    }
-    if too_large {
-        return ApiError::payload_too_large(limit).into_response();
-    }
-    next.run(Request::from_parts(parts, Body::from(buffer.freeze())))
+    match state
+        .body_budget
+        .read(body, declared, state.max_body_bytes)
         .await
+    {
+        Ok(buffered) => {
+            // The share of the budget is held until the handler has answered: the handler's
+            // parsing works on these bytes.
+            let response = next
+                .run(Request::from_parts(
+                    parts,
+                    Body::from(buffered.bytes.clone()),
+                ))
+                .await;
+            drop(buffered);
+            response
+        }
+        Err(refusal) => ApiError::body_refused(refusal).into_response(),
+    }
 }
 
 /// Finds the API key, applies its rate limit and adds the `X-RateLimit-*` headers.
@@ -64,6 +52,22 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
+    if request
+        .headers()
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        return refuse_unauthenticated(
+            request,
+            ApiError::bad_request(
+                "ambiguous_credentials",
+                "more than one Authorization header; send exactly one",
+            ),
+        )
+        .await;
+    }
     let authorization = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -85,7 +89,8 @@ pub async fn authenticate(
                 AuthFailure::Unknown => ("invalid_api_key", "the API key is not recognised"),
                 AuthFailure::Revoked => ("api_key_revoked", "the API key has been revoked"),
             };
-            let mut response = ApiError::unauthorized(code, message).into_response();
+            let mut response =
+                refuse_unauthenticated(request, ApiError::unauthorized(code, message)).await;
             response
                 .headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
@@ -106,6 +111,8 @@ pub async fn authenticate(
             ),
         )
         .into_response();
+        let (parts, body) = request.into_parts();
+        crate::server::drain(&parts.headers, body).await;
         refused.headers_mut().insert(
             header::RETRY_AFTER,
             HeaderValue::from(decision.retry_after_secs),
@@ -126,6 +133,15 @@ pub async fn authenticate(
         HeaderValue::from(decision.reset_secs),
     );
     response
+}
+
+/// Answers a request that may not go further. Its body is read only to be thrown away (no
+/// memory held) so the client can read the answer; a client waiting for `100 Continue` sends
+/// none.
+async fn refuse_unauthenticated(request: Request, error: ApiError) -> Response {
+    let (parts, body) = request.into_parts();
+    crate::server::drain(&parts.headers, body).await;
+    error.into_response()
 }
 
 /// `Idempotency-Key` on a POST: the same key and body replay the stored answer; another body

@@ -37,6 +37,8 @@ pub struct AppState {
     pub idempotency_locks: Arc<IdempotencyLocks>,
     /// Largest request body accepted (a base64 document plus the JSON around it).
     pub max_body_bytes: usize,
+    /// Bytes of API request bodies held in memory at once, all keys together.
+    pub body_budget: crate::server::BodyBudget,
 }
 
 impl AppState {
@@ -46,15 +48,18 @@ impl AppState {
         sealing: Arc<crate::sealing::Sealing>,
         limiter: RateLimiter,
         max_document_bytes: usize,
+        max_body_bytes_in_flight: usize,
     ) -> Self {
+        // base64 grows a document by 4/3; leave room for the JSON or multipart around it.
+        let max_body_bytes = max_document_bytes / 3 * 4 + 4 * 1024 * 1024;
         Self {
             esign,
             webhooks,
             sealing,
             limiter: Arc::new(limiter),
             idempotency_locks: Arc::new(IdempotencyLocks::default()),
-            // base64 grows a document by 4/3; leave room for the JSON or multipart around it.
-            max_body_bytes: max_document_bytes / 3 * 4 + 4 * 1024 * 1024,
+            max_body_bytes,
+            body_budget: crate::server::BodyBudget::new(max_body_bytes_in_flight, max_body_bytes),
         }
     }
 }
@@ -108,8 +113,8 @@ fn resources(state: AppState) -> Router<AppState> {
         .merge(account::router())
         .merge(webhooks::router())
         .layer(from_fn_with_state(state.clone(), middleware::idempotency))
-        .layer(from_fn_with_state(state.clone(), middleware::authenticate))
-        .layer(from_fn_with_state(state, middleware::buffer_body))
+        .layer(from_fn_with_state(state.clone(), middleware::buffer_body))
+        .layer(from_fn_with_state(state, middleware::authenticate))
         .layer(axum::extract::DefaultBodyLimit::disable())
 }
 

@@ -5,7 +5,7 @@ use super::model::{Document, Envelope, EnvelopeStatus, Environment};
 use super::validate::check_text;
 use super::{env_key, Esign, EsignError};
 use crate::ids::IdKind;
-use crate::pdf::{image_to_pdf, inspect_pdf, looks_like_pdf, sniff_image, PdfError};
+use crate::pdf::{admit_pdf, image_to_pdf, looks_like_pdf, sniff_image, PdfError};
 use crate::store::{encode, get_json, list_newest_first, sha256_hex_of, Page, StoreError};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
@@ -96,7 +96,8 @@ impl Esign {
                 "only PDF, PNG and JPEG files can be uploaded (the content is none of them)".into(),
             ));
         };
-        let info = inspect_pdf(&pdf).map_err(EsignError::UnusablePdf)?;
+        let admitted = admit_pdf(&pdf).map_err(EsignError::UnusablePdf)?;
+        let (pdf, info) = (admitted.pdf, admitted.info);
         let record = Document {
             id: self.ids.next(IdKind::Document),
             name,

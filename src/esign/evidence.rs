@@ -155,12 +155,15 @@ impl Esign {
             };
             let (page, rect) = match &field.anchor_text {
                 Some(anchor) => {
-                    let (page, found) = find_anchor(&document, anchor, field.anchor_index as usize)
-                        .ok_or_else(|| {
-                            seal_failed(format!(
-                                "anchor text `{anchor}` is no longer in the document"
-                            ))
-                        })?;
+                    let budget = crate::pdf::DecodeBudget::default();
+                    let found =
+                        find_anchor(&document, anchor, field.anchor_index as usize, &budget);
+                    budget.outcome().map_err(EsignError::UnusablePdf)?;
+                    let (page, found) = found.ok_or_else(|| {
+                        seal_failed(format!(
+                            "anchor text `{anchor}` is no longer in the document"
+                        ))
+                    })?;
                     let (width, height) = (field.width, field.height);
                     let gap = 4.0;
                     let rect = match field.anchor_placement {
@@ -298,7 +301,6 @@ impl Esign {
                 .get(&document.sha256)
                 .map_err(StoreError::from)?
                 .ok_or_else(|| StoreError::Io(std::io::Error::other("document file missing")))?;
-            let items = self.stamps_for(&current, index, &original)?;
             let sheet = if index == last {
                 let without_field: Vec<(String, String, StampContent)> = current
                     .recipients
@@ -329,7 +331,37 @@ impl Esign {
                 None
             };
             let extra: Vec<&[u8]> = sheet.as_deref().into_iter().collect();
-            let stamped = stamp_pdf(&original, &items, &extra)?;
+            let first_try = self
+                .stamps_for(&current, index, &original)
+                .and_then(|items| Ok(stamp_pdf(&original, &items, &extra)?));
+            let stamped = match first_try {
+                Ok(stamped) => stamped,
+                Err(EsignError::UnusablePdf(first)) => {
+                    // The upload passed a sealing trial, so this is a file the trial did not
+                    // foresee (or limits lowered since): rewrite it once, find the fields
+                    // again and go on; if that fails too, retrying cannot help.
+                    tracing::warn!(envelope = %current.id, document = %document.name, error = %first, "stamping failed; rewriting the document and trying again");
+                    let unsealable = |second: &dyn std::fmt::Display| {
+                        let second = second.to_string();
+                        let after = if second == first.to_string() {
+                            "also after rewriting it".to_string()
+                        } else {
+                            format!("after rewriting it: {second}")
+                        };
+                        EsignError::Unsealable(format!(
+                            "document `{}`: {first} ({after})",
+                            document.name
+                        ))
+                    };
+                    let rewritten = crate::pdf::admission::normalise_bytes(&original)
+                        .map_err(|err| unsealable(&err))?;
+                    let items = self
+                        .stamps_for(&current, index, &rewritten)
+                        .map_err(|err| unsealable(&err))?;
+                    stamp_pdf(&rewritten, &items, &extra).map_err(|err| unsealable(&err))?
+                }
+                Err(other) => return Err(other),
+            };
             hashes.push(DocumentHashes {
                 name: document.name.clone(),
                 pages: incremental::load(&stamped)?.get_pages().len() as u32,
@@ -428,6 +460,48 @@ impl Esign {
             .collect();
         change.events.push(completion);
         change.new_blobs = vec![signed_sha, trail_sha];
+        self.commit(change)?;
+        Ok(true)
+    }
+
+    /// Ends a sealing envelope whose documents cannot be sealed: it is voided with the
+    /// reason (`envelope.voided`, with `"cause": "sealing_failed"`), the invited recipients
+    /// get the voided mail and the sender a mail saying what happened and what to do. A
+    /// signature is never left waiting for a seal that cannot come.
+    pub fn fail_sealing(
+        &self,
+        environment: Environment,
+        id: &str,
+        reason: &str,
+    ) -> Result<bool, EsignError> {
+        let current = self.load_envelope(environment, id)?;
+        if !current.sealing {
+            return Ok(false);
+        }
+        let now = self.clock.now();
+        let reason: String = format!("The signed documents could not be sealed: {reason}")
+            .chars()
+            .take(500)
+            .collect();
+        let mut change = Change::new(current.clone(), Some(&current));
+        change.at = Some(now);
+        let envelope = &mut change.envelope;
+        envelope.status = EnvelopeStatus::Voided;
+        envelope.voided_at = Some(now);
+        envelope.updated_at = now;
+        envelope.sealing = false;
+        envelope.void_reason = Some(reason.clone());
+        let mut mails = super::lifecycle::notify_invited(envelope, MailKind::Voided);
+        mails.push((
+            MailKind::SealingFailed,
+            super::model::SENDER_RECIPIENT_ID.to_string(),
+        ));
+        change.mails = mails;
+        change.events.push(EventDraft::by_system(
+            EventKind::EnvelopeVoided,
+            None,
+            json!({ "reason": reason, "cause": "sealing_failed" }),
+        ));
         self.commit(change)?;
         Ok(true)
     }

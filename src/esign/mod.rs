@@ -68,6 +68,10 @@ pub enum EsignError {
     UnsupportedMediaType(String),
     #[error("the document is larger than the limit of {limit} bytes")]
     TooLarge { limit: usize },
+    /// A fully signed envelope whose documents cannot be stamped and sealed, even rewritten:
+    /// retrying cannot help (see [`Esign::fail_sealing`]).
+    #[error("the signed documents cannot be sealed: {0}")]
+    Unsealable(String),
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -615,7 +615,13 @@ pub enum MailKind {
     Declined,
     Voided,
     Expired,
+    /// To the sender ([`SENDER_RECIPIENT_ID`]): everyone signed, but the documents could
+    /// not be sealed and the envelope was voided.
+    SealingFailed,
 }
+
+/// The `recipient_id` of a mail to the sender (the account) rather than to a recipient.
+pub const SENDER_RECIPIENT_ID: &str = "sender";
 
 /// A queued email (the notification outbox), written with the change that causes it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

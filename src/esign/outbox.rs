@@ -1,7 +1,9 @@
 //! The notification outbox: emails queued by committed changes, handed to whoever delivers
 //! them, removed once delivered, rescheduled with backoff when delivery fails.
 
-use super::model::{Envelope, MailJob, Recipient};
+use super::model::{
+    Envelope, MailJob, Recipient, RecipientRole, RecipientStatus, SENDER_RECIPIENT_ID,
+};
 use super::{env_key, Esign, EsignError};
 use crate::store::{get_json, put_json, StoreError};
 use chrono::{DateTime, Duration, Utc};
@@ -37,6 +39,10 @@ impl Esign {
             &env_key(job.environment, &job.envelope_id),
         )?;
         Ok(envelope.and_then(|envelope| {
+            if job.recipient_id == SENDER_RECIPIENT_ID {
+                let sender = self.sender_as_recipient();
+                return Some((envelope, sender));
+            }
             let recipient = envelope
                 .recipients
                 .iter()
@@ -44,6 +50,28 @@ impl Esign {
                 .clone();
             Some((envelope, recipient))
         }))
+    }
+
+    /// The account, addressed like a recipient (for mails to the sender).
+    fn sender_as_recipient(&self) -> Recipient {
+        Recipient {
+            id: SENDER_RECIPIENT_ID.into(),
+            email: self.account.email.clone(),
+            name: self.account.name.clone(),
+            role: RecipientRole::CarbonCopy,
+            signing_order: 0,
+            status: RecipientStatus::Pending,
+            phone: None,
+            viewed_at: None,
+            signed_at: None,
+            declined_at: None,
+            decline_reason: None,
+            invited_at: None,
+            approved_at: None,
+            last_reminded_at: None,
+            reminders_sent: 0,
+            signature: None,
+        }
     }
 
     /// The job is done (delivered, or no longer needed).

@@ -142,12 +142,12 @@ fn png_image(bytes: &[u8]) -> Result<EmbeddedImage, PdfError> {
     let mut decoder = png::Decoder::new_with_limits(std::io::Cursor::new(bytes), limits);
     decoder.set_transformations(png::Transformations::normalize_to_color8());
     let header = decoder.read_header_info().map_err(bad)?;
-    check_size(header.width, header.height)?;
+    let (width, height) = (header.width, header.height);
+    check_size(width, height)?;
+    let _pixels = PIXELS_IN_FLIGHT.reserve(u64::from(width) * u64::from(height));
     let mut reader = decoder.read_info().map_err(bad)?;
-    let mut buffer = vec![0u8; reader.output_buffer_size()];
-    let frame = reader.next_frame(&mut buffer).map_err(bad)?;
-    buffer.truncate(frame.buffer_size());
-    let (color_space, components, has_alpha) = match frame.color_type {
+    let (color_type, _) = reader.output_color_type();
+    let (color_space, components, has_alpha) = match color_type {
         png::ColorType::Grayscale => ("DeviceGray", 1u8, false),
         png::ColorType::GrayscaleAlpha => ("DeviceGray", 1, true),
         png::ColorType::Rgb => ("DeviceRGB", 3, false),
@@ -156,35 +156,105 @@ fn png_image(bytes: &[u8]) -> Result<EmbeddedImage, PdfError> {
             return Err(PdfError::BadImage("PNG: palette was not expanded".into()))
         }
     };
-    let (color, alpha) = if has_alpha {
-        let stride = usize::from(components) + 1;
-        let mut color = Vec::with_capacity(buffer.len() / stride * usize::from(components));
-        let mut alpha = Vec::with_capacity(buffer.len() / stride);
-        for pixel in buffer.chunks_exact(stride) {
-            color.extend_from_slice(&pixel[..usize::from(components)]);
-            alpha.push(pixel[usize::from(components)]);
-        }
-        (color, Some(deflate(&alpha)))
-    } else {
-        (buffer, None)
+    // Colour and alpha are compressed as the rows are decoded, so memory follows the
+    // compressed size, not the pixel count. Interlaced images arrive in passes and are
+    // decoded whole (their pixels are reserved all the same).
+    let mut color = ZlibEncoder::new(Vec::new(), Compression::default());
+    let mut alpha = has_alpha.then(|| ZlibEncoder::new(Vec::new(), Compression::default()));
+    let mut split = |pixels: &[u8]| {
+        match alpha.as_mut() {
+            Some(alpha) => {
+                let stride = usize::from(components) + 1;
+                for pixel in pixels.chunks_exact(stride) {
+                    let _ = color.write_all(&pixel[..usize::from(components)]);
+                    let _ = alpha.write_all(&pixel[usize::from(components)..]);
+                }
+            }
+            None => {
+                let _ = color.write_all(pixels);
+            }
+        };
     };
+    if reader.info().interlaced {
+        let mut buffer = vec![0u8; reader.output_buffer_size()];
+        let frame = reader.next_frame(&mut buffer).map_err(bad)?;
+        split(&buffer[..frame.buffer_size()]);
+    } else {
+        let mut rows = 0u32;
+        while let Some(row) = reader.next_row().map_err(bad)? {
+            split(row.data());
+            rows += 1;
+        }
+        if rows != height {
+            return Err(PdfError::BadImage(format!(
+                "PNG: {rows} of {height} rows could be read"
+            )));
+        }
+    }
     Ok(EmbeddedImage {
-        width: frame.width,
-        height: frame.height,
+        width,
+        height,
         color_space,
         components,
         filter: "FlateDecode",
-        data: deflate(&color),
-        alpha,
+        data: color.finish().unwrap_or_default(),
+        alpha: alpha.map(|a| a.finish().unwrap_or_default()),
         invert_cmyk: false,
     })
 }
 
-fn deflate(bytes: &[u8]) -> Vec<u8> {
-    let mut encoder = ZlibEncoder::new(Vec::new(), Compression::default());
-    // Writing into a Vec cannot fail.
-    let _ = encoder.write_all(bytes);
-    encoder.finish().unwrap_or_default()
+/// Pixels of PNG uploads being decoded at once, all uploads together: a decoder reserves
+/// its image's pixels before it starts and waits while others hold the budget.
+pub struct PixelBudget {
+    free: std::sync::Mutex<u64>,
+    freed: std::sync::Condvar,
+    total: std::sync::atomic::AtomicU64,
+}
+
+/// The process's pixel budget (set from `limits.max_image_pixels_in_flight` at start).
+pub static PIXELS_IN_FLIGHT: PixelBudget = PixelBudget {
+    free: std::sync::Mutex::new(80_000_000),
+    freed: std::sync::Condvar::new(),
+    total: std::sync::atomic::AtomicU64::new(80_000_000),
+};
+
+/// Pixels held by one decoder; given back when dropped.
+pub struct PixelReservation<'a> {
+    budget: &'a PixelBudget,
+    pixels: u64,
+}
+
+impl PixelBudget {
+    /// Sets the total (at least one image at the per-image limit); call before serving.
+    pub fn set_total(&self, total: u64) {
+        let total = total.max(MAX_PIXELS);
+        let old = self.total.swap(total, std::sync::atomic::Ordering::SeqCst);
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        *free = (*free + total).saturating_sub(old);
+        self.freed.notify_all();
+    }
+
+    /// Waits until `pixels` are free and holds them.
+    pub fn reserve(&self, pixels: u64) -> PixelReservation<'_> {
+        let pixels = pixels.min(self.total.load(std::sync::atomic::Ordering::SeqCst));
+        let mut free = self.free.lock().unwrap_or_else(|p| p.into_inner());
+        while *free < pixels {
+            free = self.freed.wait(free).unwrap_or_else(|p| p.into_inner());
+        }
+        *free -= pixels;
+        PixelReservation {
+            budget: self,
+            pixels,
+        }
+    }
+}
+
+impl Drop for PixelReservation<'_> {
+    fn drop(&mut self) {
+        let mut free = self.budget.free.lock().unwrap_or_else(|p| p.into_inner());
+        *free += self.pixels;
+        self.budget.freed.notify_all();
+    }
 }
 
 fn build_pdf(image: EmbeddedImage) -> Result<Vec<u8>, PdfError> {

@@ -18,15 +18,9 @@ pub struct Update {
     xref_is_stream: bool,
 }
 
-/// Loads a PDF with lopdf, turning a parser panic into an error.
+/// Loads a PDF within the reader's limits (see [`super::reader::load`]).
 pub fn load(bytes: &[u8]) -> Result<Document, PdfError> {
-    let document = std::panic::catch_unwind(|| Document::load_mem(bytes))
-        .map_err(|_| PdfError::Corrupt("the parser could not make sense of it".into()))?
-        .map_err(|err| PdfError::Corrupt(err.to_string()))?;
-    if document.is_encrypted() {
-        return Err(PdfError::Encrypted);
-    }
-    Ok(document)
+    super::reader::load(bytes)
 }
 
 /// The offset the last `startxref` points to, and whether a cross-reference table (not a

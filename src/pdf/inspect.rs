@@ -1,7 +1,7 @@
 //! Parsing an uploaded PDF: is it whole, unencrypted and readable, and how many pages has it.
 
 use super::PdfError;
-use lopdf::{xref::XrefRecovery, Document, LoadOptions};
+use lopdf::xref::XrefRecovery;
 
 /// What the service records about a PDF.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,8 +18,7 @@ pub fn looks_like_pdf(bytes: &[u8]) -> bool {
 
 /// Checks that `bytes` are a complete, unencrypted PDF with at least one page.
 ///
-/// Hostile input is expected: the parser runs under `catch_unwind`, decompression is bounded,
-/// and a file whose cross-reference data had to be rebuilt by scanning (typically a truncated
+/// Hostile input is expected: the file is read within the reader's limits, and a file whose cross-reference data had to be rebuilt by scanning (typically a truncated
 /// upload) is refused rather than silently accepted with missing objects.
 pub fn inspect_pdf(bytes: &[u8]) -> Result<PdfInfo, PdfError> {
     if !looks_like_pdf(bytes) {
@@ -29,34 +28,13 @@ pub fn inspect_pdf(bytes: &[u8]) -> Result<PdfInfo, PdfError> {
     if !tail.windows(5).any(|w| w == b"%%EOF") {
         return Err(PdfError::Truncated);
     }
-    let options = LoadOptions {
-        max_decompressed_size: Some(64 * 1024 * 1024),
-        ..LoadOptions::default()
-    };
-    let parsed = std::panic::catch_unwind(|| Document::load_mem_with_options(bytes, options));
-    let document = match parsed {
-        Ok(Ok(document)) => document,
-        Ok(Err(lopdf::Error::Decryption(_))) | Ok(Err(lopdf::Error::InvalidPassword)) => {
-            return Err(PdfError::Encrypted)
-        }
-        Ok(Err(err)) => return Err(PdfError::Corrupt(err.to_string())),
-        Err(_) => {
-            return Err(PdfError::Corrupt(
-                "the parser could not make sense of it".into(),
-            ))
-        }
-    };
-    if document.was_encrypted() || document.is_encrypted() {
-        return Err(PdfError::Encrypted);
-    }
+    let document = super::reader::load(bytes)?;
     if matches!(document.xref_recovery, Some(XrefRecovery::Reconstructed)) {
         return Err(PdfError::Corrupt(
             "its cross-reference table is damaged (the file may be truncated)".into(),
         ));
     }
-    let page_count =
-        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| document.get_pages().len()))
-            .map_err(|_| PdfError::Corrupt("its page tree is damaged".into()))?;
+    let page_count = document.get_pages().len();
     if page_count == 0 {
         return Err(PdfError::NoPages);
     }

@@ -3,6 +3,7 @@
 //! sits (by following the content stream's text operators), to find anchor texts even when a
 //! producer split the phrase across runs.
 
+use super::reader::DecodeBudget;
 use lopdf::content::Content;
 use lopdf::{Dictionary, Document, Encoding, Object, ObjectId};
 use std::collections::BTreeMap;
@@ -181,9 +182,16 @@ fn number_of(object: &Object) -> Option<f64> {
     }
 }
 
-fn font_info<'a>(document: &'a Document, font: &'a Dictionary) -> FontInfo<'a> {
+fn font_info<'a>(
+    document: &'a Document,
+    font: &'a Dictionary,
+    budget: &DecodeBudget,
+) -> FontInfo<'a> {
     let two_byte = font.get(b"Subtype").and_then(Object::as_name).ok() == Some(b"Type0");
-    let encoding = font.get_font_encoding(document).ok();
+    let encoding = budget
+        .font_map_cap(document, font)
+        .ok()
+        .and_then(|cap| font.get_font_encoding_with_limit(document, cap).ok());
     let mut widths = BTreeMap::new();
     let mut default_width;
     if two_byte {
@@ -278,13 +286,28 @@ struct GraphicsState {
 }
 
 /// Every character on a page with its position.
-pub fn page_glyphs(document: &Document, page: ObjectId) -> Vec<Glyph> {
+///
+/// Every stream decoded is charged to `budget`; once it is spent the rest of the page is
+/// skipped and [`DecodeBudget::outcome`] says which limit was hit.
+pub fn page_glyphs(document: &Document, page: ObjectId, budget: &DecodeBudget) -> Vec<Glyph> {
     let mut glyphs = Vec::new();
-    let Ok(content) = document.get_and_decode_page_content(page) else {
+    let Ok(bytes) = budget.page_content(document, page) else {
         return glyphs;
     };
+    let Ok(content) = Content::decode(&bytes) else {
+        return glyphs;
+    };
+    drop(bytes);
     let resources = page_resources(document, page);
-    run(document, &content, &resources, IDENTITY, 0, &mut glyphs);
+    run(
+        document,
+        &content,
+        &resources,
+        IDENTITY,
+        0,
+        &mut glyphs,
+        budget,
+    );
     glyphs
 }
 
@@ -309,6 +332,7 @@ fn run(
     base: Matrix,
     depth: usize,
     glyphs: &mut Vec<Glyph>,
+    budget: &DecodeBudget,
 ) {
     let font_dictionaries = sub_dictionary(document, resources, b"Font");
     let xobjects = sub_dictionary(document, resources, b"XObject");
@@ -321,7 +345,7 @@ fn run(
         .collect();
     let fonts: BTreeMap<&[u8], FontInfo<'_>> = owned_fonts
         .iter()
-        .map(|(name, dictionary)| (name.as_slice(), font_info(document, dictionary)))
+        .map(|(name, dictionary)| (name.as_slice(), font_info(document, dictionary, budget)))
         .collect();
     let mut state = GraphicsState {
         ctm: base,
@@ -448,9 +472,9 @@ fn run(
                     }
                     _ => IDENTITY,
                 };
-                let content_bytes = form
-                    .decompressed_content()
-                    .unwrap_or_else(|_| form.content.clone());
+                let Ok(content_bytes) = budget.decode(&form) else {
+                    continue;
+                };
                 let Ok(inner) = Content::decode(&content_bytes) else {
                     continue;
                 };
@@ -466,6 +490,7 @@ fn run(
                     multiply(&matrix, &state.ctm),
                     depth + 1,
                     glyphs,
+                    budget,
                 );
             }
             _ => {}
@@ -552,7 +577,12 @@ pub fn page_text(glyphs: &[Glyph]) -> String {
 /// Finds the `index`-th (from 0) occurrence of `needle` in a document — ignoring case and
 /// white space — and returns its page number (from 1) and box from the top-left of the page
 /// as displayed.
-pub fn find_anchor(document: &Document, needle: &str, index: usize) -> Option<(u32, Rect)> {
+pub fn find_anchor(
+    document: &Document,
+    needle: &str,
+    index: usize,
+    budget: &DecodeBudget,
+) -> Option<(u32, Rect)> {
     let wanted: Vec<char> = needle
         .chars()
         .filter(|c| !c.is_whitespace())
@@ -563,7 +593,7 @@ pub fn find_anchor(document: &Document, needle: &str, index: usize) -> Option<(u
     }
     let mut seen = 0;
     for (number, page) in document.get_pages() {
-        let glyphs = page_glyphs(document, page);
+        let glyphs = page_glyphs(document, page, budget);
         let squeezed: Vec<(char, usize)> = glyphs
             .iter()
             .enumerate()

@@ -1,6 +1,7 @@
 //! PDF work that needs nothing else of ours: inspecting uploads, turning images into PDFs,
 //! rendering contracts, finding anchors, stamping signatures, sealing and verifying.
 
+pub mod admission;
 pub mod cms;
 pub mod der;
 pub mod evidence;
@@ -9,13 +10,16 @@ mod image;
 pub mod incremental;
 mod inspect;
 pub mod layout;
+pub mod reader;
 pub mod render;
 pub mod seal;
 pub mod stamp;
 mod text;
 
-pub use image::{image_to_pdf, sniff_image, ImageKind};
+pub use admission::{admit_pdf, Admitted};
+pub use image::{image_to_pdf, sniff_image, ImageKind, PIXELS_IN_FLIGHT};
 pub use inspect::{inspect_pdf, looks_like_pdf, PdfInfo};
+pub use reader::{DecodeBudget, PdfLimits};
 pub use text::{count_occurrences, page_texts};
 
 /// Why a file is not a usable PDF (or image).
@@ -29,6 +33,10 @@ pub enum PdfError {
     Truncated,
     #[error("the PDF has no pages")]
     NoPages,
+    #[error("the PDF exceeds the limit on {what} ({limit}); simplify or split the document")]
+    LimitExceeded { what: &'static str, limit: usize },
+    #[error("the PDF contains active content ({0}); signers must see exactly what they sign, so documents that run code or carry hidden attachments are refused: export it again without them (e.g. print to PDF)")]
+    ActiveContent(String),
     #[error("sealing failed: {0}")]
     Seal(String),
     #[error("the image cannot be read: {0}")]

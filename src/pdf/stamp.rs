@@ -359,8 +359,11 @@ mod tests {
         let document = incremental::load(&stamped).unwrap();
         assert_eq!(document.get_pages().len(), 2);
         let first = document.get_pages()[&1];
-        let text =
-            crate::pdf::layout::page_text(&crate::pdf::layout::page_glyphs(&document, first));
+        let text = crate::pdf::layout::page_text(&crate::pdf::layout::page_glyphs(
+            &document,
+            first,
+            &crate::pdf::DecodeBudget::default(),
+        ));
         assert!(
             text.contains("Αθήνα") && text.contains("Łukasiewicz"),
             "{text}"

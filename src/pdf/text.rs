@@ -4,21 +4,28 @@
 //! anchor accepted at send time is one the stamps can find.
 
 use super::layout::{page_glyphs, page_text};
+use super::reader::DecodeBudget;
 use super::PdfError;
 
 /// The text of every page, in page order.
+///
+/// The reading is bounded by the reader's limits: past one, the whole reading fails with the
+/// limit it hit.
 pub fn page_texts(bytes: &[u8]) -> Result<Vec<String>, PdfError> {
-    let document = super::incremental::load(bytes)?;
-    Ok(document
+    let document = super::reader::load(bytes)?;
+    let budget = DecodeBudget::default();
+    let texts = document
         .get_pages()
         .into_values()
         .map(|page| {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                page_text(&page_glyphs(&document, page))
+                page_text(&page_glyphs(&document, page, &budget))
             }))
             .unwrap_or_default()
         })
-        .collect())
+        .collect();
+    budget.outcome()?;
+    Ok(texts)
 }
 
 fn squeeze(text: &str) -> String {

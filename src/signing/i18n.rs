@@ -51,6 +51,8 @@ pub struct Words {
     pub mail_declined_body: &'static str,
     pub mail_voided_body: &'static str,
     pub mail_expired_body: &'static str,
+    pub mail_sealing_failed_subject: &'static str,
+    pub mail_sealing_failed_body: &'static str,
     pub mail_footer: &'static str,
 }
 
@@ -104,6 +106,8 @@ pub const EN: Words = Words {
     mail_declined_body: "This envelope was declined and will not be completed.",
     mail_voided_body: "The sender voided this envelope; nothing more needs to be done.",
     mail_expired_body: "This envelope expired before everyone signed.",
+    mail_sealing_failed_subject: "Action needed: {subject} could not be sealed",
+    mail_sealing_failed_body: "Everyone signed, but the signed documents could not be stamped and sealed, so the envelope was voided and is not binding. Send the contract again with a clean copy of the document (for example printed to PDF). Reason:",
     mail_footer: "Sent with signbridge. Do not share this link: it lets anyone sign in your name.",
 };
 
@@ -157,6 +161,8 @@ pub const FR: Words = Words {
     mail_declined_body: "Cette enveloppe a été refusée et ne sera pas finalisée.",
     mail_voided_body: "L'expéditeur a annulé cette enveloppe ; vous n'avez plus rien à faire.",
     mail_expired_body: "Cette enveloppe a expiré avant que tout le monde ait signé.",
+    mail_sealing_failed_subject: "Action requise : {subject} n'a pas pu être scellé",
+    mail_sealing_failed_body: "Tout le monde a signé, mais les documents signés n'ont pas pu être tamponnés et scellés : l'enveloppe a été annulée et n'engage personne. Renvoyez le contrat avec une copie propre du document (par exemple imprimée en PDF). Motif :",
     mail_footer: "Envoyé avec signbridge. Ne partagez pas ce lien : il permet de signer en votre nom.",
 };
 

@@ -162,6 +162,15 @@ impl Mailer {
                 words.mail_expired_body.to_string(),
                 false,
             ),
+            MailKind::SealingFailed => (
+                subject_line(words.mail_sealing_failed_subject),
+                format!(
+                    "{} {}",
+                    words.mail_sealing_failed_body,
+                    envelope.void_reason.as_deref().unwrap_or_default()
+                ),
+                false,
+            ),
         };
         let with_link = matches!(
             job.kind,

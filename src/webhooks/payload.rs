@@ -41,7 +41,13 @@ pub fn build_payload(notice: &EventNotice, public_url: &str) -> Value {
         EventKind::EnvelopeExpired => {
             data["missing_signers"] = event.details["missing_signers"].clone()
         }
-        EventKind::EnvelopeVoided => data["reason"] = event.details["reason"].clone(),
+        EventKind::EnvelopeVoided => {
+            data["reason"] = event.details["reason"].clone();
+            // Only when something other than the sender voided it (sealing failed).
+            if let Some(cause) = event.details.get("cause") {
+                data["cause"] = cause.clone();
+            }
+        }
         EventKind::EnvelopeCompleted => {
             let base = format!("{public_url}/api/v1/envelopes/{}", event.envelope_id);
             data["signedDocumentUrl"] = json!(format!("{base}/signed-document"));
