@@ -260,9 +260,8 @@ async fn buffer_public_body(
     if path.starts_with("/api/") || path.starts_with("/v1/") {
         return next.run(request).await;
     }
-    let declared = server::declared_length(request.headers());
     let (parts, body) = request.into_parts();
-    match budget.read(body, declared, PUBLIC_BODY_LIMIT).await {
+    match budget.read(&parts.headers, body, PUBLIC_BODY_LIMIT).await {
         Ok(buffered) => {
             let request = axum::extract::Request::from_parts(
                 parts,

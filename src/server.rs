@@ -208,6 +208,21 @@ pub enum BodyRefusal {
     Unreadable,
 }
 
+/// A refusal, with what is left of the body when it should be drained.
+struct Refused {
+    refusal: BodyRefusal,
+    rest: Option<Body>,
+}
+
+impl From<BodyRefusal> for Refused {
+    fn from(refusal: BodyRefusal) -> Self {
+        Self {
+            refusal,
+            rest: None,
+        }
+    }
+}
+
 /// A body read into memory, with the share of the budget it holds until dropped.
 pub struct BufferedBody {
     pub bytes: Bytes,
@@ -229,38 +244,82 @@ impl BodyBudget {
         self.bytes.available_permits()
     }
 
-    /// Reads `body` (at most `limit` bytes) within the budget. `declared` is its
-    /// `Content-Length`, if any.
+    /// Reads the body of a request with these `headers` (at most `limit` bytes) within the
+    /// budget. A body refused as too large is drained first (see [`drain`]), so the client can
+    /// read the 413.
     pub async fn read(
+        &self,
+        headers: &axum::http::HeaderMap,
+        body: Body,
+        limit: usize,
+    ) -> Result<BufferedBody, BodyRefusal> {
+        match self
+            .read_within(body, declared_length(headers), limit)
+            .await
+        {
+            Ok(buffered) => Ok(buffered),
+            Err(Refused {
+                refusal,
+                rest: Some(rest),
+            }) => {
+                drain(headers, rest).await;
+                Err(refusal)
+            }
+            Err(Refused { refusal, .. }) => Err(refusal),
+        }
+    }
+
+    async fn read_within(
         &self,
         body: Body,
         declared: Option<usize>,
         limit: usize,
-    ) -> Result<BufferedBody, BodyRefusal> {
-        if declared.is_some_and(|n| n > limit) {
-            return Err(BodyRefusal::TooLarge { limit });
-        }
-        let mut reserved = match declared {
-            Some(0) => None,
-            Some(n) => {
-                let wanted = u32::try_from(n).map_err(|_| BodyRefusal::TooLarge { limit })?;
-                let acquire = self.bytes.clone().acquire_many_owned(wanted);
+    ) -> Result<BufferedBody, Refused> {
+        let too_large = |rest: Body| Refused {
+            refusal: BodyRefusal::TooLarge { limit },
+            rest: Some(rest),
+        };
+        let Some(declared_bytes) = declared.map(u32::try_from) else {
+            return self.read_chunks(body, None, 0, limit).await;
+        };
+        match declared_bytes {
+            Ok(n) if n as usize <= limit => {
+                if n == 0 {
+                    return self.read_chunks(body, None, 0, limit).await;
+                }
+                let acquire = self.bytes.clone().acquire_many_owned(n);
                 match tokio::time::timeout(BUDGET_WAIT, acquire).await {
-                    Ok(Ok(permit)) => Some(permit),
-                    _ => return Err(BodyRefusal::Busy),
+                    Ok(Ok(permit)) => {
+                        self.read_chunks(body, Some(permit), n as usize, limit)
+                            .await
+                    }
+                    _ => Err(Refused::from(BodyRefusal::Busy)),
                 }
             }
-            None => None,
-        };
-        let mut buffer = bytes::BytesMut::with_capacity(declared.unwrap_or(0));
-        let mut body = body;
+            _ => Err(too_large(body)),
+        }
+    }
+
+    /// Reads frames into a buffer of `capacity`, reserving past what `reserved` holds as the
+    /// frames arrive.
+    async fn read_chunks(
+        &self,
+        mut body: Body,
+        mut reserved: Option<tokio::sync::OwnedSemaphorePermit>,
+        capacity: usize,
+        limit: usize,
+    ) -> Result<BufferedBody, Refused> {
+        let mut buffer = bytes::BytesMut::with_capacity(capacity);
         while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
-            let frame = frame.map_err(|err| classify_body_error(&err))?;
+            let frame = frame.map_err(|err| Refused::from(classify_body_error(&err)))?;
             let Ok(data) = frame.into_data() else {
                 continue;
             };
             if buffer.len() + data.len() > limit {
-                return Err(BodyRefusal::TooLarge { limit });
+                return Err(Refused {
+                    refusal: BodyRefusal::TooLarge { limit },
+                    rest: Some(body),
+                });
             }
             let held = reserved
                 .as_ref()
@@ -270,7 +329,7 @@ impl BodyBudget {
                 let more = u32::try_from(missing)
                     .ok()
                     .and_then(|n| self.bytes.clone().try_acquire_many_owned(n).ok())
-                    .ok_or(BodyRefusal::Busy)?;
+                    .ok_or(Refused::from(BodyRefusal::Busy))?;
                 match reserved.as_mut() {
                     Some(permit) => permit.merge(more),
                     None => reserved = Some(more),

@@ -23,11 +23,10 @@ use std::time::Instant;
 ///
 /// [`BodyBudget`]: crate::server::BodyBudget
 pub async fn buffer_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let declared = crate::server::declared_length(request.headers());
     let (parts, body) = request.into_parts();
     match state
         .body_budget
-        .read(body, declared, state.max_body_bytes)
+        .read(&parts.headers, body, state.max_body_bytes)
         .await
     {
         Ok(buffered) => {
