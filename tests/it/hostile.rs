@@ -568,3 +568,215 @@ async fn a_signed_envelope_that_cannot_be_sealed_is_voided_and_the_sender_told()
     let again = server.envelope(&id).await;
     assert_eq!(again["status"], "VOIDED");
 }
+
+#[tokio::test]
+async fn a_body_that_trickles_in_is_cut_at_the_body_timeout() {
+    let server = Server::start_with_config(Some("server:\n  body_timeout_secs: 2\n")).await;
+    // The positive case: a whole body in time is read.
+    server.upload(pdf(1, "Contract"), "contract.pdf").await;
+    let mut stream = TcpStream::connect(("127.0.0.1", server.port))
+        .await
+        .unwrap();
+    let head = format!(
+        "POST /api/v1/documents HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 100000\r\n\r\n",
+        server.key
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let (mut reader, mut writer) = stream.into_split();
+    // One byte every 250 ms: 100,000 bytes would take hours. A safety bound of 60 s ends the
+    // loop if the server never answers, and the test then fails.
+    let trickle = async move {
+        for _ in 0..240 {
+            if writer.write_all(b"x").await.is_err() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    };
+    let mut answer = Vec::new();
+    tokio::select! {
+        _ = reader.read_to_end(&mut answer) => {},
+        () = trickle => panic!("the server never cut the slow body"),
+    }
+    let text = String::from_utf8_lossy(&answer);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("request_timeout"), "{text}");
+}
+
+/// A PDF whose catalog, page tree and page sit in an object stream with `filler` more
+/// objects (a cross-reference stream points into it).
+fn pdf_with_object_stream(filler: usize) -> Vec<u8> {
+    let mut members = vec![
+        "<< /Type /Catalog /Pages 2 0 R >>".to_string(),
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_string(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] >>".to_string(),
+    ];
+    members.extend((0..filler).map(|i| format!("<< /N {i} >>")));
+    let mut offsets = String::new();
+    let mut body = String::new();
+    for (i, member) in members.iter().enumerate() {
+        offsets.push_str(&format!("{} {} ", i + 1, body.len()));
+        body.push_str(member);
+        body.push(' ');
+    }
+    let content = format!("{offsets}{body}");
+    let mut encoder = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    encoder.write_all(content.as_bytes()).unwrap();
+    let packed = encoder.finish().unwrap();
+    let stream_id = members.len() + 1;
+    let xref_id = stream_id + 1;
+    let mut out = b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n".to_vec();
+    let stream_offset = out.len();
+    out.extend_from_slice(
+        format!(
+            "{stream_id} 0 obj\n<< /Type /ObjStm /N {} /First {} /Filter /FlateDecode /Length {} >>\nstream\n",
+            members.len(),
+            offsets.len(),
+            packed.len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&packed);
+    out.extend_from_slice(b"\nendstream\nendobj\n");
+    let xref_offset = out.len();
+    // Type 1 entries are (1, offset, 0), type 2 (2, stream, index), 1 + 4 + 4 bytes each.
+    let mut rows = vec![[0u8, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff]];
+    for index in 0..members.len() {
+        let mut row = [2u8, 0, 0, 0, 0, 0, 0, 0, 0];
+        row[1..5].copy_from_slice(&(stream_id as u32).to_be_bytes());
+        row[5..9].copy_from_slice(&(index as u32).to_be_bytes());
+        rows.push(row);
+    }
+    for offset in [stream_offset, xref_offset] {
+        let mut row = [1u8, 0, 0, 0, 0, 0, 0, 0, 0];
+        row[1..5].copy_from_slice(&(offset as u32).to_be_bytes());
+        rows.push(row);
+    }
+    let table: Vec<u8> = rows.concat();
+    out.extend_from_slice(
+        format!(
+            "{xref_id} 0 obj\n<< /Type /XRef /Size {} /W [1 4 4] /Root 1 0 R /Length {} >>\nstream\n",
+            rows.len(),
+            table.len()
+        )
+        .as_bytes(),
+    );
+    out.extend_from_slice(&table);
+    out.extend_from_slice(
+        format!("\nendstream\nendobj\nstartxref\n{xref_offset}\n%%EOF\n").as_bytes(),
+    );
+    out
+}
+
+#[tokio::test]
+async fn objects_and_pages_past_their_limits_are_refused_naming_the_limit() {
+    let server = Server::start_with_config(Some(
+        "limits:\n  pdf:\n    max_objects: 1000\n    max_pages: 3\n",
+    ))
+    .await;
+    // The positive cases first: within the limits both shapes are accepted.
+    let small = expect_status(
+        server
+            .upload_raw(&server.key, pdf_with_object_stream(100), "packed.pdf")
+            .await,
+        201,
+    )
+    .await;
+    assert_eq!(small["pageCount"], 1);
+    server.upload(pdf(3, "Three pages"), "three.pdf").await;
+    let flood = expect_error(
+        server
+            .upload_raw(&server.key, pdf_with_object_stream(200_000), "flood.pdf")
+            .await,
+        422,
+        "pdf_limit_exceeded",
+    )
+    .await;
+    assert!(
+        flood["error"].as_str().unwrap().contains("objects (1000)"),
+        "{flood}"
+    );
+    let long = expect_error(
+        server
+            .upload_raw(&server.key, pdf(4, "Four pages"), "four.pdf")
+            .await,
+        422,
+        "pdf_limit_exceeded",
+    )
+    .await;
+    assert!(
+        long["error"].as_str().unwrap().contains("pages (3)"),
+        "{long}"
+    );
+    let list = expect_status(server.get("/documents").send().await.unwrap(), 200).await;
+    assert_eq!(list["pagination"]["total"], 2);
+}
+
+#[tokio::test]
+async fn large_bodies_to_the_public_signer_routes_cost_no_memory() {
+    let server = Server::start().await;
+    let port = server.port;
+    let size = 64 * 1024 * 1024;
+    let head = format!(
+        "POST /sign/forged-token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {size}\r\nConnection: close\r\n\r\n"
+    );
+    let chunked = "POST /sign/forged-token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n";
+    let attempts: Vec<_> = (0..20)
+        .map(|i| {
+            let head = head.clone();
+            tokio::spawn(async move {
+                if i % 2 == 0 {
+                    raw_request(port, &head, size).await
+                } else {
+                    raw_chunked_request(port, chunked, size).await
+                }
+            })
+        })
+        .collect();
+    for attempt in attempts {
+        let (status, body) = attempt.await.unwrap();
+        assert_eq!(status, 413, "{body}");
+    }
+    assert_peak_rss_within_budget(&server, "20 × 64 MiB posts to a signing page");
+    // The page still answers its own forms (a forged token is the same 404 as before).
+    let page = server
+        .http
+        .post(format!("{}/sign/forged-token", server.base()))
+        .form(&[("action", "sign")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 404);
+}
+
+/// Like [`raw_request`] with the body sent in 1 MiB chunks of chunked transfer encoding.
+async fn raw_chunked_request(port: u16, head: &str, body_len: usize) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b'x'; 1024 * 1024];
+    let mut sent = 0;
+    while sent < body_len {
+        let mut frame = format!("{:x}\r\n", chunk.len()).into_bytes();
+        frame.extend_from_slice(&chunk);
+        frame.extend_from_slice(b"\r\n");
+        if stream.write_all(&frame).await.is_err() {
+            break;
+        }
+        sent += chunk.len();
+    }
+    let _ = stream.write_all(b"0\r\n\r\n").await;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer).to_string();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split("\r\n\r\n")
+        .nth(1)
+        .unwrap_or_default()
+        .to_string();
+    (status, body)
+}
