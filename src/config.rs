@@ -368,7 +368,6 @@ impl PdfLimitsConfig {
             max_decoded_bytes: self.max_decoded_bytes,
             max_objects: self.max_objects,
             max_pages: self.max_pages,
-            ..crate::pdf::PdfLimits::default()
         }
     }
 }

@@ -23,23 +23,22 @@ pub struct PdfLimits {
     pub max_pages: usize,
 }
 
-impl Default for PdfLimits {
-    fn default() -> Self {
-        Self {
-            max_stream_bytes: 16 * 1024 * 1024,
-            max_decoded_bytes: 64 * 1024 * 1024,
-            max_objects: 500_000,
-            max_pages: 2_000,
-        }
-    }
-}
-
-static LIMITS: RwLock<PdfLimits> = RwLock::new(PdfLimits {
+/// The defaults: far above what contracts need (a text page decodes to kilobytes), far
+/// below what would hurt the server.
+const DEFAULT_LIMITS: PdfLimits = PdfLimits {
     max_stream_bytes: 16 * 1024 * 1024,
     max_decoded_bytes: 64 * 1024 * 1024,
     max_objects: 500_000,
     max_pages: 2_000,
-});
+};
+
+impl Default for PdfLimits {
+    fn default() -> Self {
+        DEFAULT_LIMITS
+    }
+}
+
+static LIMITS: RwLock<PdfLimits> = RwLock::new(DEFAULT_LIMITS);
 
 /// Sets the limits of every later reading in this process (done once, at start).
 pub fn set_limits(limits: PdfLimits) {
