@@ -780,3 +780,28 @@ async fn raw_chunked_request(port: u16, head: &str, body_len: usize) -> (u16, St
         .to_string();
     (status, body)
 }
+
+#[tokio::test]
+async fn deeply_nested_objects_and_operands_do_not_overflow_the_stack() {
+    let server = Server::start().await;
+    let depth = 200_000;
+    let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let content = format!("BT /F1 12 Tf 72 700 Td {nested} TJ (Deep) Tj ET");
+    let objects = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [4 0 R] /Count 1 >>".to_vec(),
+        format!("<< /Deep {nested} >>").into_bytes(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 6 0 R >> >> /Contents 5 0 R >>".to_vec(),
+        format!("<< /Length {} >>\nstream\n{content}\nendstream", content.len()).into_bytes(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".to_vec(),
+    ];
+    let response = server
+        .upload_raw(&server.key, pdf_of(&objects, None), "deep.pdf")
+        .await;
+    // The parser gives up on the nesting past its depth limit and skips what it cannot read,
+    // as readers do; the rest is a usable one-page document, and it passed the sealing trial.
+    let document = expect_status(response, 201).await;
+    assert_eq!(document["pageCount"], 1);
+    // The server is alive and well.
+    server.upload(pdf(1, "Contract"), "contract.pdf").await;
+}
