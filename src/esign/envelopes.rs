@@ -7,7 +7,7 @@ use super::lifecycle::{send_transition, token_hash, Change, EventDraft};
 use super::model::EventKind;
 use super::model::{
     AnchorPlacement, Category, Document, Envelope, EnvelopeDocument, EnvelopeStatus, Environment,
-    Field, FieldType, Recipient, RecipientRole, RecipientStatus, Reminders, SignatureLevel,
+    Field, FieldType, Recipient, RecipientRole, Reminders, SignatureLevel,
 };
 use super::validate::{
     check_redirect_url, check_text, infer_category, normalize_email, normalize_locale,
@@ -558,22 +558,14 @@ impl Esign {
                 .map(|r| r.id.clone())
                 .unwrap_or_else(|| self.ids.next(IdKind::Recipient));
             recipients.push(Recipient {
-                id,
-                email,
-                name,
-                role: input.role.unwrap_or_default(),
-                signing_order,
-                status: RecipientStatus::Pending,
                 phone,
-                viewed_at: None,
-                signed_at: None,
-                declined_at: None,
-                decline_reason: None,
-                invited_at: None,
-                approved_at: None,
-                last_reminded_at: None,
-                reminders_sent: 0,
-                signature: None,
+                ..Recipient::pending(
+                    id,
+                    email,
+                    name,
+                    input.role.unwrap_or_default(),
+                    signing_order,
+                )
             });
         }
 

@@ -366,6 +366,34 @@ pub struct Recipient {
 }
 
 impl Recipient {
+    /// A recipient who has done nothing yet.
+    pub fn pending(
+        id: String,
+        email: String,
+        name: String,
+        role: RecipientRole,
+        signing_order: u32,
+    ) -> Self {
+        Self {
+            id,
+            email,
+            name,
+            role,
+            signing_order,
+            status: RecipientStatus::Pending,
+            phone: None,
+            viewed_at: None,
+            signed_at: None,
+            declined_at: None,
+            decline_reason: None,
+            invited_at: None,
+            approved_at: None,
+            last_reminded_at: None,
+            reminders_sent: 0,
+            signature: None,
+        }
+    }
+
     /// Signed or approved: nothing more is expected of this recipient.
     pub fn is_done(&self) -> bool {
         matches!(

@@ -1,9 +1,7 @@
 //! The notification outbox: emails queued by committed changes, handed to whoever delivers
 //! them, removed once delivered, rescheduled with backoff when delivery fails.
 
-use super::model::{
-    Envelope, MailJob, Recipient, RecipientRole, RecipientStatus, SENDER_RECIPIENT_ID,
-};
+use super::model::{Envelope, MailJob, Recipient, RecipientRole, SENDER_RECIPIENT_ID};
 use super::{env_key, Esign, EsignError};
 use crate::store::{get_json, put_json, StoreError};
 use chrono::{DateTime, Duration, Utc};
@@ -54,24 +52,13 @@ impl Esign {
 
     /// The account, addressed like a recipient (for mails to the sender).
     fn sender_as_recipient(&self) -> Recipient {
-        Recipient {
-            id: SENDER_RECIPIENT_ID.into(),
-            email: self.account.email.clone(),
-            name: self.account.name.clone(),
-            role: RecipientRole::CarbonCopy,
-            signing_order: 0,
-            status: RecipientStatus::Pending,
-            phone: None,
-            viewed_at: None,
-            signed_at: None,
-            declined_at: None,
-            decline_reason: None,
-            invited_at: None,
-            approved_at: None,
-            last_reminded_at: None,
-            reminders_sent: 0,
-            signature: None,
-        }
+        Recipient::pending(
+            SENDER_RECIPIENT_ID.into(),
+            self.account.email.clone(),
+            self.account.name.clone(),
+            RecipientRole::CarbonCopy,
+            0,
+        )
     }
 
     /// The job is done (delivered, or no longer needed).

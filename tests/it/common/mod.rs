@@ -264,6 +264,12 @@ pub fn pdf(pages: usize, text: &str) -> Vec<u8> {
         stream.extend_from_slice(b"\nendstream");
         objects.push(stream);
     }
+    pdf_of(&objects, None)
+}
+
+/// A PDF of the objects given whole (numbered from 1, the catalog first) with a classic
+/// cross-reference table; `xref_override` sets the offset listed for one object.
+pub fn pdf_of(objects: &[Vec<u8>], xref_override: Option<(usize, usize)>) -> Vec<u8> {
     let mut out = b"%PDF-1.4\n%\xE2\xE3\xCF\xD3\n".to_vec();
     let mut offsets = Vec::new();
     for (i, object) in objects.iter().enumerate() {
@@ -271,6 +277,9 @@ pub fn pdf(pages: usize, text: &str) -> Vec<u8> {
         out.extend_from_slice(format!("{} 0 obj\n", i + 1).as_bytes());
         out.extend_from_slice(object);
         out.extend_from_slice(b"\nendobj\n");
+    }
+    if let Some((object, offset)) = xref_override {
+        offsets[object - 1] = offset;
     }
     let xref = out.len();
     out.extend_from_slice(
