@@ -591,6 +591,8 @@ impl Esign {
             id: previous
                 .map(|p| p.id.clone())
                 .unwrap_or_else(|| self.ids.next(IdKind::Envelope)),
+            // Set by the commit, from the version this change was decided on.
+            version: 0,
             environment,
             subject,
             message,
@@ -695,7 +697,17 @@ impl Esign {
     }
 
     /// `PATCH /envelopes/{id}`: only a DRAFT can change.
+    /// `PATCH /envelopes/{id}` on a draft.
     pub fn update_envelope(
+        &self,
+        environment: Environment,
+        id: &str,
+        patch: PatchEnvelopeRequest,
+    ) -> Result<EnvelopeView, EsignError> {
+        self.transition(|| self.update_envelope_once(environment, id, patch.clone()))
+    }
+
+    fn update_envelope_once(
         &self,
         environment: Environment,
         id: &str,
@@ -778,7 +790,17 @@ impl Esign {
 
     /// `DELETE /envelopes/{id}`: a DRAFT is deleted (`None`); one in flight is voided with the
     /// reason (`Some(view)`); a finished one cannot be touched.
+    /// `DELETE /envelopes/{id}`: a draft is deleted, an envelope in flight voided.
     pub fn delete_or_void_envelope(
+        &self,
+        environment: Environment,
+        id: &str,
+        reason: Option<&str>,
+    ) -> Result<Option<EnvelopeView>, EsignError> {
+        self.transition(|| self.delete_or_void_envelope_once(environment, id, reason))
+    }
+
+    fn delete_or_void_envelope_once(
         &self,
         environment: Environment,
         id: &str,
@@ -805,27 +827,34 @@ impl Esign {
                 .keys()
                 .collect::<Result<_, _>>()
                 .map_err(StoreError::from)?;
-            self.store.transaction(
-                (
-                    &self.store.envelopes,
-                    &self.store.document_usage,
-                    &self.store.sign_tokens,
-                    &self.store.events,
-                ),
-                |(envelopes, usage_tree, token_tree, event_tree)| {
-                    envelopes.remove(location.as_slice())?;
-                    for key in &usage {
-                        usage_tree.remove(key.as_slice())?;
-                    }
-                    for key in &tokens {
-                        token_tree.remove(&key[..])?;
-                    }
-                    for key in &events {
-                        event_tree.remove(key)?;
-                    }
-                    Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
-                },
-            )?;
+            self.store
+                .transaction(
+                    (
+                        &self.store.envelopes,
+                        &self.store.document_usage,
+                        &self.store.sign_tokens,
+                        &self.store.events,
+                    ),
+                    |(envelopes, usage_tree, token_tree, event_tree)| {
+                        super::lifecycle::expect_version(
+                            envelopes,
+                            &location,
+                            Some(current.version),
+                        )?;
+                        envelopes.remove(location.as_slice())?;
+                        for key in &usage {
+                            usage_tree.remove(key.as_slice())?;
+                        }
+                        for key in &tokens {
+                            token_tree.remove(&key[..])?;
+                        }
+                        for key in &events {
+                            event_tree.remove(key)?;
+                        }
+                        Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
+                    },
+                )
+                .map_err(super::lifecycle::changed_underneath)?;
             return Ok(None);
         }
         if current.status.is_final() {

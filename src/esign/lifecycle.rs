@@ -117,6 +117,90 @@ impl<'a> Change<'a> {
     }
 }
 
+/// How many times an operation is decided afresh when the envelope changed underneath it.
+const TRANSITION_ATTEMPTS: usize = 8;
+
+/// Inside a transaction: aborts with [`StoreError::Changed`] unless the stored envelope at
+/// `location` has `expected` as its version (`None`: no envelope there yet).
+pub(super) fn expect_version(
+    envelopes: &sled::transaction::TransactionalTree,
+    location: &[u8],
+    expected: Option<u64>,
+) -> Result<(), sled::transaction::ConflictableTransactionError<StoreError>> {
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        #[serde(default)]
+        version: u64,
+    }
+    let stored = match envelopes.get(location)? {
+        Some(bytes) => Some(
+            serde_json::from_slice::<Versioned>(&bytes)
+                .map_err(|err| {
+                    sled::transaction::ConflictableTransactionError::Abort(StoreError::from(err))
+                })?
+                .version,
+        ),
+        None => None,
+    };
+    if stored == expected {
+        Ok(())
+    } else {
+        Err(sled::transaction::ConflictableTransactionError::Abort(
+            StoreError::Changed,
+        ))
+    }
+}
+
+/// The error of a commit that lost its compare-and-set: another change won.
+pub(super) fn changed_underneath(err: StoreError) -> EsignError {
+    match err {
+        StoreError::Changed => EsignError::Conflict {
+            code: ENVELOPE_CHANGED,
+            message:
+                "the envelope changed while this request was being handled; reload it and try again"
+                    .into(),
+        },
+        other => EsignError::Store(other),
+    }
+}
+
+/// The conflict code of a lost compare-and-set.
+pub const ENVELOPE_CHANGED: &str = "envelope_changed";
+
+impl Esign {
+    /// Commits a change of background work (expiry, reminders); false when another change
+    /// won meanwhile (nothing was written; the work is looked at again on its next round).
+    pub(super) fn commit_unless_overtaken(&self, change: Change<'_>) -> Result<bool, EsignError> {
+        match self.commit(change) {
+            Ok(_) => Ok(true),
+            Err(EsignError::Conflict { code, .. }) if code == ENVELOPE_CHANGED => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    /// Runs `operation` — which reads an envelope, decides and commits — until its commit
+    /// is not overtaken by another change: each attempt decides afresh on the state that
+    /// won, so of two conflicting requests exactly one wins and the other gets the answer
+    /// the new state calls for (often a 409 of its own). Every operation that changes an
+    /// envelope goes through here; [`Esign::commit`]'s compare-and-set is what makes it safe.
+    pub(super) fn transition<T>(
+        &self,
+        mut operation: impl FnMut() -> Result<T, EsignError>,
+    ) -> Result<T, EsignError> {
+        let mut attempt = 1;
+        loop {
+            match operation() {
+                Err(EsignError::Conflict { code, .. })
+                    if code == ENVELOPE_CHANGED && attempt < TRANSITION_ATTEMPTS =>
+                {
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+}
+
 pub(super) fn token_hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
@@ -179,6 +263,10 @@ impl Esign {
             new_blobs,
         } = change;
         let environment = envelope.environment;
+        // Compare-and-set: the change was decided from `previous`; it commits only over that
+        // very version (or, for a new envelope, over nothing).
+        let expected_version = previous.map(|p| p.version);
+        envelope.version = expected_version.map_or(0, |v| v + 1);
         let now = at.unwrap_or_else(|| self.clock.now());
         let events =
             materialize_events(&mut envelope, drafts, now, || self.ids.next(IdKind::Event));
@@ -258,71 +346,74 @@ impl Esign {
         let new_tokens = tokens(&envelope);
         let in_flight = envelope.status.is_in_flight();
         let envelope_id = envelope.id.clone();
-        self.store.transaction(
-            (
-                &self.store.envelopes,
-                &self.store.document_usage,
-                &self.store.sign_tokens,
-                &self.store.documents,
-                &self.store.blob_refs,
-                &self.store.creation_keys,
-                &self.store.events,
-                &self.store.mail_outbox,
-                &self.store.in_flight,
-                &self.store.event_outbox,
-            ),
-            |(
-                envelopes,
-                usage_tree,
-                token_tree,
-                documents,
-                refs,
-                creation_keys,
-                event_tree,
-                outbox,
-                in_flight_tree,
-                notices,
-            )| {
-                for key in &old_usage {
-                    usage_tree.remove(key.as_slice())?;
-                }
-                for (key, _) in &old_tokens {
-                    token_tree.remove(key.as_slice())?;
-                }
-                for (key, record, sha256) in &new_documents {
-                    documents.insert(key.as_slice(), record.as_slice())?;
-                    super::documents::adjust_blob_refs(refs, sha256, 1)?;
-                }
-                for sha256 in &new_blobs {
-                    super::documents::adjust_blob_refs(refs, sha256, 1)?;
-                }
-                envelopes.insert(location.as_slice(), record.as_slice())?;
-                for key in &new_usage {
-                    usage_tree.insert(key.as_slice(), &[] as &[u8])?;
-                }
-                for (key, value) in &new_tokens {
-                    token_tree.insert(key.as_slice(), value.as_slice())?;
-                }
-                if let Some(key) = &creation_location {
-                    creation_keys.insert(key.as_slice(), envelope_id.as_bytes())?;
-                }
-                for (key, value) in &event_records {
-                    event_tree.insert(key.as_slice(), value.as_slice())?;
-                }
-                for (key, value) in &mail_records {
-                    outbox.insert(key.as_slice(), value.as_slice())?;
-                }
-                for (key, value) in &notice_records {
-                    notices.insert(key.as_slice(), value.as_slice())?;
-                }
-                if in_flight {
-                    in_flight_tree.insert(location.as_slice(), &[] as &[u8])?;
-                } else {
-                    in_flight_tree.remove(location.as_slice())?;
-                }
-                Ok(())
-            },
-        )?;
+        self.store
+            .transaction(
+                (
+                    &self.store.envelopes,
+                    &self.store.document_usage,
+                    &self.store.sign_tokens,
+                    &self.store.documents,
+                    &self.store.blob_refs,
+                    &self.store.creation_keys,
+                    &self.store.events,
+                    &self.store.mail_outbox,
+                    &self.store.in_flight,
+                    &self.store.event_outbox,
+                ),
+                |(
+                    envelopes,
+                    usage_tree,
+                    token_tree,
+                    documents,
+                    refs,
+                    creation_keys,
+                    event_tree,
+                    outbox,
+                    in_flight_tree,
+                    notices,
+                )| {
+                    expect_version(envelopes, &location, expected_version)?;
+                    for key in &old_usage {
+                        usage_tree.remove(key.as_slice())?;
+                    }
+                    for (key, _) in &old_tokens {
+                        token_tree.remove(key.as_slice())?;
+                    }
+                    for (key, record, sha256) in &new_documents {
+                        documents.insert(key.as_slice(), record.as_slice())?;
+                        super::documents::adjust_blob_refs(refs, sha256, 1)?;
+                    }
+                    for sha256 in &new_blobs {
+                        super::documents::adjust_blob_refs(refs, sha256, 1)?;
+                    }
+                    envelopes.insert(location.as_slice(), record.as_slice())?;
+                    for key in &new_usage {
+                        usage_tree.insert(key.as_slice(), &[] as &[u8])?;
+                    }
+                    for (key, value) in &new_tokens {
+                        token_tree.insert(key.as_slice(), value.as_slice())?;
+                    }
+                    if let Some(key) = &creation_location {
+                        creation_keys.insert(key.as_slice(), envelope_id.as_bytes())?;
+                    }
+                    for (key, value) in &event_records {
+                        event_tree.insert(key.as_slice(), value.as_slice())?;
+                    }
+                    for (key, value) in &mail_records {
+                        outbox.insert(key.as_slice(), value.as_slice())?;
+                    }
+                    for (key, value) in &notice_records {
+                        notices.insert(key.as_slice(), value.as_slice())?;
+                    }
+                    if in_flight {
+                        in_flight_tree.insert(location.as_slice(), &[] as &[u8])?;
+                    } else {
+                        in_flight_tree.remove(location.as_slice())?;
+                    }
+                    Ok(())
+                },
+            )
+            .map_err(changed_underneath)?;
         if has_mail {
             self.mail_ready.notify_one();
         }
@@ -338,6 +429,14 @@ impl Esign {
     /// `POST /envelopes/{id}/send`: DRAFT → SENT after checking it can be signed; the first
     /// routing group is invited.
     pub fn send_envelope(
+        &self,
+        environment: Environment,
+        id: &str,
+    ) -> Result<EnvelopeView, EsignError> {
+        self.transition(|| self.send_envelope_once(environment, id))
+    }
+
+    fn send_envelope_once(
         &self,
         environment: Environment,
         id: &str,
@@ -516,8 +615,10 @@ impl Esign {
                     None,
                     json!({ "missing_signers": missing }),
                 ));
-                self.commit(change)?;
-                report.expired += 1;
+                // Overtaken (signed or voided meanwhile): the next tick looks again.
+                if self.commit_unless_overtaken(change)? {
+                    report.expired += 1;
+                }
                 continue;
             }
             let Some(reminders) = current.reminders else {
@@ -555,7 +656,10 @@ impl Esign {
             }
             if !change.mails.is_empty() {
                 change.envelope.updated_at = now;
-                self.commit(change)?;
+                let reminded = change.mails.len();
+                if !self.commit_unless_overtaken(change)? {
+                    report.reminders -= reminded;
+                }
             }
         }
         Ok(report)

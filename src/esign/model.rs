@@ -459,6 +459,10 @@ pub struct EnvelopeDocument {
 #[serde(rename_all = "camelCase")]
 pub struct Envelope {
     pub id: String,
+    /// Bumped by every committed change; a change commits only over the version it was
+    /// decided from (see `Esign::commit`).
+    #[serde(default)]
+    pub version: u64,
     pub environment: Environment,
     pub subject: String,
     pub message: Option<String>,

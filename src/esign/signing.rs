@@ -176,6 +176,10 @@ impl Esign {
     /// Opens a signing link. The first opening while it is the recipient's turn records
     /// `recipient.viewed` (and the envelope becomes DELIVERED).
     pub fn open_signing(&self, token: &str, actor: &Actor) -> Result<SigningView, EsignError> {
+        self.transition(|| self.open_signing_once(token, actor))
+    }
+
+    fn open_signing_once(&self, token: &str, actor: &Actor) -> Result<SigningView, EsignError> {
         let (envelope, index) = self.resolve_token(token)?;
         let state = state_of(&envelope, &envelope.recipients[index]);
         let first_view = envelope.recipients[index].viewed_at.is_none()
@@ -234,7 +238,17 @@ impl Esign {
     }
 
     /// Signs as the token's recipient. Signing twice returns the first signature unchanged.
+    /// Signs for the recipient of `token` (see [`Esign::transition`]).
     pub fn sign(
+        &self,
+        token: &str,
+        input: SignInput,
+        actor: &Actor,
+    ) -> Result<SigningView, EsignError> {
+        self.transition(|| self.sign_once(token, input.clone(), actor))
+    }
+
+    fn sign_once(
         &self,
         token: &str,
         input: SignInput,
@@ -339,7 +353,17 @@ impl Esign {
     }
 
     /// Approves as the token's recipient (an APPROVER). Approving twice is harmless.
+    /// Approves for the recipient of `token`.
     pub fn approve(
+        &self,
+        token: &str,
+        consent: bool,
+        actor: &Actor,
+    ) -> Result<SigningView, EsignError> {
+        self.transition(|| self.approve_once(token, consent, actor))
+    }
+
+    fn approve_once(
         &self,
         token: &str,
         consent: bool,
@@ -381,7 +405,17 @@ impl Esign {
     }
 
     /// Declines as the token's recipient; the envelope ends DECLINED with the reason.
+    /// Declines for the recipient of `token`.
     pub fn decline(
+        &self,
+        token: &str,
+        reason: &str,
+        actor: &Actor,
+    ) -> Result<SigningView, EsignError> {
+        self.transition(|| self.decline_once(token, reason, actor))
+    }
+
+    fn decline_once(
         &self,
         token: &str,
         reason: &str,

@@ -33,6 +33,9 @@ pub enum StoreError {
     Io(#[from] std::io::Error),
     #[error("stored record is unreadable: {0}")]
     Corrupt(#[from] serde_json::Error),
+    /// A compare-and-set found the record changed since it was read (nothing was written).
+    #[error("the record changed since it was read")]
+    Changed,
 }
 
 impl From<sled::transaction::TransactionError<StoreError>> for StoreError {
