@@ -506,6 +506,11 @@ impl Esign {
         Ok(true)
     }
 
+    /// The events of the envelope `id`, oldest first.
+    pub fn events_of(&self, environment: Environment, id: &str) -> Result<Vec<Event>, EsignError> {
+        self.envelope_events(&self.load_envelope(environment, id)?)
+    }
+
     /// The events of an envelope, oldest first (their hash chain's order).
     pub fn envelope_events(&self, envelope: &Envelope) -> Result<Vec<Event>, EsignError> {
         let prefix = env_key(envelope.environment, &format!("{}/", envelope.id));

@@ -17,6 +17,7 @@ mod idempotency;
 mod mail;
 mod openapi;
 mod quickstart;
+mod races;
 mod render;
 mod signing;
 mod ssrf;
