@@ -143,6 +143,9 @@ pub fn load(bytes: &[u8]) -> Result<Document, PdfError> {
     Ok(document)
 }
 
+/// What one decode is charged at the least (see [`DecodeBudget::decode`]).
+const MIN_DECODE_CHARGE: usize = 1024;
+
 /// Decompressed bytes one reading of a document may still use; every stream it decodes is
 /// charged here and bounded by the per-stream limit.
 pub struct DecodeBudget {
@@ -197,10 +200,11 @@ impl DecodeBudget {
     }
 
     fn charge(&self, bytes: usize) -> Result<(), PdfError> {
-        if bytes > self.cap() {
+        if bytes > self.cap() || self.left.get() == 0 {
             return Err(self.over());
         }
-        self.left.set(self.left.get() - bytes);
+        let cost = bytes.max(MIN_DECODE_CHARGE).min(self.left.get());
+        self.left.set(self.left.get() - cost);
         Ok(())
     }
 
@@ -215,6 +219,9 @@ impl DecodeBudget {
             })) => return Err(self.over()),
             Err(_) => stream.content.clone(),
         };
+        // Every decode costs at least this much, so a document that draws one small form
+        // thousands of times over (a fan-out of form XObjects) runs out of budget as fast as
+        // one that inflates a large stream.
         self.charge(data.len())?;
         Ok(data)
     }

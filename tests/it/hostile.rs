@@ -733,3 +733,49 @@ async fn large_bodies_to_the_public_signer_routes_cost_no_memory() {
         .unwrap();
     assert_eq!(page.status(), 404);
 }
+
+#[tokio::test]
+async fn a_fan_out_of_form_xobjects_is_refused_within_the_decode_budget() {
+    let server = Server::start().await;
+    // Four levels of forms, each drawing the next 200 times: 1.6 billion drawings if
+    // followed naively. Every decode is charged, so the reading stops at the budget.
+    let draws = "/X Do\n".repeat(200);
+    let mut objects = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /XObject << /X 5 0 R >> >> /Contents 4 0 R >>".to_vec(),
+        format!("<< /Length {} >>\nstream\n{draws}\nendstream", draws.len()).into_bytes(),
+    ];
+    for level in 0..4 {
+        let next = 6 + level;
+        let resources = if level < 3 {
+            format!("/Resources << /XObject << /X {next} 0 R >> >>")
+        } else {
+            String::new()
+        };
+        let body = if level < 3 {
+            draws.clone()
+        } else {
+            "0 0 m\n".to_string()
+        };
+        objects.push(
+            format!(
+                "<< /Type /XObject /Subtype /Form /BBox [0 0 10 10] {resources} /Length {} >>\nstream\n{body}\nendstream",
+                body.len()
+            )
+            .into_bytes(),
+        );
+    }
+    let body = expect_error(
+        server
+            .upload_raw(&server.key, pdf_of(&objects, None), "fanout.pdf")
+            .await,
+        422,
+        "pdf_limit_exceeded",
+    )
+    .await;
+    assert!(
+        body["error"].as_str().unwrap().contains("per document"),
+        "{body}"
+    );
+}
