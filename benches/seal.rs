@@ -3,6 +3,9 @@
 //! 1-page and a 50-page contract, next to the same seal made by pyHanko in the same run (the
 //! reference; in-process, imports excluded).
 //!
+//! Also what checking an upload costs: parsing only (before hostile-input hardening) next to
+//! the full admission with its sealing trial (now).
+//!
 //! Run: `cargo bench --bench seal` (pyHanko: `pip install pyhanko`; skipped with a note if
 //! missing). `BENCH_RUNS` sets the runs per size (default 20).
 
@@ -122,6 +125,22 @@ fn main() {
         println!(
             "{:<34} {:>6} {:>10.2} {:>10.2}",
             "seal B-B (signbridge)", pages, mean, min
+        );
+        // What an upload costs to check: before (parse and count pages) and now (the limits,
+        // active content, every page's text and the sealing trial).
+        let (mean, min) = time_ms(runs, || {
+            signbridge::pdf::inspect_pdf(&pdf).expect("inspect");
+        });
+        println!(
+            "{:<34} {:>6} {:>10.2} {:>10.2}",
+            "upload check: inspect only", pages, mean, min
+        );
+        let (mean, min) = time_ms(runs, || {
+            signbridge::pdf::admit_pdf(&pdf).expect("admit");
+        });
+        println!(
+            "{:<34} {:>6} {:>10.2} {:>10.2}",
+            "upload check: admit (with trial)", pages, mean, min
         );
         let path = dir.join(format!("stamped-{pages}.pdf"));
         std::fs::write(&path, &stamped).expect("write");
