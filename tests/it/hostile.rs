@@ -779,3 +779,26 @@ async fn a_fan_out_of_form_xobjects_is_refused_within_the_decode_budget() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn what_the_fuzzer_found_is_answered_quickly_and_clearly() {
+    let server = Server::start().await;
+    let folder = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/regressions/pdf");
+    let mut files: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no regressions in {}", folder.display());
+    for path in files {
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        let response = server
+            .upload_raw(&server.key, std::fs::read(&path).unwrap(), &name)
+            .await;
+        let status = response.status().as_u16();
+        let body = response.text().await.unwrap();
+        println!("{name}: {status} {body}");
+        assert!(status == 201 || status == 422, "{name}: {status} {body}");
+    }
+    assert_peak_rss_within_budget(&server, "the fuzzer's regressions");
+}
