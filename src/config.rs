@@ -320,7 +320,7 @@ pub struct LimitsConfig {
     /// (two images at the per-image limit).
     pub max_image_pixels_in_flight: u64,
     /// Bounds on the work reading one PDF may take.
-    pub pdf: PdfLimitsConfig,
+    pub pdf: crate::pdf::PdfLimits,
 }
 
 impl Default for LimitsConfig {
@@ -329,45 +329,7 @@ impl Default for LimitsConfig {
             max_document_bytes: 50 * 1024 * 1024,
             max_body_bytes_in_flight: 160 * 1024 * 1024,
             max_image_pixels_in_flight: 80_000_000,
-            pdf: PdfLimitsConfig::default(),
-        }
-    }
-}
-
-/// Bounds enforced while a PDF is read (at upload, at send and while sealing); a document
-/// past one is refused with 422 naming the limit.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct PdfLimitsConfig {
-    /// Decompressed bytes of any one stream. Default 32 MiB.
-    pub max_stream_bytes: usize,
-    /// Decompressed bytes of all streams one reading decodes together. Default 96 MiB.
-    pub max_decoded_bytes: usize,
-    /// Objects in one document. Default 500,000.
-    pub max_objects: usize,
-    /// Pages in one document. Default 2,000.
-    pub max_pages: usize,
-}
-
-impl Default for PdfLimitsConfig {
-    fn default() -> Self {
-        let limits = crate::pdf::PdfLimits::default();
-        Self {
-            max_stream_bytes: limits.max_stream_bytes,
-            max_decoded_bytes: limits.max_decoded_bytes,
-            max_objects: limits.max_objects,
-            max_pages: limits.max_pages,
-        }
-    }
-}
-
-impl PdfLimitsConfig {
-    pub fn to_limits(&self) -> crate::pdf::PdfLimits {
-        crate::pdf::PdfLimits {
-            max_stream_bytes: self.max_stream_bytes,
-            max_decoded_bytes: self.max_decoded_bytes,
-            max_objects: self.max_objects,
-            max_pages: self.max_pages,
+            pdf: crate::pdf::PdfLimits::default(),
         }
     }
 }

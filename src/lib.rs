@@ -95,7 +95,7 @@ impl App {
         settings: Settings,
         clock: SharedClock,
     ) -> Result<App, StartError> {
-        pdf::reader::set_limits(settings.config.limits.pdf.to_limits());
+        pdf::reader::set_limits(settings.config.limits.pdf);
         pdf::PIXELS_IN_FLIGHT.set_total(settings.config.limits.max_image_pixels_in_flight);
         let store = Store::open(&settings.data_dir)?;
         let listener = tokio::net::TcpListener::bind(settings.listen)
@@ -255,24 +255,11 @@ async fn buffer_public_body(
     request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    use axum::response::IntoResponse;
     let path = request.uri().path();
     if path.starts_with("/api/") || path.starts_with("/v1/") {
         return next.run(request).await;
     }
-    let (parts, body) = request.into_parts();
-    match budget.read(&parts.headers, body, PUBLIC_BODY_LIMIT).await {
-        Ok(buffered) => {
-            let request = axum::extract::Request::from_parts(
-                parts,
-                axum::body::Body::from(buffered.bytes.clone()),
-            );
-            let response = next.run(request).await;
-            drop(buffered);
-            response
-        }
-        Err(refusal) => api::error::ApiError::body_refused(refusal).into_response(),
-    }
+    api::run_with_body_in_memory(&budget, PUBLIC_BODY_LIMIT, request, next).await
 }
 
 /// `/readyz` (the store answers and, with the daemon, its webhook receiver is registered) and

@@ -5,7 +5,7 @@
 //! retried; it never falls back to the local clock.
 
 use crate::config::SealConfig;
-use crate::esign::{Esign, EsignError, Sealer};
+use crate::esign::{Esign, Sealer};
 use crate::pdf::cms::{timestamp_request, timestamp_token_from_reply};
 use crate::pdf::identity::{IdentityError, SealIdentity};
 use std::path::Path;
@@ -202,7 +202,7 @@ async fn seal_one(
     match outcome {
         Ok(Ok(true)) => match esign.store().flush().await {
             Ok(()) => {
-                tracing::info!(envelope = %envelope_id, millis = started.elapsed().as_millis() as u64, "envelope sealed and completed");
+                tracing::info!(envelope = %envelope_id, millis = started.elapsed().as_millis() as u64, "envelope sealed and completed (or voided: it cannot be sealed)");
                 true
             }
             Err(err) => {
@@ -211,32 +211,6 @@ async fn seal_one(
             }
         },
         Ok(Ok(false)) => true,
-        Ok(Err(EsignError::Unsealable(reason))) => {
-            tracing::error!(envelope = %envelope_id, reason = %reason, "the signed documents cannot be sealed; voiding the envelope and telling the sender");
-            let esign_for_failure = esign.clone();
-            let id = envelope_id.clone();
-            let ended = tokio::task::spawn_blocking(move || {
-                esign_for_failure.fail_sealing(environment, &id, &reason)
-            })
-            .await;
-            match ended {
-                Ok(Ok(_)) => match esign.store().flush().await {
-                    Ok(()) => true,
-                    Err(err) => {
-                        tracing::error!(error = %err, "flush after a sealing failure failed");
-                        false
-                    }
-                },
-                Ok(Err(err)) => {
-                    tracing::error!(envelope = %envelope_id, error = %err, "recording the sealing failure failed; will retry");
-                    false
-                }
-                Err(err) => {
-                    tracing::error!(envelope = %envelope_id, error = %err, "recording the sealing failure panicked; will retry");
-                    false
-                }
-            }
-        }
         Ok(Err(err)) => {
             tracing::error!(envelope = %envelope_id, error = %err, "sealing failed; will retry");
             false

@@ -186,7 +186,6 @@ pub fn is_body_timeout(err: &(dyn std::error::Error + 'static)) -> bool {
 #[derive(Debug, Clone)]
 pub struct BodyBudget {
     bytes: Arc<Semaphore>,
-    total: usize,
 }
 
 /// How long a request with a declared length waits for room in its [`BodyBudget`].
@@ -235,13 +234,7 @@ impl BodyBudget {
         let total = total.max(largest_body).min(Semaphore::MAX_PERMITS);
         Self {
             bytes: Arc::new(Semaphore::new(total)),
-            total,
         }
-    }
-
-    /// Bytes not reserved right now (for metrics and tests).
-    pub fn available(&self) -> usize {
-        self.bytes.available_permits()
     }
 
     /// Reads the body of a request with these `headers` (at most `limit` bytes) within the
@@ -341,11 +334,6 @@ impl BodyBudget {
             bytes: buffer.freeze(),
             _reserved: reserved,
         })
-    }
-
-    /// The whole budget, in bytes.
-    pub fn total(&self) -> usize {
-        self.total
     }
 }
 

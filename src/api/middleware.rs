@@ -6,6 +6,7 @@ use super::error::ApiError;
 use super::extract::{Caller, CreationKey};
 use super::AppState;
 use crate::esign::AuthFailure;
+use crate::server::BodyBudget;
 use crate::store::idempotency::{self, StoredResponse};
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
@@ -20,24 +21,24 @@ use std::time::Instant;
 /// Reads the whole body within the route's limit and the API's shared [`BodyBudget`], so later
 /// layers can hash it and extractors parse it. Runs after authentication: a request without a
 /// valid key never has its body held in memory.
-///
-/// [`BodyBudget`]: crate::server::BodyBudget
 pub async fn buffer_body(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    run_with_body_in_memory(&state.body_budget, state.max_body_bytes, request, next).await
+}
+
+/// Reads `request`'s body (at most `limit` bytes) within `budget` and runs the rest of the
+/// stack on it, holding its share of the budget until the answer is made; a refused body is
+/// answered 413, 408, 503 or 400 as [`ApiError::body_refused`] says.
+pub async fn run_with_body_in_memory(
+    budget: &BodyBudget,
+    limit: usize,
+    request: Request,
+    next: Next,
+) -> Response {
     let (parts, body) = request.into_parts();
-    match state
-        .body_budget
-        .read(&parts.headers, body, state.max_body_bytes)
-        .await
-    {
+    match budget.read(&parts.headers, body, limit).await {
         Ok(buffered) => {
-            // The share of the budget is held until the handler has answered: the handler's
-            // parsing works on these bytes.
-            let response = next
-                .run(Request::from_parts(
-                    parts,
-                    Body::from(buffered.bytes.clone()),
-                ))
-                .await;
+            let request = Request::from_parts(parts, Body::from(buffered.bytes.clone()));
+            let response = next.run(request).await;
             drop(buffered);
             response
         }
@@ -101,17 +102,15 @@ pub async fn authenticate(
         request.extensions_mut().insert(Caller(Arc::new(key)));
         next.run(request).await
     } else {
-        let mut refused = ApiError::new(
+        let error = ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
             format!(
                 "rate limit of {} requests a minute exceeded; retry in {} s",
                 decision.limit, decision.retry_after_secs
             ),
-        )
-        .into_response();
-        let (parts, body) = request.into_parts();
-        crate::server::drain(&parts.headers, body).await;
+        );
+        let mut refused = refuse_unauthenticated(request, error).await;
         refused.headers_mut().insert(
             header::RETRY_AFTER,
             HeaderValue::from(decision.retry_after_secs),
@@ -134,7 +133,7 @@ pub async fn authenticate(
     response
 }
 
-/// Answers a request that may not go further. Its body is read only to be thrown away (no
+/// Answers a request that may not go further (no valid key, or over its rate). Its body is read only to be thrown away (no
 /// memory held) so the client can read the answer; a client waiting for `100 Continue` sends
 /// none.
 async fn refuse_unauthenticated(request: Request, error: ApiError) -> Response {

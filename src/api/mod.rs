@@ -25,6 +25,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use utoipa::ToSchema;
 
+pub use middleware::run_with_body_in_memory;
 pub use openapi::openapi_json;
 
 /// What every handler can reach.

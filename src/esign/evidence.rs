@@ -279,8 +279,25 @@ impl Esign {
     }
 
     /// Makes the evidence of an envelope whose last signature is in and commits it as
-    /// COMPLETED. Returns false when there was nothing to do.
+    /// COMPLETED — or, when its documents cannot be sealed even rewritten, ends it with
+    /// [`Esign::fail_sealing`]. Returns false when there was nothing to do. Other errors
+    /// (a time-stamp authority that did not answer, storage) are worth retrying.
     pub fn seal_envelope(
+        &self,
+        environment: Environment,
+        id: &str,
+        sealer: &Sealer<'_>,
+    ) -> Result<bool, EsignError> {
+        match self.complete_with_evidence(environment, id, sealer) {
+            Err(EsignError::Unsealable(reason)) => {
+                tracing::error!(envelope = %id, reason = %reason, "the signed documents cannot be sealed; voiding the envelope and telling the sender");
+                self.fail_sealing(environment, id, &reason)
+            }
+            other => other,
+        }
+    }
+
+    fn complete_with_evidence(
         &self,
         environment: Environment,
         id: &str,
@@ -468,7 +485,7 @@ impl Esign {
     /// reason (`envelope.voided`, with `"cause": "sealing_failed"`), the invited recipients
     /// get the voided mail and the sender a mail saying what happened and what to do. A
     /// signature is never left waiting for a seal that cannot come.
-    pub fn fail_sealing(
+    fn fail_sealing(
         &self,
         environment: Environment,
         id: &str,
@@ -485,18 +502,11 @@ impl Esign {
             .collect();
         let mut change = Change::new(current.clone(), Some(&current));
         change.at = Some(now);
-        let envelope = &mut change.envelope;
-        envelope.status = EnvelopeStatus::Voided;
-        envelope.voided_at = Some(now);
-        envelope.updated_at = now;
-        envelope.sealing = false;
-        envelope.void_reason = Some(reason.clone());
-        let mut mails = super::lifecycle::notify_invited(envelope, MailKind::Voided);
-        mails.push((
+        super::lifecycle::void_transition(&mut change, &reason, now);
+        change.mails.push((
             MailKind::SealingFailed,
             super::model::SENDER_RECIPIENT_ID.to_string(),
         ));
-        change.mails = mails;
         change.events.push(EventDraft::by_system(
             EventKind::EnvelopeVoided,
             None,

@@ -550,15 +550,9 @@ impl Esign {
             check_text("reason", reason, 500, true)
                 .map_err(|issue| EsignError::Invalid(vec![issue]))?;
         }
-        let now = self.clock.now();
-        let mut change = Change::new(current.clone(), Some(current));
-        let envelope = &mut change.envelope;
-        envelope.status = EnvelopeStatus::Voided;
-        envelope.voided_at = Some(now);
-        envelope.updated_at = now;
         let reason = reason.unwrap_or("Voided by the sender").to_string();
-        envelope.void_reason = Some(reason.clone());
-        change.mails = notify_invited(envelope, MailKind::Voided);
+        let mut change = Change::new(current.clone(), Some(current));
+        void_transition(&mut change, &reason, self.clock.now());
         change.events.push(EventDraft::by_api(
             EventKind::EnvelopeVoided,
             json!({ "reason": reason }),
@@ -681,6 +675,18 @@ pub(super) fn notify_invited(envelope: &Envelope, kind: MailKind) -> Vec<(MailKi
         .filter(|r| r.invited_at.is_some())
         .map(|r| (kind, r.id.clone()))
         .collect()
+}
+
+/// In flight → VOIDED with `reason`; everyone invited so far is told. The caller records
+/// the `envelope.voided` event (by the sender, or by the system).
+pub(super) fn void_transition(change: &mut Change<'_>, reason: &str, now: DateTime<Utc>) {
+    let envelope = &mut change.envelope;
+    envelope.status = EnvelopeStatus::Voided;
+    envelope.voided_at = Some(now);
+    envelope.updated_at = now;
+    envelope.sealing = false;
+    envelope.void_reason = Some(reason.to_string());
+    change.mails = notify_invited(envelope, MailKind::Voided);
 }
 
 /// DRAFT → SENT with the first group invited.

@@ -6,6 +6,7 @@
 //! accepted is one that can be sealed once it is signed.
 
 use super::identity::SealIdentity;
+use super::inspect::read_pdf;
 use super::layout::Rect;
 use super::seal::{seal_pdf, SealRequest};
 use super::stamp::{stamp_pdf, StampContent, StampItem};
@@ -18,24 +19,20 @@ use std::sync::OnceLock;
 pub struct Admitted {
     pub pdf: Vec<u8>,
     pub info: PdfInfo,
-    /// True when the upload failed the trial and its normalised rewrite is what was kept.
-    pub rewritten: bool,
 }
 
 /// Checks an upload as described in the module documentation.
 pub fn admit_pdf(bytes: &[u8]) -> Result<Admitted, PdfError> {
-    let info = inspect_pdf(bytes)?;
-    let document = reader::load(bytes)?;
+    let (info, document) = read_pdf(bytes)?;
     if let Some(found) = active_content(&document) {
         return Err(PdfError::ActiveContent(found));
     }
-    super::page_texts(bytes)?;
+    super::text::document_page_texts(&document)?;
     let first_trial = match trial_seal(bytes, info.page_count) {
         Ok(()) => {
             return Ok(Admitted {
                 pdf: bytes.to_vec(),
                 info,
-                rewritten: false,
             })
         }
         Err(err @ PdfError::LimitExceeded { .. }) => return Err(err),
@@ -51,7 +48,6 @@ pub fn admit_pdf(bytes: &[u8]) -> Result<Admitted, PdfError> {
     Ok(Admitted {
         pdf: rewritten,
         info: rewritten_info,
-        rewritten: true,
     })
 }
 

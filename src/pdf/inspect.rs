@@ -21,6 +21,11 @@ pub fn looks_like_pdf(bytes: &[u8]) -> bool {
 /// Hostile input is expected: the file is read within the reader's limits, and a file whose cross-reference data had to be rebuilt by scanning (typically a truncated
 /// upload) is refused rather than silently accepted with missing objects.
 pub fn inspect_pdf(bytes: &[u8]) -> Result<PdfInfo, PdfError> {
+    read_pdf(bytes).map(|(info, _)| info)
+}
+
+/// [`inspect_pdf`], also returning the document as read.
+pub fn read_pdf(bytes: &[u8]) -> Result<(PdfInfo, lopdf::Document), PdfError> {
     if !looks_like_pdf(bytes) {
         return Err(PdfError::Corrupt("no %PDF- header".into()));
     }
@@ -38,8 +43,9 @@ pub fn inspect_pdf(bytes: &[u8]) -> Result<PdfInfo, PdfError> {
     if page_count == 0 {
         return Err(PdfError::NoPages);
     }
-    Ok(PdfInfo {
+    let info = PdfInfo {
         page_count: u32::try_from(page_count).unwrap_or(u32::MAX),
         version: document.version.clone(),
-    })
+    };
+    Ok((info, document))
 }

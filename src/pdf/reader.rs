@@ -9,17 +9,19 @@ use lopdf::{Document, LoadOptions, Object, ObjectId, Stream};
 use std::cell::Cell;
 use std::sync::RwLock;
 
-/// Bounds on the work reading one PDF may take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Bounds on the work reading one PDF may take (`limits.pdf` in the config); a document past
+/// one is refused with 422 naming the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct PdfLimits {
-    /// Decompressed bytes of any one stream (content, object stream, font map).
+    /// Decompressed bytes of any one stream (content, object stream, font map). Default 16 MiB.
     pub max_stream_bytes: usize,
     /// Decompressed bytes of all streams one reading decodes together (every page's text at
-    /// send, every anchor while sealing).
+    /// send, every anchor while sealing). Default 64 MiB.
     pub max_decoded_bytes: usize,
-    /// Objects in one document.
+    /// Objects in one document. Default 500,000.
     pub max_objects: usize,
-    /// Pages in one document.
+    /// Pages in one document. Default 2,000.
     pub max_pages: usize,
 }
 

@@ -6,20 +6,25 @@
 use super::layout::{page_glyphs, page_text};
 use super::reader::DecodeBudget;
 use super::PdfError;
+use lopdf::Document;
 
 /// The text of every page, in page order.
 ///
 /// The reading is bounded by the reader's limits: past one, the whole reading fails with the
 /// limit it hit.
 pub fn page_texts(bytes: &[u8]) -> Result<Vec<String>, PdfError> {
-    let document = super::reader::load(bytes)?;
+    document_page_texts(&super::reader::load(bytes)?)
+}
+
+/// [`page_texts`] of a document already read.
+pub fn document_page_texts(document: &Document) -> Result<Vec<String>, PdfError> {
     let budget = DecodeBudget::default();
     let texts = document
         .get_pages()
         .into_values()
         .map(|page| {
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                page_text(&page_glyphs(&document, page, &budget))
+                page_text(&page_glyphs(document, page, &budget))
             }))
             .unwrap_or_default()
         })
