@@ -216,8 +216,12 @@ fn font_info<'a>(
                         match items.get(index + 1).map(|i| resolve(document, i)) {
                             Some(Object::Array(list)) => {
                                 for (offset, width) in list.iter().enumerate() {
-                                    if let Some(width) = number_of(width) {
-                                        widths.insert(first + offset as u32, width);
+                                    // Codes past u32 (a hostile `first`) have no width.
+                                    let code = u32::try_from(offset)
+                                        .ok()
+                                        .and_then(|offset| first.checked_add(offset));
+                                    if let (Some(code), Some(width)) = (code, number_of(width)) {
+                                        widths.insert(code, width);
                                     }
                                 }
                                 index += 2;
@@ -228,7 +232,7 @@ fn font_info<'a>(
                                     .get(index + 2)
                                     .and_then(number_of)
                                     .unwrap_or(default_width);
-                                for code in first..=last.min(first + 65_535) {
+                                for code in first..=last.min(first.saturating_add(65_535)) {
                                     widths.insert(code, width);
                                 }
                                 index += 3;
@@ -248,8 +252,13 @@ fn font_info<'a>(
         if let Ok(list) = font.get(b"Widths") {
             if let Object::Array(items) = resolve(document, list) {
                 for (offset, width) in items.iter().enumerate() {
-                    if let Some(width) = number_of(&resolve(document, width)) {
-                        widths.insert(first + offset as u32, width);
+                    // Codes past u32 (a hostile `/FirstChar`) have no width.
+                    let code = u32::try_from(offset)
+                        .ok()
+                        .and_then(|offset| first.checked_add(offset));
+                    if let (Some(code), Some(width)) = (code, number_of(&resolve(document, width)))
+                    {
+                        widths.insert(code, width);
                     }
                 }
             }
@@ -654,6 +663,15 @@ pub fn find_anchor(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzzer: `/FirstChar 4294967295` with a `/Widths` array overflowed the
+    /// character code while the anchor was looked for.
+    #[test]
+    fn a_hostile_first_char_has_no_widths_and_no_overflow() {
+        let bytes = include_bytes!("../../fuzz/regressions/pdf/overflow-firstchar-widths.pdf");
+        let document = crate::pdf::incremental::load(bytes).unwrap();
+        assert!(find_anchor(&document, "Sig", 0, &crate::pdf::DecodeBudget::default()).is_some());
+    }
 
     #[test]
     fn rotation_maps_display_corners_to_the_visible_box() {
