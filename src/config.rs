@@ -129,6 +129,10 @@ pub struct SourceConfig {
     /// HTTP connectors: another base URL than the definition's (a proxy, a sandbox).
     #[serde(default)]
     pub base_url: Option<String>,
+    /// HTTP connectors: requests per second at most, instead of the definition's budget
+    /// (vendors' limits differ by plan); 0 = no budget.
+    #[serde(default)]
+    pub requests_per_second: Option<f64>,
 }
 
 /// The PAdES seal. Without a key and certificate, a self-signed CA and signing certificate are

@@ -84,8 +84,11 @@ pub fn source_from_config(
                 return Err(format!("source `{name}`: `{field}` is a setting of the folder connector; `{}` takes `settings:`", config.connector));
             }
         }
-    } else if !config.settings.is_empty() || config.base_url.is_some() {
-        return Err(format!("source `{name}`: the folder connector takes path/output/id_field/version_field, not settings or base_url"));
+    } else if !config.settings.is_empty()
+        || config.base_url.is_some()
+        || config.requests_per_second.is_some()
+    {
+        return Err(format!("source `{name}`: the folder connector takes path/output/id_field/version_field, not settings, base_url or requests_per_second"));
     }
     let connector: Arc<dyn Connector> = match config.connector.as_str() {
         "folder" => {
@@ -111,7 +114,15 @@ pub fn source_from_config(
                     file.display()
                 ));
             }
-            let definition = http::load_definition(&file).map_err(|err| err.to_string())?;
+            let mut definition = http::load_definition(&file).map_err(|err| err.to_string())?;
+            if let Some(rate) = config.requests_per_second {
+                if !(rate >= 0.0 && rate.is_finite()) {
+                    return Err(format!(
+                        "source `{name}`: requests_per_second must be 0 (no budget) or more"
+                    ));
+                }
+                definition.throttle.requests_per_second = rate;
+            }
             Arc::new(http::HttpConnector::new(
                 name,
                 definition,
@@ -144,6 +155,7 @@ pub fn sources_of(config: &Config) -> Result<BTreeMap<String, SourceConfig>, Str
                 version_field: None,
                 settings: BTreeMap::new(),
                 base_url: None,
+                requests_per_second: None,
             },
         );
     }
@@ -882,6 +894,10 @@ impl SyncDaemon {
                 )
             })
             .collect();
-        Ok(json!({"jobs": counts, "total": jobs.len(), "parked": parked, "sources": sources}))
+        // Webhooks received and stored but not yet applied to their jobs.
+        let pending_webhooks = self.jobs.inbox()?.len();
+        Ok(
+            json!({"jobs": counts, "total": jobs.len(), "parked": parked, "sources": sources, "webhooks": {"pending": pending_webhooks}}),
+        )
     }
 }
