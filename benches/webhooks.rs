@@ -14,7 +14,11 @@
 //!   waits (at most `BENCH_WAIT_SECS` after the last create) until every one of those events was
 //!   received;
 //! - run `sequential`: the same with one create at a time, so that the latency of an idle
-//!   pipeline can be told apart from queueing under load.
+//!   pipeline can be told apart from queueing under load;
+//! - run `beside_hung`: a second subscription to a receiver path that never answers (each of its
+//!   requests waits until the bench ends) is added, then the `concurrent` run again: the
+//!   healthy endpoint's latency while every event also goes to an endpoint that hangs. Compare
+//!   it with `concurrent`: an endpoint that hangs must not slow the others.
 //!
 //! One line per run:
 //! - `events`: envelopes created (= events recorded); `received`: distinct event ids received
@@ -65,6 +69,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long each server may take to stop at the end.
 /// The receiver's path.
 const HOOK_PATH: &str = "/hooks/signbridge";
+/// The receiver's path that never answers (until the bench ends).
+const HUNG_PATH: &str = "/hooks/hung";
 
 /// How a run is shaped.
 #[derive(Debug, Clone, Copy)]
@@ -141,7 +147,16 @@ fn main() {
         .expect("bootstrap key")
         .trim()
         .to_string();
-    client_rt.block_on(drive(plan, signbridge_addr, receiver_addr, key, inbox));
+    client_rt.block_on(drive(
+        plan,
+        signbridge_addr,
+        receiver_addr,
+        key,
+        inbox.clone(),
+    ));
+
+    // The hung requests answer now, so that both servers can stop.
+    let _ = inbox.release_hung.send(true);
 
     // signbridge first: that stops its webhook worker, and so the receiver's last connections.
     let _ = stop_signbridge.send(());
@@ -165,13 +180,28 @@ struct Receipt {
 }
 
 /// What the receiver got, shared with the client side.
-#[derive(Default)]
 struct Inbox {
     /// The subscription secret, known once the receiver is subscribed.
     secret: OnceLock<String>,
     receipts: Mutex<Vec<Receipt>>,
     /// Woken on every receipt.
     arrived: tokio::sync::Notify,
+    /// Requests [`HUNG_PATH`] got (each waits for `release_hung`).
+    hung: AtomicUsize,
+    /// Set at the end: the hung requests answer 503.
+    release_hung: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for Inbox {
+    fn default() -> Inbox {
+        Inbox {
+            secret: OnceLock::new(),
+            receipts: Mutex::default(),
+            arrived: tokio::sync::Notify::new(),
+            hung: AtomicUsize::new(0),
+            release_hung: tokio::sync::watch::Sender::new(false),
+        }
+    }
 }
 
 impl Inbox {
@@ -241,8 +271,17 @@ async fn start_receiver(
         StatusCode::OK
     }
 
+    /// Never answers until the bench ends.
+    async fn hang(State(inbox): State<Arc<Inbox>>) -> StatusCode {
+        inbox.hung.fetch_add(1, Ordering::Relaxed);
+        let mut released = inbox.release_hung.subscribe();
+        let _ = released.wait_for(|released| *released).await;
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+
     let router = axum::Router::new()
         .route(HOOK_PATH, axum::routing::post(receive))
+        .route(HUNG_PATH, axum::routing::post(hang))
         .with_state(inbox);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .await
@@ -323,6 +362,34 @@ async fn drive(
     for (name, workers) in runs {
         reports.push(run(name, workers, plan, &client, &api, &key, &inbox).await);
     }
+    // The same events now also go to an endpoint that never answers.
+    let response = client
+        .post(format!("{api}/webhooks"))
+        .bearer_auth(&key)
+        .json(&json!({
+            "url": format!("http://{receiver}{HUNG_PATH}"),
+            "events": ["envelope.created"],
+        }))
+        .send()
+        .await
+        .expect("subscribe the hanging endpoint");
+    assert_eq!(
+        response.status(),
+        StatusCode::CREATED,
+        "subscribe the hanging endpoint"
+    );
+    reports.push(
+        run(
+            "beside_hung",
+            plan.concurrency,
+            plan,
+            &client,
+            &api,
+            &key,
+            &inbox,
+        )
+        .await,
+    );
 
     println!();
     println!(
@@ -414,6 +481,10 @@ async fn drive(
             ));
         }
     }
+    notes.push(format!(
+        "beside_hung: the hanging endpoint was holding {} deliveries when the run was reported",
+        inbox.hung.load(Ordering::Relaxed)
+    ));
     let strays = everything.iter().filter(|r| r.event.is_none()).count()
         - reports.iter().map(|r| r.unparsed).sum::<usize>();
     if strays > 0 {

@@ -246,6 +246,9 @@ fn print_status(status: &serde_json::Value) {
             }
         }
     }
+    if let Some(pending) = status["webhooks"]["pending"].as_u64().filter(|n| *n > 0) {
+        println!("webhooks received, not applied yet: {pending}");
+    }
     let parked = status["parked"].as_array().cloned().unwrap_or_default();
     if parked.is_empty() {
         println!("parked: none");

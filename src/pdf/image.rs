@@ -332,27 +332,86 @@ fn build_pdf(image: EmbeddedImage) -> Result<Vec<u8>, PdfError> {
 mod tests {
     use super::*;
     use crate::pdf::inspect_pdf;
+    use lopdf::Dictionary;
 
-    fn tiny_png(color: png::ColorType, channels: usize) -> Vec<u8> {
+    /// A 3×2 image whose every sample differs: channel `c` of pixel `i` is `40 * i + c`.
+    fn tiny_png(color: png::ColorType, channels: usize) -> (Vec<u8>, Vec<u8>) {
+        let samples: Vec<u8> = (0..3 * 2)
+            .flat_map(|i| (0..channels).map(move |c| (40 * i + c) as u8))
+            .collect();
         let mut out = Vec::new();
         {
             let mut encoder = png::Encoder::new(&mut out, 3, 2);
             encoder.set_color(color);
             encoder.set_depth(png::BitDepth::Eight);
             let mut writer = encoder.write_header().unwrap();
-            writer
-                .write_image_data(&vec![128u8; 3 * 2 * channels])
-                .unwrap();
+            writer.write_image_data(&samples).unwrap();
         }
-        out
+        (out, samples)
+    }
+
+    /// The page's image XObject and its decoded samples, with its soft mask's when it has one.
+    fn drawn_image(pdf: &[u8]) -> (Dictionary, Vec<u8>, Option<Vec<u8>>) {
+        let doc = Document::load_mem(pdf).unwrap();
+        let page = *doc.get_pages().get(&1).unwrap();
+        let resources = doc.get_dictionary(page).unwrap().get(b"Resources").unwrap();
+        let xobjects = resources.as_dict().unwrap().get(b"XObject").unwrap();
+        let image_id = xobjects
+            .as_dict()
+            .unwrap()
+            .get(b"Im0")
+            .unwrap()
+            .as_reference()
+            .unwrap();
+        let image = doc.get_object(image_id).unwrap().as_stream().unwrap();
+        let mask = image.dict.get(b"SMask").ok().map(|mask| {
+            doc.get_object(mask.as_reference().unwrap())
+                .unwrap()
+                .as_stream()
+                .unwrap()
+                .decompressed_content()
+                .unwrap()
+        });
+        (
+            image.dict.clone(),
+            image.decompressed_content().unwrap(),
+            mask,
+        )
     }
 
     #[test]
-    fn png_with_alpha_becomes_a_one_page_pdf() {
-        let png = tiny_png(png::ColorType::Rgba, 4);
+    fn png_with_alpha_becomes_a_one_page_pdf_drawing_its_pixels() {
+        let (png, samples) = tiny_png(png::ColorType::Rgba, 4);
         assert_eq!(sniff_image(&png), Some(ImageKind::Png));
         let pdf = image_to_pdf(&png, ImageKind::Png).unwrap();
         assert_eq!(inspect_pdf(&pdf).unwrap().page_count, 1);
+        let (dict, color, alpha) = drawn_image(&pdf);
+        assert_eq!(dict.get(b"Width").unwrap().as_i64().unwrap(), 3);
+        assert_eq!(dict.get(b"Height").unwrap().as_i64().unwrap(), 2);
+        assert_eq!(
+            dict.get(b"ColorSpace").unwrap().as_name().unwrap(),
+            b"DeviceRGB"
+        );
+        let expected_color: Vec<u8> = samples
+            .chunks_exact(4)
+            .flat_map(|pixel| pixel[..3].to_vec())
+            .collect();
+        let expected_alpha: Vec<u8> = samples.chunks_exact(4).map(|pixel| pixel[3]).collect();
+        assert_eq!(color, expected_color);
+        assert_eq!(alpha, Some(expected_alpha));
+    }
+
+    #[test]
+    fn grey_png_keeps_its_samples_and_has_no_mask() {
+        let (png, samples) = tiny_png(png::ColorType::Grayscale, 1);
+        let pdf = image_to_pdf(&png, ImageKind::Png).unwrap();
+        let (dict, color, alpha) = drawn_image(&pdf);
+        assert_eq!(
+            dict.get(b"ColorSpace").unwrap().as_name().unwrap(),
+            b"DeviceGray"
+        );
+        assert_eq!(color, samples);
+        assert_eq!(alpha, None);
     }
 
     #[test]

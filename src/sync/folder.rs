@@ -246,16 +246,48 @@ mod tests {
             id_field: "id".into(),
             version_field: "updatedAt".into(),
         };
-        let (records, cursor) = connector.read("records", None).unwrap();
+        let (records, _) = connector.read("records", None).unwrap();
         let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids.len(), 3);
         assert!(ids.contains(&"E1") && ids.contains(&"E3"));
         let zoe = records.iter().find(|r| r.id == "E3").unwrap();
         assert_eq!(zoe.data["employee"]["name"], "Zoë");
         assert_eq!(zoe.version, "v2");
-        let (again, _) = connector.read("records", cursor.as_deref()).unwrap();
-        assert!(again.len() <= 3);
         assert!(connector.read("deals", None).is_err());
+
+        // The cursor is the newest modification time read: files older than it are not read
+        // again; files at it are (another could have been written in the same instant).
+        let set_modified = |name: &str, seconds: u64| {
+            std::fs::File::options()
+                .write(true)
+                .open(dir.path().join(name))
+                .unwrap()
+                .set_modified(UNIX_EPOCH + std::time::Duration::from_secs(seconds))
+                .unwrap();
+        };
+        let ids_of = |records: &[SourceRecord]| {
+            let mut ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+            ids.sort();
+            ids
+        };
+        set_modified("a.json", 1_000);
+        set_modified("b.csv", 2_000);
+        let (all, cursor) = connector.read("records", None).unwrap();
+        assert_eq!(ids_of(&all), ["E1", "E2", "E3"]);
+        assert_eq!(cursor.as_deref(), Some("2000000000000"));
+        let (again, same) = connector.read("records", cursor.as_deref()).unwrap();
+        assert_eq!(
+            ids_of(&again),
+            ["E2", "E3"],
+            "a.json is older than the cursor"
+        );
+        assert_eq!(same, cursor);
+        set_modified("a.json", 3_000);
+        let (changed, newer) = connector.read("records", cursor.as_deref()).unwrap();
+        assert_eq!(ids_of(&changed), ["E1", "E2", "E3"]);
+        assert_eq!(newer.as_deref(), Some("3000000000000"));
+        let (latest, _) = connector.read("records", newer.as_deref()).unwrap();
+        assert_eq!(ids_of(&latest), ["E1"], "only the file changed last");
 
         std::fs::write(dir.path().join("bad.json"), r#"{"name": "no id"}"#).unwrap();
         assert!(matches!(

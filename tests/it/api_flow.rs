@@ -103,6 +103,60 @@ async fn images_become_one_page_pdfs() {
         .unwrap();
     let bytes = content.bytes().await.unwrap();
     assert!(bytes.starts_with(b"%PDF-"));
+
+    // poppler sees the picture on page 1 at its size, with its alpha as a soft mask, and the
+    // pixels it extracts are the uploaded ones.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scan.pdf");
+    std::fs::write(&path, &bytes).unwrap();
+    let listed = std::process::Command::new("pdfimages")
+        .arg("-list")
+        .arg(&path)
+        .output()
+        .expect("pdfimages (poppler-utils) is needed");
+    assert!(listed.status.success());
+    let rows: Vec<Vec<String>> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .skip(2)
+        .map(|line| line.split_whitespace().map(str::to_string).collect())
+        .collect();
+    let columns: Vec<[&str; 6]> = rows
+        .iter()
+        .map(|r| [&r[0], &r[2], &r[3], &r[4], &r[5], &r[7]].map(String::as_str))
+        .collect();
+    assert_eq!(
+        columns,
+        vec![
+            ["1", "image", "40", "20", "rgb", "8"],
+            ["1", "smask", "40", "20", "gray", "8"]
+        ],
+        "page type width height color bpc"
+    );
+    let extracted = std::process::Command::new("pdfimages")
+        .arg("-png")
+        .arg(&path)
+        .arg(dir.path().join("out"))
+        .status()
+        .unwrap();
+    assert!(extracted.success());
+    let decode = |name: &str| {
+        let file = std::fs::File::open(dir.path().join(name)).unwrap();
+        let mut reader = png::Decoder::new(std::io::BufReader::new(file))
+            .read_info()
+            .unwrap();
+        let mut pixels = vec![0; reader.output_buffer_size()];
+        let frame = reader.next_frame(&mut pixels).unwrap();
+        pixels.truncate(frame.buffer_size());
+        pixels
+    };
+    let expected: Vec<u8> = (0..40 * 20)
+        .flat_map(|i| [(i % 255) as u8, 80, 160])
+        .collect();
+    assert!(decode("out-000.png") == expected, "the colour samples");
+    assert!(
+        decode("out-001.png").iter().all(|alpha| *alpha == 200),
+        "the alpha samples"
+    );
 }
 
 #[tokio::test]

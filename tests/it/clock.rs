@@ -157,3 +157,99 @@ async fn a_failing_smtp_server_is_retried_with_backoff_without_failing_the_api()
     })
     .await;
 }
+
+/// The real ticker in the real binary, with no hand on the clock: an envelope whose expiry
+/// comes expires by itself, and a signer invited more than a day ago (the stored invitation
+/// moved back while the server was down) is reminded by itself.
+#[tokio::test]
+async fn the_ticker_reminds_and_expires_by_itself() {
+    let mut server = Server::start_with_config(Some("signing:\n  ticker_interval_secs: 1\n")).await;
+    let reminded = server.draft_envelope("Remind me").await;
+    let reminded_id = reminded["id"].as_str().unwrap().to_string();
+    expect_status(
+        server
+            .patch(&format!("/envelopes/{reminded_id}"))
+            .json(&json!({"reminders": {"afterDays": 1}}))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    server.send(&reminded_id).await;
+
+    // Invited "25 hours ago": the stored invitation time is moved back while the server is
+    // down, as if it had been sent yesterday.
+    server.kill9();
+    {
+        let store = signbridge::store::Store::open(&server.data_dir()).unwrap();
+        let (key, mut envelope) = store
+            .envelopes
+            .iter()
+            .map(Result::unwrap)
+            .map(|(key, value)| {
+                (
+                    key,
+                    serde_json::from_slice::<serde_json::Value>(&value).unwrap(),
+                )
+            })
+            .find(|(_, envelope)| envelope["id"] == reminded_id.as_str())
+            .expect("the envelope is stored");
+        let invited = &mut envelope["recipients"][0]["invitedAt"];
+        let at = chrono::DateTime::parse_from_rfc3339(invited.as_str().unwrap()).unwrap();
+        *invited = json!((at - Duration::hours(25)).to_rfc3339());
+        store
+            .envelopes
+            .insert(key, serde_json::to_vec(&envelope).unwrap())
+            .unwrap();
+        store.flush_blocking().unwrap();
+    }
+    server.restart().await;
+
+    // Expires a few seconds from now (time enough to send it first on a busy machine).
+    let expiring = server.draft_envelope("Expire me").await;
+    let expiring_id = expiring["id"].as_str().unwrap().to_string();
+    let expires = (chrono::Utc::now() + Duration::seconds(8)).to_rfc3339();
+    expect_status(
+        server
+            .patch(&format!("/envelopes/{expiring_id}"))
+            .json(&json!({"expiresAt": expires}))
+            .send()
+            .await
+            .unwrap(),
+        200,
+    )
+    .await;
+    server.send(&expiring_id).await;
+
+    let expired = eventually(30, || async {
+        let envelope = server.envelope(&expiring_id).await;
+        (envelope["status"] == "EXPIRED").then_some(envelope)
+    })
+    .await;
+    assert!(expired["expiresAt"].is_string());
+    let messages = eventually(30, || {
+        let dir = server.data_dir();
+        async move {
+            let messages = outbox_messages(&dir);
+            let reminder = messages
+                .iter()
+                .any(|(name, text)| name.ends_with("-reminder.eml") && text.contains("Remind me"));
+            let expiry = messages
+                .iter()
+                .any(|(name, text)| name.ends_with("-expired.eml") && text.contains("Expire me"));
+            (reminder && expiry).then_some(messages)
+        }
+    })
+    .await;
+    let reminders = messages
+        .iter()
+        .filter(|(name, _)| name.ends_with("-reminder.eml"))
+        .count();
+    assert_eq!(
+        reminders, 1,
+        "one reminder, for the signer invited a day ago"
+    );
+    let after = server.envelope(&reminded_id).await;
+    assert_eq!(after["status"], "SENT", "reminded, not expired");
+}

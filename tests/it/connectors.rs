@@ -49,29 +49,24 @@ async fn parts(mut multipart: Multipart) -> Vec<ReceivedPart> {
 }
 
 fn connector(file: &str, settings: &[(&str, &str)], base: &str) -> HttpConnector {
-    tuned_connector(file, ("", ""), settings, Some(base))
+    shipped_connector(file, settings, Some(base))
 }
 
-/// A shipped definition with one text changed to suit the fake (`(from, to)`; empty `from`
-/// changes nothing), for source settings `settings`, served from `base` when given.
-fn tuned_connector(
-    file: &str,
-    (from, to): (&str, &str),
-    settings: &[(&str, &str)],
-    base: Option<&str>,
-) -> HttpConnector {
+/// A shipped definition, unchanged, for source settings `settings`, served from `base` when
+/// given.
+fn shipped_connector(file: &str, settings: &[(&str, &str)], base: Option<&str>) -> HttpConnector {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("connectors")
         .join(file);
-    let mut text = std::fs::read_to_string(path).unwrap();
-    if !from.is_empty() {
-        assert!(text.contains(from), "{file} has no `{from}`");
-        text = text.replace(from, to);
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join(file);
-    std::fs::write(&copy, text).unwrap();
-    let definition = load_definition(&copy).unwrap();
+    connector_of(load_definition(&path).unwrap(), file, settings, base)
+}
+
+fn connector_of(
+    definition: signbridge::sync::http::definition::Definition,
+    file: &str,
+    settings: &[(&str, &str)],
+    base: Option<&str>,
+) -> HttpConnector {
     let settings: BTreeMap<String, String> = settings
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -540,6 +535,14 @@ async fn personio_authenticates_pages_unwraps_and_uploads() {
         state.valid_token = format!("papi-token-{}", state.tokens_issued);
         Json(json!({"success": true, "data": {"token": state.valid_token}})).into_response()
     }
+    /// Enough employees for three pages of the shipped page size (100).
+    const EMPLOYEES: u64 = 205;
+    /// Employee `i` was last changed `i` minutes after 2026-11-01 09:00 (Berlin, +01:00).
+    fn modified_at(i: u64) -> String {
+        (chrono::DateTime::parse_from_rfc3339("2026-11-01T09:00:00+01:00").unwrap()
+            + chrono::Duration::minutes(i as i64))
+        .to_rfc3339()
+    }
     fn employee(id: u64, modified: &str) -> Value {
         json!({"type": "Employee", "attributes": {
             "id": {"label": "ID", "value": id, "type": "integer", "universal_id": "id"},
@@ -579,8 +582,8 @@ async fn personio_authenticates_pages_unwraps_and_uploads() {
             .get("updated_since")
             .and_then(|t| chrono::NaiveDateTime::parse_from_str(t, "%Y-%m-%dT%H:%M:%S").ok())
             .map(|t| t.and_utc());
-        let all: Vec<Value> = (1..=5)
-            .map(|i| employee(i, &format!("2026-11-0{i}T09:00:00+01:00")))
+        let all: Vec<Value> = (1..=EMPLOYEES)
+            .map(|i| employee(i, &modified_at(i)))
             .filter(|e| {
                 let modified = chrono::DateTime::parse_from_rfc3339(
                     e["attributes"]["last_modified_at"]["value"]
@@ -599,14 +602,10 @@ async fn personio_authenticates_pages_unwraps_and_uploads() {
             .get("limit")
             .and_then(|o| o.parse().ok())
             .unwrap_or(50);
-        // The fake pages by 2 whatever the limit (Personio may give fewer than asked).
-        let page: Vec<Value> = all
-            .iter()
-            .skip(offset)
-            .take(limit.min(2))
-            .cloned()
-            .collect();
-        Json(json!({"success": true, "metadata": {"total_elements": 5, "current_page": offset / 2, "total_pages": 3}, "offset": offset, "limit": limit, "data": page})).into_response()
+        // Personio v1 answers at most 100 a page.
+        let limit = limit.clamp(1, 100);
+        let page: Vec<Value> = all.iter().skip(offset).take(limit).cloned().collect();
+        Json(json!({"success": true, "metadata": {"total_elements": all.len(), "current_page": offset / limit, "total_pages": all.len().div_ceil(limit)}, "offset": offset, "limit": limit, "data": page})).into_response()
     }
     async fn documents(
         State(state): State<S>,
@@ -643,28 +642,16 @@ async fn personio_authenticates_pages_unwraps_and_uploads() {
         ],
         &base,
     ));
-    // The fake answers at most 2 records a page; the definition asks for 100 and stops on a
-    // short page, so use a definition copy that pages by 2 to cross three pages.
-    let paged = Arc::new(tuned_connector(
-        "personio.yaml",
-        ("size: 100", "size: 2"),
-        &[
-            ("client_id", "pid"),
-            ("client_secret", "psecret"),
-            ("document_category_id", "55"),
-        ],
-        Some(&base),
-    ));
-
-    let c = paged.clone();
+    let c = connector.clone();
     let (records, cursor) = blocking(move || c.read("employees", None)).await.unwrap();
-    assert_eq!(records.len(), 5, "three pages: 2 + 2 + 1");
+    assert_eq!(records.len(), 205, "three pages: 100 + 100 + 5");
     assert_eq!(
         records[0].data["attributes"]["first_name"], "Anna1",
         "attributes unwrapped"
     );
     assert_eq!(records[0].id, "1");
-    assert_eq!(cursor.as_deref(), Some("2026-11-05T08:00:00Z"));
+    // The newest: employee 205, 205 minutes after 08:00 UTC.
+    assert_eq!(cursor.as_deref(), Some("2026-11-01T11:25:00Z"));
     {
         let state = state.lock().unwrap();
         assert_eq!(state.tokens_issued, 1, "one token for all pages");
@@ -673,26 +660,27 @@ async fn personio_authenticates_pages_unwraps_and_uploads() {
             .iter()
             .map(|q| q["offset"].as_str())
             .collect();
-        assert_eq!(offsets, vec!["0", "2", "4"]);
+        assert_eq!(offsets, vec!["0", "100", "200"]);
         assert_eq!(
             state.employee_requests[0]["updated_since"], "2019-12-31T23:55:00",
             "Personio's format"
         );
-        assert_eq!(state.employee_requests[0]["limit"], "2");
+        assert_eq!(state.employee_requests[0]["limit"], "100");
     }
     // The token expires: one 401, one new token, and the read goes on.
     state.lock().unwrap().expire_next = true;
-    let c = paged.clone();
+    let c = connector.clone();
     let (again, _) = blocking(move || c.read("employees", cursor.as_deref()))
         .await
         .unwrap();
     assert_eq!(state.lock().unwrap().tokens_issued, 2, "refreshed once");
-    // Resumed from the stored cursor: only the lookback overlap, with the same version.
+    // Resumed from the stored cursor: only the 5-minute lookback overlap (employees changed
+    // from 11:20 UTC on), with the same versions.
     assert_eq!(
         again.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-        vec!["5"]
+        vec!["200", "201", "202", "203", "204", "205"]
     );
-    assert_eq!(again[0].version, records[4].version);
+    assert_eq!(again[5].version, records[204].version);
 
     let c = connector.clone();
     let record = records[0].data.clone();
@@ -918,11 +906,13 @@ async fn hubspot_searches_past_the_cap_hydrates_contacts_and_attaches_a_note() {
         if after >= state.cap {
             return (StatusCode::BAD_REQUEST, Json(json!({"status": "error", "message": "The search results exceed the 10000 limit"}))).into_response();
         }
-        let page: Vec<Value> = matching.iter().skip(after).take(2).cloned().collect();
+        // HubSpot: at most 200 a page.
+        let limit = body["limit"].as_u64().unwrap_or(10).clamp(1, 200) as usize;
+        let page: Vec<Value> = matching.iter().skip(after).take(limit).cloned().collect();
         let mut answer = json!({"total": matching.len(), "results": page});
-        if after + 2 < matching.len() {
+        if after + limit < matching.len() {
             answer["paging"] =
-                json!({"next": {"after": (after + 2).to_string(), "link": "?after=…"}});
+                json!({"next": {"after": (after + limit).to_string(), "link": "?after=…"}});
         }
         Json(answer).into_response()
     }
@@ -953,13 +943,23 @@ async fn hubspot_searches_past_the_cap_hydrates_contacts_and_attaches_a_note() {
         state.lock().unwrap().notes.push(body);
         (StatusCode::CREATED, Json(json!({"id": "note-1"}))).into_response()
     }
-    let deals: Vec<Value> = (1..=7)
-        .map(|i| json!({"id": format!("{i}"), "properties": {"dealname": format!("Deal {i}"), "dealstage": "contractsent", "hs_lastmodifieddate": format!("2026-11-0{i}T10:00:00.000Z")}, "archived": false}))
-        .chain(std::iter::once(json!({"id": "99", "properties": {"dealname": "Other", "dealstage": "qualified", "hs_lastmodifieddate": "2026-11-02T10:00:00.000Z"}})))
+    // More deals in the stage than one search may return (HubSpot caps a query at 10,000
+    // results), so the shipped definition's `restart_after: 10000` has to start a second query
+    // from a later floor. Deal `i` was last changed `i` hours after 2025-06-01.
+    const DEALS: usize = 10_007;
+    let changed = |i: usize| {
+        (chrono::DateTime::parse_from_rfc3339("2025-06-01T00:00:00Z").unwrap()
+            + chrono::Duration::hours(i as i64))
+        .with_timezone(&chrono::Utc)
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    };
+    let deals: Vec<Value> = (1..=DEALS)
+        .map(|i| json!({"id": format!("{i}"), "properties": {"dealname": format!("Deal {i}"), "dealstage": "contractsent", "hs_lastmodifieddate": changed(i)}, "archived": false}))
+        .chain(std::iter::once(json!({"id": "99999", "properties": {"dealname": "Other", "dealstage": "qualified", "hs_lastmodifieddate": changed(2)}})))
         .collect();
     let state: S = Arc::new(Mutex::new(Hub {
         deals,
-        cap: 4,
+        cap: 10_000,
         ..Hub::default()
     }));
     let base = serve(
@@ -975,39 +975,59 @@ async fn hubspot_searches_past_the_cap_hydrates_contacts_and_attaches_a_note() {
             .with_state(state.clone()),
     )
     .await;
-    // The fake caps a query at 4 results (HubSpot: 10,000); the definition's cap is lowered to match.
-    let connector = Arc::new(tuned_connector(
+    // The shipped definition, with its request budget lifted as a source's
+    // `requests_per_second: 0` does (10,007 deals hydrated at the shipped 4/s would take two
+    // hours; the end-to-end tests run at the shipped budget).
+    let mut definition = load_definition(
+        &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("connectors/hubspot.yaml"),
+    )
+    .unwrap();
+    assert_eq!(definition.throttle.requests_per_second, 4.0);
+    definition.throttle.requests_per_second = 0.0;
+    let connector = Arc::new(connector_of(
+        definition,
         "hubspot.yaml",
-        ("restart_after: 10000", "restart_after: 4"),
         &[("access_token", "pat-123"), ("stage_id", "contractsent")],
         Some(&base),
     ));
 
     let c = connector.clone();
     let (records, cursor) = blocking(move || c.read("deals", None)).await.unwrap();
-    let mut ids: Vec<String> = records.iter().map(|r| r.id.clone()).collect();
+    let mut ids: Vec<usize> = records.iter().map(|r| r.id.parse().unwrap()).collect();
     ids.sort();
     ids.dedup();
     assert_eq!(
         ids,
-        vec!["1", "2", "3", "4", "5", "6", "7"],
-        "all seven, past the cap, only the stage"
+        (1..=DEALS).collect::<Vec<_>>(),
+        "every deal, past the cap, only the stage"
     );
     assert_eq!(
         records[0].data["contact"]["email"], "c91@example.com",
         "hydrated through the association"
     );
-    assert_eq!(cursor.as_deref(), Some("2026-11-07T10:00:00Z"));
+    assert_eq!(
+        cursor.as_deref(),
+        Some(changed(DEALS).replace(".000Z", "Z").as_str())
+    );
     {
         let state = state.lock().unwrap();
         assert!(
-            state.searches.len() >= 4,
-            "several pages and a second query from a later floor"
+            state.searches.len() > 10_000 / 200,
+            "fifty pages and a second query from a later floor"
         );
         let first = &state.searches[0];
         assert_eq!(first["sorts"][0]["propertyName"], "hs_lastmodifieddate");
         assert_eq!(first["limit"], 200);
-        assert_eq!(state.searches[1]["after"], "2");
+        assert_eq!(state.searches[1]["after"], "200");
+        assert!(
+            state.searches.iter().all(|s| s["after"]
+                .as_str()
+                .unwrap_or("0")
+                .parse::<usize>()
+                .unwrap()
+                < 10_000),
+            "never asked past the cap"
+        );
         let floors: Vec<&str> = state
             .searches
             .iter()
@@ -1032,13 +1052,14 @@ async fn hubspot_searches_past_the_cap_hydrates_contacts_and_attaches_a_note() {
     let (again, _) = blocking(move || c.read("deals", stored.as_deref()))
         .await
         .unwrap();
+    let newest = DEALS.to_string();
     assert_eq!(
         again.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
-        vec!["7"]
+        vec![newest.as_str()]
     );
     assert_eq!(
         again[0].version,
-        records.iter().find(|r| r.id == "7").unwrap().version
+        records.iter().find(|r| r.id == newest).unwrap().version
     );
 
     let c = connector.clone();
@@ -1199,9 +1220,8 @@ async fn salesforce_queries_follows_next_urls_refreshes_and_uploads_content_vers
     .await;
     state.lock().unwrap().base = base.clone();
     // No base URL override: the API base comes from the token's instance_url.
-    let connector = Arc::new(tuned_connector(
+    let connector = Arc::new(shipped_connector(
         "salesforce.yaml",
-        ("max_wait_secs: 600", "max_wait_secs: 1"),
         &[
             ("my_domain_url", base.as_str()),
             ("client_id", "sf-id"),

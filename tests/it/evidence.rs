@@ -530,9 +530,16 @@ async fn an_altered_stored_event_breaks_the_audit_chain() {
 async fn a_failing_time_stamp_authority_holds_completion_until_it_answers() {
     let port = free_port();
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tsa.py");
+    let logs = tempfile::tempdir().unwrap();
+    let failing_log = logs.path().join("failing.log");
     let start_tsa = |fail: bool| {
         let mut command = Command::new("python3");
         command.arg(&script).arg(port.to_string());
+        command.arg("--log").arg(if fail {
+            failing_log.clone()
+        } else {
+            logs.path().join("working.log")
+        });
         if fail {
             command.arg("--fail");
         }
@@ -561,7 +568,12 @@ async fn a_failing_time_stamp_authority_holds_completion_until_it_answers() {
         json!([]),
     )
     .await;
-    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    // The TSA was asked, failed, and was asked again (retry_secs: 1): sealing had its chances.
+    eventually(30, || {
+        let log = std::fs::read_to_string(&failing_log).unwrap_or_default();
+        async move { (log.lines().filter(|l| *l == "POST 500").count() >= 2).then_some(()) }
+    })
+    .await;
     let envelope = server.envelope(&id).await;
     assert_ne!(
         envelope["status"], "COMPLETED",
@@ -644,12 +656,15 @@ async fn an_operator_certificate_seals_from_pem_or_pkcs12() {
     let keys = tempfile::tempdir().unwrap();
     operator_identity(keys.path());
     let dir = keys.path().display().to_string();
-    std::env::set_var("SIGNBRIDGE_TEST_P12_PASSWORD", "s3cret");
     for config in [
         format!("seal:\n  key_file: {dir}/key.pem\n  certificate_file: {dir}/chain.pem\n"),
         format!("seal:\n  p12_file: {dir}/seal.p12\n  p12_password: ${{SIGNBRIDGE_TEST_P12_PASSWORD}}\n"),
     ] {
-        let server = Server::start_with_config(Some(&config)).await;
+        let server = Server::start_with_config_and_env(
+            Some(&config),
+            &[("SIGNBRIDGE_TEST_P12_PASSWORD", "s3cret")],
+        )
+        .await;
         assert!(!server.data_dir().join("seal/seal-ca.pem").exists(), "nothing generated when configured");
         let id = sign_everything(
             &server,

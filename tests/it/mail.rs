@@ -48,8 +48,15 @@ async fn live_invitations_go_out_over_smtp_in_the_recipients_language() {
     let id = envelope["id"].as_str().unwrap();
     server.send(id).await;
 
+    // Only the first signer is invited: invitations are queued with the recipient's status
+    // change, so the second signer's status says no invitation will follow.
+    let sent = server.envelope(id).await;
+    assert_eq!(sent["recipients"][0]["status"], "SENT");
+    assert_eq!(
+        sent["recipients"][1]["status"], "PENDING",
+        "only the first signer is invited"
+    );
     let messages = sink.wait_for(1).await;
-    assert_eq!(messages.len(), 1, "only the first signer is invited");
     let mail = &messages[0];
     assert_eq!(mail.to, "Élodie Martin <elodie@example.com>");
     assert_eq!(mail.from, "Acme HR <hr@acme.example>");

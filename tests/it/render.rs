@@ -103,7 +103,18 @@ fn contracts_in_five_languages_come_out_exactly() {
             "[{lang}] expected {expected:?} in {text:?}"
         );
         assert!(text.contains(name), "[{lang}] signature label");
-        assert!(text.contains(if lang == "en" { "Page 1 of 1" } else { "1" }));
+        let footer = match lang {
+            "en" => "Page 1 of 1",
+            "fr" => "Page 1 sur 1",
+            "de" => "Seite 1 von 1",
+            "el" => "Σελίδα 1 από 1",
+            "pl" => "Strona 1 z 1",
+            other => unreachable!("no footer expected for {other}"),
+        };
+        assert!(
+            text.contains(footer),
+            "[{lang}] page numbers: {footer:?} in {text:?}"
+        );
         assert_clean(&pdf);
     }
 }

@@ -193,12 +193,29 @@ async fn parallel_signers_and_an_approver() {
     .await;
     let id = envelope["id"].as_str().unwrap();
     server.send(id).await;
-    let messages = server.outbox(2).await;
+    // Both parallel signers are invited at once; the approver (next group) and the viewer
+    // are not (invitations are queued with the status change).
+    let sent = server.envelope(id).await;
+    let statuses: Vec<&str> = sent["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
     assert_eq!(
-        messages.len(),
-        2,
-        "both parallel signers are invited at once"
+        statuses,
+        ["SENT", "SENT", "PENDING", "PENDING"],
+        "both parallel signers are invited at once, nobody else"
     );
+    let messages = server.outbox(2).await;
+    for email in ["a@example.com", "b@example.com"] {
+        assert!(
+            messages
+                .iter()
+                .any(|(_, m)| m.contains(&format!("<{email}>"))),
+            "{email} was invited"
+        );
+    }
     // Bob signs before Alice: parallel.
     let (status, _) = server.sign(&link_of(&envelope, 1), "Bob").await;
     assert_eq!(status, 303);

@@ -160,16 +160,14 @@ fn sync_key(server: &Server) -> String {
 async fn envelopes_of(server: &Server, key: &str) -> Vec<Value> {
     let mut all = Vec::new();
     for page in 1.. {
-        let listed: Value = server
+        let response = server
             .http
             .get(server.url(&format!("/envelopes?limit=100&page={page}")))
             .bearer_auth(key)
             .send()
             .await
-            .unwrap()
-            .json()
-            .await
             .unwrap();
+        let listed = expect_status(response, 200).await;
         let items = listed["data"].as_array().cloned().unwrap_or_default();
         if items.is_empty() {
             break;
@@ -421,12 +419,41 @@ async fn the_receiver_refuses_forgeries_and_ignores_replays() {
             .status(),
         200
     );
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // The daemon has applied it (nothing waits in its inbox), and the job stayed written back.
+    eventually(20, || async {
+        let status = daemon_status(&server);
+        (status["webhooks"]["pending"] == 0).then_some(())
+    })
+    .await;
+    let status = daemon_status(&server);
+    assert_eq!(status["jobs"]["written_back"], 1, "{status}");
+    assert_eq!(status["total"], 1, "{status}");
     assert_eq!(
         pipeline.status_files()[0]["writtenAt"],
         written_at,
         "no second write-back"
     );
+}
+
+/// `signbridge status --json` against the running server.
+fn daemon_status(server: &Server) -> Value {
+    let output = Command::new(BIN)
+        .args([
+            "status",
+            "--json",
+            "--listen",
+            &format!("127.0.0.1:{}", server.port),
+            "--data-dir",
+        ])
+        .arg(server.data_dir())
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 #[tokio::test]
@@ -477,18 +504,7 @@ async fn exactly_once_across_thirty_kill_nines() {
     subjects.sort();
     subjects.dedup();
     assert_eq!(subjects.len(), RECORDS, "no duplicates");
-    let output = Command::new(BIN)
-        .args([
-            "status",
-            "--json",
-            "--listen",
-            &format!("127.0.0.1:{}", server.port),
-            "--data-dir",
-        ])
-        .arg(server.data_dir())
-        .output()
-        .unwrap();
-    let status: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let status = daemon_status(&server);
     assert_eq!(status["jobs"]["written_back"], RECORDS, "{status}");
     assert_eq!(status["jobs"]["parked"], 0, "{status}");
 }
@@ -685,8 +701,40 @@ async fn remote_mode_with_a_subscription_managed_outside() {
     let mut signed = std::collections::HashSet::new();
     sign_until(&cloud, &mut signed, 2, 30).await;
     // …so nothing is written back (the reconciler waits 300 s by default): a webhook signed with
-    // a secret other than the configured one ends no job.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // a secret other than the configured one ends no job. The cloud's delivery log shows the
+    // completions were delivered and the daemon answered 401.
+    let hook_id = subscribed["id"].as_str().unwrap();
+    let refused = eventually(30, || async {
+        let list = expect_status(
+            cloud
+                .get(&format!("/webhooks/{hook_id}/deliveries?limit=100"))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        let refused: Vec<Value> = list["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|d| d["event"] == "envelope.completed")
+            .filter(|d| {
+                d["attempts"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|a| a["statusCode"] == 401)
+            })
+            .cloned()
+            .collect();
+        (refused.len() == 2).then_some(refused)
+    })
+    .await;
+    assert!(refused.iter().all(|d| d["status"] != "DELIVERED"));
+    let status = daemon_status(&daemon);
+    assert_eq!(status["webhooks"]["pending"], 0, "{status}");
+    assert_eq!(status["jobs"]["sent"], 2, "both jobs still wait: {status}");
     assert!(
         pipeline.status_files().is_empty(),
         "a webhook signed with another secret was refused"

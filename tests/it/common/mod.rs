@@ -21,6 +21,8 @@ pub struct Server {
     pub port: u16,
     pub dir: tempfile::TempDir,
     pub config: Option<PathBuf>,
+    /// Environment variables the server process gets (besides the test's own).
+    pub env: Vec<(String, String)>,
     /// The bootstrap test key (all scopes).
     pub key: String,
     pub http: Client,
@@ -41,6 +43,12 @@ impl Server {
 
     /// Starts with a `signbridge.yaml` holding `yaml`.
     pub async fn start_with_config(yaml: Option<&str>) -> Server {
+        Self::start_with_config_and_env(yaml, &[]).await
+    }
+
+    /// Starts with a `signbridge.yaml` holding `yaml` and these variables in the server's
+    /// environment (never in the test process's: that would race with other tests).
+    pub async fn start_with_config_and_env(yaml: Option<&str>, env: &[(&str, &str)]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let config = yaml.map(|text| {
             let path = dir.path().join("signbridge.yaml");
@@ -52,6 +60,10 @@ impl Server {
             port: free_port(),
             dir,
             config,
+            env: env
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
             key: String::new(),
             http: Client::builder().no_proxy().build().unwrap(),
         };
@@ -95,6 +107,7 @@ impl Server {
             .arg("--data-dir")
             .arg(self.data_dir())
             .env("RUST_LOG", "warn")
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::null())
             .stderr(Stdio::null());
         if let Some(config) = &self.config {

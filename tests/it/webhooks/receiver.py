@@ -3,7 +3,8 @@
 Usage: receiver.py PORT DIR [MODE]
   DIR/secret     the subscription secret (read on every request, so it can be written later)
   DIR/log.jsonl  one line per delivery: event, id, both verifications, receipt time, occurred_at
-  MODE           ok (default) | hang (never answer) | fail (always 500)
+  MODE           ok (default) | hang (never answer; logs {"hanging": true, "event": …} on
+                 receipt) | fail (always 500)
 
 Checks: X-Certyneo-Signature with Python's hmac on the raw body (key: the secret string's
 UTF-8 bytes), and the Standard Webhooks headers with the `standardwebhooks` package.
@@ -32,6 +33,12 @@ class Handler(BaseHTTPRequestHandler):
         received = time.time()
         body = self.rfile.read(int(self.headers.get("content-length", "0")))
         if MODE == "hang":
+            try:
+                event = json.loads(body).get("event")
+            except ValueError:
+                event = None
+            with LOCK, open(os.path.join(DIR, "log.jsonl"), "a") as f:
+                f.write(json.dumps({"hanging": True, "event": event, "received_at": received}) + "\n")
             time.sleep(3600)
             return
         with open(os.path.join(DIR, "secret")) as f:
