@@ -163,7 +163,10 @@ async fn a_failing_smtp_server_is_retried_with_backoff_without_failing_the_api()
 /// moved back while the server was down) is reminded by itself.
 #[tokio::test]
 async fn the_ticker_reminds_and_expires_by_itself() {
-    let mut server = Server::start_with_config(Some("signing:\n  ticker_interval_secs: 1\n")).await;
+    let mut server = Server::start_with_config(Some(
+        "signing:\n  ticker_interval_secs: 1\nrate_limit:\n  requests_per_minute: 1000000\n  burst: 1000000\n",
+    ))
+    .await;
     let reminded = server.draft_envelope("Remind me").await;
     let reminded_id = reminded["id"].as_str().unwrap().to_string();
     expect_status(
