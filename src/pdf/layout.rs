@@ -170,8 +170,38 @@ pub struct Glyph {
 struct FontInfo<'a> {
     encoding: Option<Encoding<'a>>,
     two_byte: bool,
-    widths: BTreeMap<u32, f64>,
+    widths: Widths,
     default_width: f64,
+}
+
+/// Glyph widths by character code: single codes, and `[first last width]` ranges kept as
+/// ranges (a CID font may give a range of 65,536 codes; expanded, a few hundred ranges cost
+/// minutes of CPU).
+#[derive(Default)]
+struct Widths {
+    codes: BTreeMap<u32, f64>,
+    /// `(first, last, width)`, sorted by `first` once read.
+    ranges: Vec<(u32, u32, f64)>,
+}
+
+impl Widths {
+    /// Single codes a font may list (two bytes of code space).
+    const MAX_CODES: usize = 65_536;
+
+    fn insert(&mut self, code: u32, width: f64) {
+        if self.codes.len() < Self::MAX_CODES || self.codes.contains_key(&code) {
+            self.codes.insert(code, width);
+        }
+    }
+
+    fn get(&self, code: u32) -> Option<f64> {
+        if let Some(width) = self.codes.get(&code) {
+            return Some(*width);
+        }
+        let after = self.ranges.partition_point(|(first, _, _)| *first <= code);
+        let (_, last, width) = self.ranges[..after].last()?;
+        (code <= *last).then_some(*width)
+    }
 }
 
 fn number_of(object: &Object) -> Option<f64> {
@@ -192,7 +222,7 @@ fn font_info<'a>(
         .font_map_cap(document, font)
         .ok()
         .and_then(|cap| font.get_font_encoding_with_limit(document, cap).ok());
-    let mut widths = BTreeMap::new();
+    let mut widths = Widths::default();
     let mut default_width;
     if two_byte {
         default_width = 1000.0;
@@ -232,8 +262,8 @@ fn font_info<'a>(
                                     .get(index + 2)
                                     .and_then(number_of)
                                     .unwrap_or(default_width);
-                                for code in first..=last.min(first.saturating_add(65_535)) {
-                                    widths.insert(code, width);
+                                if first <= last {
+                                    widths.ranges.push((first, last, width));
                                 }
                                 index += 3;
                             }
@@ -274,6 +304,7 @@ fn font_info<'a>(
             520.0
         };
     }
+    widths.ranges.sort_by_key(|(first, _, _)| *first);
     FontInfo {
         encoding,
         two_byte,
@@ -313,7 +344,7 @@ pub fn page_glyphs(document: &Document, page: ObjectId, budget: &DecodeBudget) -
         &content,
         &resources,
         IDENTITY,
-        0,
+        &mut Vec::new(),
         &mut glyphs,
         budget,
     );
@@ -339,7 +370,7 @@ fn run(
     content: &Content,
     resources: &Dictionary,
     base: Matrix,
-    depth: usize,
+    drawing: &mut Vec<ObjectId>,
     glyphs: &mut Vec<Glyph>,
     budget: &DecodeBudget,
 ) {
@@ -460,12 +491,21 @@ fn run(
                     }
                 }
             }
-            "Do" if depth < 4 => {
+            // Forms inside forms, four deep at most.
+            "Do" if drawing.len() < 4 => {
                 let Some(Object::Name(name)) = operands.first() else {
                     continue;
                 };
-                let Ok(Object::Stream(form)) = xobjects.get(name).map(|x| resolve(document, x))
-                else {
+                let Ok(reference) = xobjects.get(name) else {
+                    continue;
+                };
+                // A form that draws itself (directly or through others) is a cycle, which
+                // viewers refuse to draw: it is not drawn again.
+                let id = reference.as_reference().ok();
+                if id.is_some_and(|id| drawing.contains(&id)) {
+                    continue;
+                }
+                let Object::Stream(form) = resolve(document, reference) else {
                     continue;
                 };
                 if form.dict.get(b"Subtype").and_then(Object::as_name).ok() != Some(b"Form") {
@@ -481,6 +521,9 @@ fn run(
                     }
                     _ => IDENTITY,
                 };
+                if budget.draw_form().is_err() {
+                    continue;
+                }
                 let Ok(content_bytes) = budget.decode(&form) else {
                     continue;
                 };
@@ -492,15 +535,18 @@ fn run(
                         Ok(Object::Dictionary(d)) => d,
                         _ => resources.clone(),
                     };
+                // (A direct form has no id; it cannot be referred to again, so no cycle.)
+                drawing.push(id.unwrap_or((0, 0)));
                 run(
                     document,
                     &inner,
                     &inner_resources,
                     multiply(&matrix, &state.ctm),
-                    depth + 1,
+                    drawing,
                     glyphs,
                     budget,
                 );
+                drawing.pop();
             }
             _ => {}
         }
@@ -523,12 +569,7 @@ fn show(
             Some(encoding) => encoding.bytes_to_string(code_bytes).unwrap_or_default(),
             None => code_bytes.iter().map(|b| *b as char).collect(),
         };
-        let width = font
-            .widths
-            .get(&code)
-            .copied()
-            .unwrap_or(font.default_width)
-            / 1000.0;
+        let width = font.widths.get(code).unwrap_or(font.default_width) / 1000.0;
         let rendering = multiply(
             &[
                 state.size * state.scale,
@@ -663,6 +704,92 @@ pub fn find_anchor(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the fuzzer: a form XObject that draws itself 60 times, drawn 60 times by the
+    /// page, cost tens of seconds of CPU before the decode budget ran out. A form on the
+    /// stack of forms being drawn is a cycle and is not drawn again.
+    #[test]
+    fn a_form_that_draws_itself_is_drawn_once_per_use() {
+        let bytes = include_bytes!("../../fuzz/regressions/pdf/cpu-form-xobject-fan-out.pdf");
+        let document = crate::pdf::incremental::load(bytes).unwrap();
+        let page = *document.get_pages().get(&1).unwrap();
+        let budget = DecodeBudget::default();
+        let glyphs = page_glyphs(&document, page, &budget);
+        assert_eq!(glyphs.len(), 60, "the page's 60 draws, each its one `x`");
+        assert!(budget.outcome().is_ok());
+    }
+
+    /// Forms drawing forms without a cycle (a fan-out) stop at the per-document count.
+    #[test]
+    fn a_fan_out_of_forms_stops_at_the_draw_limit() {
+        use lopdf::dictionary;
+        let mut document = Document::with_version("1.7");
+        let font = document.add_object(lopdf::dictionary! {
+            "Type" => "Font", "Subtype" => "Type1", "BaseFont" => "Helvetica",
+        });
+        // Each level draws the one below 30 times: 30^4 draws four levels down.
+        let mut below = None;
+        for _ in 0..4 {
+            let mut xobjects = Dictionary::new();
+            let content = match below {
+                Some(id) => {
+                    xobjects.set("X", Object::Reference(id));
+                    "/X Do ".repeat(30)
+                }
+                None => "BT /F1 1 Tf (x) Tj ET".to_string(),
+            };
+            let form = lopdf::Stream::new(
+                lopdf::dictionary! {
+                    "Type" => "XObject", "Subtype" => "Form", "BBox" => vec![0.into(), 0.into(), 1.into(), 1.into()],
+                    "Resources" => lopdf::dictionary! { "Font" => lopdf::dictionary! { "F1" => font }, "XObject" => xobjects },
+                },
+                content.into_bytes(),
+            );
+            below = Some(document.add_object(form));
+        }
+        let content = document.add_object(lopdf::Stream::new(
+            Dictionary::new(),
+            "/X Do ".repeat(30).into_bytes(),
+        ));
+        let pages = document.new_object_id();
+        let page = document.add_object(lopdf::dictionary! {
+            "Type" => "Page", "Parent" => pages, "Contents" => content,
+            "MediaBox" => vec![0.into(), 0.into(), 595.into(), 842.into()],
+            "Resources" => lopdf::dictionary! { "XObject" => lopdf::dictionary! { "X" => below.unwrap() } },
+        });
+        document.objects.insert(
+            pages,
+            Object::Dictionary(
+                lopdf::dictionary! { "Type" => "Pages", "Kids" => vec![page.into()], "Count" => 1 },
+            ),
+        );
+        let budget = DecodeBudget::default();
+        let glyphs = page_glyphs(&document, page, &budget);
+        assert!(glyphs.len() < crate::pdf::reader::MAX_FORM_DRAWS);
+        assert!(matches!(
+            budget.outcome(),
+            Err(crate::pdf::PdfError::LimitExceeded {
+                what: "form XObjects drawn per document",
+                ..
+            })
+        ));
+    }
+
+    /// Found by the fuzzer (cpu-cid-widths-ranges.pdf): hundreds of `[first last width]`
+    /// ranges of 65,536 codes, expanded into a map on every page, took 55 s of CPU per upload.
+    #[test]
+    fn width_ranges_are_looked_up_not_expanded() {
+        let mut widths = Widths {
+            ranges: vec![(0, 65_535, 500.0), (70_000, 70_010, 250.0)],
+            ..Widths::default()
+        };
+        widths.insert(10, 100.0);
+        assert_eq!(widths.get(10), Some(100.0), "a single code wins");
+        assert_eq!(widths.get(65_535), Some(500.0));
+        assert_eq!(widths.get(70_005), Some(250.0));
+        assert_eq!(widths.get(66_000), None);
+        assert_eq!(widths.get(80_000), None);
+    }
 
     /// Found by the fuzzer: `/FirstChar 4294967295` with a `/Widths` array overflowed the
     /// character code while the anchor was looked for.

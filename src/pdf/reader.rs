@@ -52,6 +52,9 @@ pub fn limits() -> PdfLimits {
     *LIMITS.read().unwrap_or_else(|p| p.into_inner())
 }
 
+/// Form XObjects drawn per reading of a document at most (a contract's pages draw a handful).
+pub const MAX_FORM_DRAWS: usize = 10_000;
+
 fn exceeded(what: &'static str, limit: usize) -> PdfError {
     PdfError::LimitExceeded { what, limit }
 }
@@ -152,6 +155,8 @@ const MIN_DECODE_CHARGE: usize = 1024;
 /// charged here and bounded by the per-stream limit.
 pub struct DecodeBudget {
     left: Cell<usize>,
+    /// Form XObjects that may still be drawn in this reading.
+    forms_left: Cell<usize>,
     /// The first limit a decode hit; readers that fall back on a failed decode go on, and
     /// the reading as a whole fails with this (see [`DecodeBudget::outcome`]).
     tripped: Cell<Option<PdfError>>,
@@ -169,6 +174,7 @@ impl DecodeBudget {
     pub fn new(limits: PdfLimits) -> Self {
         Self {
             left: Cell::new(limits.max_decoded_bytes),
+            forms_left: Cell::new(MAX_FORM_DRAWS),
             tripped: Cell::new(None),
             per_stream: limits.max_stream_bytes,
             total: limits.max_decoded_bytes,
@@ -199,6 +205,21 @@ impl DecodeBudget {
             }
             None => Ok(()),
         }
+    }
+
+    /// Counts one form XObject drawn (each drawing re-reads its content); past
+    /// [`MAX_FORM_DRAWS`] the reading fails with that limit. A form that draws itself, or a
+    /// fan-out of forms drawing forms, is cut here whatever its decoded size.
+    pub fn draw_form(&self) -> Result<(), PdfError> {
+        let left = self.forms_left.get();
+        if left == 0 {
+            let error = exceeded("form XObjects drawn per document", MAX_FORM_DRAWS);
+            let first = self.tripped.take().unwrap_or_else(|| error.clone());
+            self.tripped.set(Some(first));
+            return Err(error);
+        }
+        self.forms_left.set(left - 1);
+        Ok(())
     }
 
     fn charge(&self, bytes: usize) -> Result<(), PdfError> {
