@@ -63,13 +63,17 @@ enum Command {
         #[command(flatten)]
         daemon: DaemonArgs,
     },
-    /// Jobs by state, parked jobs with their errors (asks the running daemon).
+    /// Jobs by state, parked jobs with their errors, records needing attention (asks the
+    /// running daemon); with --record, that record's envelopes and why each was sent.
     Status {
         #[command(flatten)]
         daemon: DaemonArgs,
         /// Print JSON.
         #[arg(long)]
         json: bool,
+        /// One record (its id in the source): its jobs and every envelope it produced.
+        #[arg(long)]
+        record: Option<String>,
     },
     /// Resume a parked job, or all of them (asks the running daemon).
     Retry {
@@ -220,6 +224,38 @@ impl DaemonArgs {
     }
 }
 
+fn print_record_history(record: &str, history: &serde_json::Value) {
+    let jobs = history["jobs"].as_array().cloned().unwrap_or_default();
+    if jobs.is_empty() {
+        println!("record {record}: no job (never selected by a mapping)");
+        return;
+    }
+    for job in jobs {
+        println!(
+            "record {record}, mapping {}: {} ({})",
+            job["mapping"].as_str().unwrap_or(""),
+            job["state"].as_str().unwrap_or(""),
+            job["id"].as_str().unwrap_or("")
+        );
+        for envelope in job["envelopes"].as_array().cloned().unwrap_or_default() {
+            let what = envelope["outcome"]
+                .as_str()
+                .or(envelope["state"].as_str())
+                .unwrap_or("");
+            println!(
+                "  {:<28} {:<12} {what}",
+                envelope["envelopeId"]
+                    .as_str()
+                    .unwrap_or("(not created yet)"),
+                envelope["reason"].as_str().unwrap_or("").replace('_', " "),
+            );
+        }
+        if let Some(message) = job["attention"]["message"].as_str() {
+            println!("  needs attention: {message}");
+        }
+    }
+}
+
 fn print_status(status: &serde_json::Value) {
     if let Some(sources) = status["sources"].as_object() {
         for (name, run) in sources {
@@ -248,6 +284,18 @@ fn print_status(status: &serde_json::Value) {
     }
     if let Some(pending) = status["webhooks"]["pending"].as_u64().filter(|n| *n > 0) {
         println!("webhooks received, not applied yet: {pending}");
+    }
+    let attention = status["attention"].as_array().cloned().unwrap_or_default();
+    if !attention.is_empty() {
+        println!("needing attention: {}", attention.len());
+        for note in attention {
+            println!(
+                "  {} / {}: {}",
+                note["mapping"].as_str().unwrap_or(""),
+                note["record"].as_str().unwrap_or(""),
+                note["message"].as_str().unwrap_or("")
+            );
+        }
     }
     let parked = status["parked"].as_array().cloned().unwrap_or_default();
     if parked.is_empty() {
@@ -577,15 +625,40 @@ fn main() -> ExitCode {
         Command::Sync { source, daemon } => daemon
             .call("POST", &format!("/admin/sync/{source}"), None)
             .map(|answer| println!("{source}: {} new job(s)", answer["newJobs"])),
-        Command::Status { daemon, json } => {
-            daemon.call("GET", "/admin/status", None).map(|status| {
+        Command::Status {
+            daemon,
+            json,
+            record: Some(record),
+        } => {
+            let segment: String = record
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            let path = format!("/admin/records/{segment}");
+            daemon.call("GET", &path, None).map(|history| {
                 if json {
-                    println!("{status:#}");
+                    println!("{history:#}");
                 } else {
-                    print_status(&status);
+                    print_record_history(&record, &history);
                 }
             })
         }
+        Command::Status {
+            daemon,
+            json,
+            record: None,
+        } => daemon.call("GET", "/admin/status", None).map(|status| {
+            if json {
+                println!("{status:#}");
+            } else {
+                print_status(&status);
+            }
+        }),
         Command::Retry {
             job,
             all_parked,

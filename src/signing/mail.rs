@@ -154,7 +154,17 @@ impl Mailer {
             ),
             MailKind::Voided => (
                 subject_line(words.mail_voided_subject),
-                words.mail_voided_body.to_string(),
+                match envelope
+                    .void_reason
+                    .as_deref()
+                    .filter(|r| !r.trim().is_empty())
+                {
+                    Some(reason) => format!(
+                        "{} {} {reason}",
+                        words.mail_voided_body, words.mail_voided_reason
+                    ),
+                    None => words.mail_voided_body.to_string(),
+                },
                 false,
             ),
             MailKind::Expired => (

@@ -98,6 +98,11 @@ pub struct Store {
     pub sync_inbox: sled::Tree,
     /// Sync daemon: `{event_id}` → empty: webhook events already received (deduplication)
     pub sync_seen: sled::Tree,
+    /// Sync daemon: `{mapping}\0{record key}` → the job of that record (one per record and
+    /// mapping)
+    pub sync_records: sled::Tree,
+    /// Sync daemon: `{job_id}` → a newer version of its record, for the job runner to apply
+    pub sync_updates: sled::Tree,
     pub blobs: BlobStore,
 }
 
@@ -150,6 +155,8 @@ impl Store {
             sync_cursors: db.open_tree("sync_cursors")?,
             sync_inbox: db.open_tree("sync_inbox")?,
             sync_seen: db.open_tree("sync_seen")?,
+            sync_records: db.open_tree("sync_records")?,
+            sync_updates: db.open_tree("sync_updates")?,
             blobs: BlobStore::open(data_dir.join("blobs"))?,
             db,
         })

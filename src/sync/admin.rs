@@ -37,6 +37,7 @@ pub fn ensure_token(data_dir: &std::path::Path) -> std::io::Result<String> {
 pub fn router(daemon: Arc<SyncDaemon>, token: String) -> Router {
     Router::new()
         .route("/admin/status", get(status))
+        .route("/admin/records/{record}", get(record_history))
         .route("/admin/sync/{source}", post(sync_source))
         .route("/admin/retry", post(retry))
         .with_state(AdminState {
@@ -84,6 +85,23 @@ async fn status(
     let daemon = state.daemon.clone();
     match tokio::task::spawn_blocking(move || daemon.status()).await {
         Ok(Ok(status)) => Json(status).into_response(),
+        Ok(Err(err)) => failed(err),
+        Err(err) => failed(err),
+    }
+}
+
+async fn record_history(
+    State(state): State<AdminState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(record): Path<String>,
+) -> Response {
+    if !allowed(&state, &peer, &headers) {
+        return forbidden();
+    }
+    let daemon = state.daemon.clone();
+    match tokio::task::spawn_blocking(move || daemon.record_history(&record)).await {
+        Ok(Ok(jobs)) => Json(json!({"jobs": jobs})).into_response(),
         Ok(Err(err)) => failed(err),
         Err(err) => failed(err),
     }

@@ -182,6 +182,24 @@ impl ApiClient {
         .await
     }
 
+    /// Voids an envelope that is out (its signers are told `reason`), or deletes a draft.
+    pub async fn void(&self, envelope_id: &str, reason: &str) -> Result<(), ClientError> {
+        self.timed("void", async {
+            Self::answer(
+                self.request(
+                    reqwest::Method::DELETE,
+                    &format!("/envelopes/{envelope_id}"),
+                )
+                .query(&[("reason", reason)])
+                .send()
+                .await,
+            )
+            .await
+            .map(|_| ())
+        })
+        .await
+    }
+
     pub async fn envelope(&self, envelope_id: &str) -> Result<Value, ClientError> {
         self.timed("get_envelope", async {
             Self::json(

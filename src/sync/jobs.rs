@@ -3,6 +3,7 @@
 //! `Idempotency-Key` derived from the job and the step, so a crash anywhere resumes at the same
 //! step and never makes a second document or envelope.
 
+use super::changes::RecordUpdate;
 use crate::store::{get_json, put_json, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,9 @@ pub enum JobState {
     Created,
     /// Out for signature; waiting for the webhook (or the reconciler).
     Sent,
+    /// A field that matters changed while the contract was out: its envelope is voided (or
+    /// its draft deleted) next, then the corrected contract starts over as `pending`.
+    Superseding,
     Completed,
     Declined,
     Expired,
@@ -32,11 +36,12 @@ pub enum JobState {
 }
 
 impl JobState {
-    pub const ALL: [JobState; 10] = [
+    pub const ALL: [JobState; 11] = [
         JobState::Pending,
         JobState::Uploaded,
         JobState::Created,
         JobState::Sent,
+        JobState::Superseding,
         JobState::Completed,
         JobState::Declined,
         JobState::Expired,
@@ -51,6 +56,7 @@ impl JobState {
             JobState::Uploaded => "uploaded",
             JobState::Created => "created",
             JobState::Sent => "sent",
+            JobState::Superseding => "superseding",
             JobState::Completed => "completed",
             JobState::Declined => "declined",
             JobState::Expired => "expired",
@@ -72,9 +78,62 @@ impl JobState {
     pub fn is_actionable(self) -> bool {
         matches!(
             self,
-            JobState::Pending | JobState::Uploaded | JobState::Created
+            JobState::Pending | JobState::Uploaded | JobState::Created | JobState::Superseding
         ) || self.is_ended()
     }
+
+    /// An envelope (or its draft or document) exists and has not ended.
+    pub fn is_out(self) -> bool {
+        matches!(
+            self,
+            JobState::Uploaded | JobState::Created | JobState::Sent
+        )
+    }
+}
+
+/// Why a record got (another) envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SendReason {
+    /// The record's first contract.
+    #[default]
+    FirstSend,
+    /// A field that matters changed before the contract was signed.
+    Correction,
+    /// A field that matters changed after it was signed (`after_completion: new_contract`).
+    Amendment,
+}
+
+impl SendReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SendReason::FirstSend => "first send",
+            SendReason::Correction => "correction",
+            SendReason::Amendment => "amendment",
+        }
+    }
+}
+
+/// An envelope a record had before its current one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PastEnvelope {
+    pub envelope_id: Option<String>,
+    pub reason: SendReason,
+    /// What became of it: `voided: superseded by a corrected contract`, `completed`, …
+    pub outcome: String,
+    pub ended_at: DateTime<Utc>,
+}
+
+/// A newer version of the record, waiting to become the job's next contract.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NextContract {
+    pub record: Value,
+    pub version: String,
+    pub reason: SendReason,
+    /// The fields that changed (`resend_on` entries).
+    pub changed: Vec<String>,
 }
 
 /// One record's way through the pipeline.
@@ -97,6 +156,42 @@ pub struct Job {
     pub next_attempt_at: DateTime<Utc>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The source's version of `record` (what the current contract is made from).
+    #[serde(default)]
+    pub version: String,
+    /// 1 for the first contract, +1 for each correction or amendment (0 in stores written
+    /// before generations existed, the same as 1).
+    #[serde(default)]
+    pub generation: u32,
+    /// Why the current contract was sent.
+    #[serde(default)]
+    pub reason: SendReason,
+    /// The record's earlier envelopes, oldest first.
+    #[serde(default)]
+    pub history: Vec<PastEnvelope>,
+    /// How the envelope ended, once written back.
+    #[serde(default)]
+    pub ended_as: Option<JobState>,
+    /// For a correction: the `resend_on` fields whose change made it.
+    #[serde(default)]
+    pub changed: Vec<String>,
+    /// A newer record waiting to replace this contract (while it is voided, or once its
+    /// write-back is done).
+    #[serde(default)]
+    pub next: Option<NextContract>,
+    /// Something about this record a person should look at (e.g. the signed contract
+    /// differs from the record), with the record version it was noticed on.
+    #[serde(default)]
+    pub attention: Option<Attention>,
+}
+
+/// A note for the admin about one record.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Attention {
+    pub message: String,
+    pub version: String,
+    pub at: DateTime<Utc>,
 }
 
 /// A job's id: stable for (mapping, key).
@@ -111,7 +206,7 @@ impl Job {
         source: &str,
         key: &str,
         record_id: &str,
-        record: Value,
+        (record, version): (Value, &str),
         now: DateTime<Utc>,
     ) -> Self {
         Self {
@@ -130,13 +225,67 @@ impl Job {
             next_attempt_at: now,
             created_at: now,
             updated_at: now,
+            version: version.to_string(),
+            generation: 1,
+            reason: SendReason::FirstSend,
+            history: Vec::new(),
+            ended_as: None,
+            changed: Vec::new(),
+            next: None,
+            attention: None,
         }
     }
 
-    /// The `Idempotency-Key` of one step of this job.
+    /// The `Idempotency-Key` of one step of this job's current contract (the first
+    /// generation's keys are those of stores written before generations existed).
     pub fn idempotency_key(&self, step: &str) -> String {
-        format!("signbridge-sync-{}-{step}", self.id)
+        if self.generation <= 1 {
+            format!("signbridge-sync-{}-{step}", self.id)
+        } else {
+            format!("signbridge-sync-{}-g{}-{step}", self.id, self.generation)
+        }
     }
+
+    /// The current envelope is over (`outcome`): it goes to the history and the waiting
+    /// newer record becomes the next contract, from `pending`. Nothing when none waits.
+    pub fn start_next_contract(&mut self, outcome: &str, now: DateTime<Utc>) -> bool {
+        let Some(next) = self.next.take() else {
+            return false;
+        };
+        self.history.push(PastEnvelope {
+            envelope_id: self.envelope_id.take(),
+            reason: self.reason,
+            outcome: outcome.to_string(),
+            ended_at: now,
+        });
+        self.record = next.record;
+        self.version = next.version;
+        self.reason = next.reason;
+        self.changed = next.changed;
+        self.ended_as = None;
+        self.generation = self.generation.max(1) + 1;
+        self.document_id = None;
+        self.state = JobState::Pending;
+        self.parked_from = None;
+        self.attempts = 0;
+        self.last_error = None;
+        self.attention = None;
+        self.next_attempt_at = now;
+        true
+    }
+
+    /// What makes this job's record "the same" in a store written before one contract per
+    /// record: the default key was `{record id}@{version}`, which is now the record id.
+    pub(crate) fn record_key_for_index(&self) -> &str {
+        match self.key.strip_prefix(self.record_id.as_str()) {
+            Some(rest) if rest.starts_with('@') => &self.record_id,
+            _ => &self.key,
+        }
+    }
+}
+
+fn record_index_key(mapping: &str, key: &str) -> Vec<u8> {
+    format!("{mapping}\u{0}{key}").into_bytes()
 }
 
 /// The jobs' part of the store.
@@ -169,21 +318,105 @@ impl JobStore {
         self.store.flush_blocking()
     }
 
-    /// Records new jobs (those not known yet); returns how many were new. Durable on return.
-    pub fn add_new(&self, jobs: &[Job]) -> Result<usize, StoreError> {
-        let mut added = 0;
-        for job in jobs {
-            let inserted = self.store.sync_jobs.compare_and_swap(
+    /// The job of a record under a mapping, if it has one.
+    pub fn of_record(&self, mapping: &str, key: &str) -> Result<Option<Job>, StoreError> {
+        match self
+            .store
+            .sync_records
+            .get(record_index_key(mapping, key))?
+        {
+            Some(id) => self.get(&String::from_utf8_lossy(&id)),
+            None => Ok(None),
+        }
+    }
+
+    /// Records a record's first job, unless the record has one already; true when new.
+    /// The job is written before its index entry, so a crash between the two leaves a job the
+    /// next poll indexes (a record's first job always has the id its key gives). Not flushed:
+    /// the caller flushes once for a batch (`flush`).
+    pub fn add_if_new(&self, job: &Job, record_key: &str) -> Result<bool, StoreError> {
+        let index = record_index_key(&job.mapping, record_key);
+        if self.store.sync_records.get(&index)?.is_some() {
+            return Ok(false);
+        }
+        let inserted = self
+            .store
+            .sync_jobs
+            .compare_and_swap(
                 job.id.as_bytes(),
                 None as Option<&[u8]>,
                 Some(serde_json::to_vec(job)?),
-            )?;
-            if inserted.is_ok() {
-                added += 1;
+            )?
+            .is_ok();
+        self.store.sync_records.insert(&index, job.id.as_bytes())?;
+        Ok(inserted)
+    }
+
+    /// Notes a newer version of a job's record for the job runner to apply (the newest
+    /// wins). Not flushed: the caller flushes once for a batch (`flush`).
+    pub fn note_update(&self, job_id: &str, update: &RecordUpdate) -> Result<(), StoreError> {
+        put_json(&self.store.sync_updates, job_id.as_bytes(), update)
+    }
+
+    /// The noted updates, by job id.
+    pub fn updates(&self) -> Result<Vec<(String, RecordUpdate)>, StoreError> {
+        self.store
+            .sync_updates
+            .iter()
+            .map(|item| {
+                let (key, value) = item?;
+                Ok((
+                    String::from_utf8_lossy(&key).into_owned(),
+                    serde_json::from_slice(&value)?,
+                ))
+            })
+            .collect()
+    }
+
+    /// Forgets an applied update, unless a newer one was noted meanwhile.
+    pub fn done_with_update(&self, job_id: &str, update: &RecordUpdate) -> Result<(), StoreError> {
+        let applied = serde_json::to_vec(update)?;
+        let _ = self.store.sync_updates.compare_and_swap(
+            job_id.as_bytes(),
+            Some(applied),
+            None as Option<&[u8]>,
+        )?;
+        self.store.flush_blocking()
+    }
+
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.store.flush_blocking()
+    }
+
+    /// Indexes jobs by record: jobs of stores written before one contract per record (keyed
+    /// `{id}@{version}`, several per record) are found by their record, the newest one
+    /// standing for it — so an upgrade sends no second contract. Idempotent; run at start.
+    pub fn index_records(&self) -> Result<usize, StoreError> {
+        let mut newest: std::collections::BTreeMap<Vec<u8>, Job> = Default::default();
+        for job in self.all()? {
+            let index = record_index_key(&job.mapping, job.record_key_for_index());
+            match newest.get(&index) {
+                Some(known) if known.created_at >= job.created_at => {}
+                _ => {
+                    newest.insert(index, job);
+                }
             }
         }
-        self.store.flush_blocking()?;
-        Ok(added)
+        let mut indexed = 0;
+        for (index, job) in newest {
+            let claimed = self.store.sync_records.compare_and_swap(
+                &index,
+                None as Option<&[u8]>,
+                Some(job.id.as_bytes()),
+            )?;
+            if claimed.is_ok() {
+                indexed += 1;
+            }
+        }
+        if indexed > 0 {
+            self.store.flush_blocking()?;
+        }
+        Ok(indexed)
     }
 
     pub fn all(&self) -> Result<Vec<Job>, StoreError> {

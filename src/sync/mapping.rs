@@ -42,9 +42,21 @@ pub struct MappingFile {
     /// SIMPLE (default), ADVANCED or QUALIFIED, as the API accepts.
     #[serde(default)]
     pub signature_level: Option<String>,
-    /// What makes a record "the same" (an expression). Default: the record id and version.
+    /// Advanced: what makes a record "the same" (an expression), when one record may need
+    /// several contracts (e.g. `"{{id}}-{{contract.year}}"`). Default: the record id — one
+    /// contract per record, whatever is edited later.
     #[serde(default)]
     pub key: Option<String>,
+    /// The fields (dotted paths) whose change makes the contract wrong: while the envelope is
+    /// out it is voided and the corrected contract sent; after completion see
+    /// `after_completion`. A change of any other field sends nothing.
+    #[serde(default)]
+    pub resend_on: Vec<String>,
+    /// What a change of a `resend_on` field does once the contract is signed: `report`
+    /// (default: shown by `signbridge status` as needing attention) or `new_contract` (sent
+    /// as a new envelope, e.g. an amendment).
+    #[serde(default)]
+    pub after_completion: AfterCompletion,
     #[serde(default)]
     pub on_completed: Option<WriteBackRule>,
     #[serde(default)]
@@ -54,6 +66,15 @@ pub struct MappingFile {
     /// A sample record (JSON file, relative to the mapping) for `validate` and previews.
     #[serde(default)]
     pub sample: Option<String>,
+}
+
+/// What a change that matters does after the contract was signed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AfterCompletion {
+    #[default]
+    Report,
+    NewContract,
 }
 
 fn default_stream() -> String {
@@ -280,18 +301,37 @@ impl Mapping {
         ))
     }
 
-    /// The job key of a record (what makes it "the same").
+    /// What makes a record "the same" for this mapping: the `key` expression when the
+    /// mapping has one, else the record id (one contract per record).
     pub fn record_key(
         &self,
         registry: &Handlebars<'_>,
         record: &Value,
         id: &str,
-        version: &str,
     ) -> Result<String, MappingError> {
         match &self.file.key {
-            Some(key) => expand(registry, "key", key, record),
-            None => Ok(format!("{id}@{version}")),
+            Some(key) => {
+                let key = expand(registry, "key", key, record)?;
+                if key.is_empty() {
+                    return Err(MappingError("key: the expression gave an empty key".into()));
+                }
+                Ok(key)
+            }
+            None => Ok(id.to_string()),
         }
+    }
+
+    /// The `resend_on` fields whose values differ between the record a contract was made
+    /// from and its newer version (a field that appears or disappears counts).
+    pub fn changes_that_matter(&self, contract: &Value, newer: &Value) -> Vec<String> {
+        self.file
+            .resend_on
+            .iter()
+            .filter(|path| {
+                super::folder::field(contract, path) != super::folder::field(newer, path)
+            })
+            .cloned()
+            .collect()
     }
 
     /// The data a template sees: the record with `vars`.

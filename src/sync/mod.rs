@@ -4,6 +4,7 @@
 //! end them, and the outcome is written back to the record — once each, whatever crashes.
 
 pub mod admin;
+pub mod changes;
 pub mod client;
 pub mod connector;
 pub mod folder;
@@ -395,13 +396,26 @@ impl SyncDaemon {
                 }
             }
         }
+        // Stores written before one contract per record: their jobs are found by record.
+        let jobs = self.jobs.clone();
+        match tokio::task::spawn_blocking(move || jobs.index_records()).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(indexed)) => tracing::info!(indexed, "jobs indexed by record"),
+            Ok(Err(err)) => tracing::error!(error = %err, "indexing jobs by record failed"),
+            Err(err) => tracing::error!(error = %err, "indexing jobs by record failed"),
+        }
         for name in self.sources.keys() {
             tokio::spawn(self.clone().poll_source(name.clone()));
         }
         tokio::spawn(self.clone().reconcile());
+        // The one writer of job states: received webhooks (and the reconciler's findings),
+        // then newer records, then the due steps — never two at once for a job.
         loop {
             if let Err(err) = self.process_inbox().await {
                 tracing::error!(error = %err, "processing received webhooks failed");
+            }
+            if let Err(err) = self.apply_record_updates() {
+                tracing::error!(error = %err, "applying newer records failed");
             }
             self.run_due_jobs().await;
             tokio::select! {
@@ -479,7 +493,7 @@ impl SyncDaemon {
             let (records, next) = read.map_err(|e| e.to_string())?;
             self.metrics.records_read(name, records.len());
             let now = chrono::Utc::now();
-            let mut new_jobs = Vec::new();
+            let mut updated = 0;
             for mapping in self
                 .mappings
                 .iter()
@@ -494,29 +508,57 @@ impl SyncDaemon {
                             continue;
                         }
                     }
-                    let key = match mapping.record_key(
-                        &self.registry,
-                        &record.data,
-                        &record.id,
-                        &record.version,
-                    ) {
+                    let key = match mapping.record_key(&self.registry, &record.data, &record.id) {
                         Ok(key) => key,
                         Err(err) => {
                             tracing::warn!(source = name, mapping = %mapping.name, record = %record.id, error = %err, "record skipped");
                             continue;
                         }
                     };
-                    new_jobs.push(Job::new(
-                        &mapping.name,
-                        name,
-                        &key,
-                        &record.id,
-                        record.data.clone(),
-                        now,
-                    ));
+                    let store_error = |e: StoreError| e.to_string();
+                    match self
+                        .jobs
+                        .of_record(&mapping.name, &key)
+                        .map_err(store_error)?
+                    {
+                        None => {
+                            let job = Job::new(
+                                &mapping.name,
+                                name,
+                                &key,
+                                &record.id,
+                                (record.data.clone(), &record.version),
+                                now,
+                            );
+                            if self.jobs.add_if_new(&job, &key).map_err(store_error)? {
+                                added += 1;
+                            }
+                        }
+                        // The record has its contract: a newer version is the job runner's to
+                        // weigh (one contract per record unless a field that matters changed).
+                        Some(job)
+                            if job.version != record.version
+                                && job.next.as_ref().map(|n| &n.version)
+                                    != Some(&record.version) =>
+                        {
+                            let update = changes::RecordUpdate {
+                                record: record.data.clone(),
+                                version: record.version.clone(),
+                            };
+                            self.jobs
+                                .note_update(&job.id, &update)
+                                .map_err(store_error)?;
+                            updated += 1;
+                        }
+                        Some(_) => {}
+                    }
                 }
             }
-            added += self.jobs.add_new(&new_jobs).map_err(|e| e.to_string())?;
+            // Durable before the cursor moves past these records.
+            self.jobs.flush().map_err(|e| e.to_string())?;
+            if updated > 0 {
+                self.wake();
+            }
             if let Some(next) = next {
                 self.jobs
                     .set_cursor(name, stream, &next)
@@ -544,7 +586,9 @@ impl SyncDaemon {
                 .to_string();
             match (ended_state(kind), self.jobs.by_envelope(&envelope_id)?) {
                 (Some(state), Some(mut job)) => {
-                    if matches!(job.state, JobState::Created | JobState::Sent) {
+                    // An earlier envelope of the record (a superseded one) ends nothing now.
+                    let current = job.envelope_id.as_deref() == Some(envelope_id.as_str());
+                    if current && matches!(job.state, JobState::Created | JobState::Sent) {
                         job.state = state;
                         job.updated_at = chrono::Utc::now();
                         job.next_attempt_at = job.updated_at;
@@ -558,6 +602,36 @@ impl SyncDaemon {
                 (None, _) => {}
             }
             self.jobs.done_with_event(&event_id)?;
+        }
+        Ok(())
+    }
+
+    /// Applies the newer records the pollers noted (see `changes`), each once.
+    fn apply_record_updates(&self) -> Result<(), StoreError> {
+        for (job_id, update) in self.jobs.updates()? {
+            let Some(job) = self.jobs.get(&job_id)? else {
+                self.jobs.done_with_update(&job_id, &update)?;
+                continue;
+            };
+            let Some(mapping) = self.mappings.iter().find(|m| m.name == job.mapping) else {
+                // Kept until the mapping is configured again.
+                continue;
+            };
+            if let Some(changed) = changes::apply(mapping, &job, &update, chrono::Utc::now()) {
+                if changed.state == JobState::Superseding && job.state != JobState::Superseding {
+                    tracing::info!(job = %job.id, record = %job.record_id, envelope = ?job.envelope_id, fields = ?changed.next.as_ref().map(|n| &n.changed), "a field that matters changed: the contract out is superseded");
+                }
+                if let Some(attention) = changed
+                    .attention
+                    .as_ref()
+                    .filter(|a| a.version == update.version)
+                {
+                    tracing::warn!(job = %job.id, record = %job.record_id, message = %attention.message, "record needs attention");
+                }
+                self.jobs.save(&changed)?;
+                self.wake();
+            }
+            self.jobs.done_with_update(&job_id, &update)?;
         }
         Ok(())
     }
@@ -688,8 +762,15 @@ impl SyncDaemon {
                     "fields": mapping::fields_for(&plan, &texts),
                     "tags": ["signbridge-sync", job.mapping.clone()],
                 });
-                if let Some(message) = &plan.message {
-                    body["message"] = json!(message);
+                let note = (job.reason == jobs::SendReason::Correction)
+                    .then(|| changes::correction_note(mapping.file.locale.as_deref()));
+                match (note, &plan.message) {
+                    (Some(note), Some(message)) => {
+                        body["message"] = json!(format!("{note}\n\n{message}"))
+                    }
+                    (Some(note), None) => body["message"] = json!(note),
+                    (None, Some(message)) => body["message"] = json!(message),
+                    (None, None) => {}
                 }
                 for (key, value) in &plan.options {
                     body[key] = value.clone();
@@ -728,10 +809,61 @@ impl SyncDaemon {
             }
             JobState::Completed | JobState::Declined | JobState::Expired | JobState::Voided => {
                 self.write_back(job).await?;
+                let ended = job.state;
+                job.ended_as = Some(ended);
                 job.state = JobState::WrittenBack;
+                // A newer record waited for this one to end: its contract is next.
+                if job.start_next_contract(ended.as_str(), chrono::Utc::now()) {
+                    tracing::info!(job = %job.id, record = %job.record_id, reason = job.reason.as_str(), "the record's next contract starts");
+                }
             }
+            JobState::Superseding => self.supersede(job).await?,
             JobState::Sent | JobState::WrittenBack | JobState::Parked => {}
         }
+        Ok(())
+    }
+
+    /// Ends the contract out (voids the envelope, or deletes its draft) so that the corrected
+    /// one can start. If it was signed meanwhile, the signed contract stands.
+    async fn supersede(&self, job: &mut Job) -> Result<(), StepError> {
+        if let Some(envelope_id) = job.envelope_id.clone() {
+            match self.client.void(&envelope_id, changes::SUPERSEDED).await {
+                Ok(()) => {}
+                // A draft deleted before a crash.
+                Err(ClientError::Refused { status: 404, .. }) => {}
+                // Ended already: voided before a crash, or signed, declined or expired.
+                Err(ClientError::Refused { status: 409, .. }) => {
+                    let envelope = self.client.envelope(&envelope_id).await?;
+                    if envelope["status"] == "COMPLETED" {
+                        let mapping = self.mapping(&job.mapping)?;
+                        let waiting = job.next.take();
+                        job.state = JobState::Completed;
+                        job.next_attempt_at = chrono::Utc::now();
+                        if let Some(next) = waiting {
+                            let update = changes::RecordUpdate {
+                                record: next.record,
+                                version: next.version,
+                            };
+                            if let Some(after) =
+                                changes::apply(mapping, job, &update, chrono::Utc::now())
+                            {
+                                *job = after;
+                            }
+                        }
+                        tracing::info!(job = %job.id, envelope = %envelope_id, "signed before the correction could replace it; the signed contract stands");
+                        return Ok(());
+                    }
+                }
+                Err(err) => return Err(err.into()),
+            }
+        }
+        let now = chrono::Utc::now();
+        let outcome = format!("voided: {}", changes::SUPERSEDED);
+        if !job.start_next_contract(&outcome, now) {
+            // Nothing waits (cannot happen: superseding always has a next contract).
+            job.state = JobState::Voided;
+        }
+        tracing::info!(job = %job.id, record = %job.record_id, generation = job.generation, "the corrected contract starts");
         Ok(())
     }
 
@@ -800,19 +932,24 @@ impl SyncDaemon {
     }
 
     /// Polls envelopes whose webhook is overdue, so a lost webhook delays a write-back but
-    /// never loses it.
+    /// never loses it. What it finds goes through the inbox like a webhook (the job runner
+    /// stays the one writer of job states).
     async fn reconcile(self: Arc<Self>) {
         let every = (self.reconcile_after / 4)
             .to_std()
             .unwrap_or(Duration::from_secs(30))
             .clamp(Duration::from_millis(500), Duration::from_secs(60));
+        let mut checked: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> =
+            Default::default();
         loop {
             tokio::time::sleep(every).await;
-            let cutoff = chrono::Utc::now() - self.reconcile_after;
+            let now = chrono::Utc::now();
+            let cutoff = now - self.reconcile_after;
             let overdue: Vec<Job> = match self.jobs.all() {
                 Ok(jobs) => jobs
                     .into_iter()
                     .filter(|j| j.state == JobState::Sent && j.updated_at <= cutoff)
+                    .filter(|j| checked.get(&j.id).is_none_or(|at| *at <= cutoff))
                     .collect(),
                 Err(err) => {
                     tracing::error!(error = %err, "listing jobs failed");
@@ -820,20 +957,29 @@ impl SyncDaemon {
                 }
             };
             let mut ended = 0;
-            for mut job in overdue {
+            for job in overdue {
                 let envelope_id = job.envelope_id.clone().unwrap_or_default();
                 match self.client.envelope(&envelope_id).await {
                     Ok(envelope) => {
+                        checked.insert(job.id.clone(), now);
                         let status = envelope["status"].as_str().unwrap_or_default();
-                        let now = chrono::Utc::now();
-                        if let Some(state) = ended_state(status) {
-                            job.state = state;
-                            ended += 1;
+                        if ended_state(status).is_none() {
+                            continue;
                         }
-                        job.updated_at = now;
-                        job.next_attempt_at = now;
-                        if let Err(err) = self.jobs.save(&job) {
-                            tracing::error!(job = %job.id, error = %err, "saving a job failed");
+                        let event = format!("envelope.{}", status.to_ascii_lowercase());
+                        let id = format!("reconciled-{envelope_id}-{status}");
+                        let found = json!({"id": id, "event": event, "envelope_id": envelope_id});
+                        let jobs = self.jobs.clone();
+                        match tokio::task::spawn_blocking(move || jobs.receive_event(&id, &found))
+                            .await
+                        {
+                            Ok(Ok(_)) => ended += 1,
+                            Ok(Err(err)) => {
+                                tracing::error!(job = %job.id, error = %err, "recording a reconciled envelope failed")
+                            }
+                            Err(err) => {
+                                tracing::error!(job = %job.id, error = %err, "recording a reconciled envelope failed")
+                            }
                         }
                     }
                     Err(err) => {
@@ -841,6 +987,7 @@ impl SyncDaemon {
                     }
                 }
             }
+            checked.retain(|_, at| *at > cutoff);
             if ended > 0 {
                 tracing::info!(
                     ended,
@@ -894,10 +1041,38 @@ impl SyncDaemon {
                 )
             })
             .collect();
-        // Webhooks received and stored but not yet applied to their jobs.
+        let attention: Vec<Value> = jobs
+            .iter()
+            .filter_map(|j| {
+                j.attention.as_ref().map(|a| json!({"id": j.id, "mapping": j.mapping, "record": j.record_id, "message": a.message, "at": a.at}))
+            })
+            .collect();
+        // Webhooks received and stored but not yet applied to their jobs, and newer records
+        // read but not yet weighed against their contracts.
         let pending_webhooks = self.jobs.inbox()?.len();
+        let pending_updates = self.jobs.updates()?.len();
         Ok(
-            json!({"jobs": counts, "total": jobs.len(), "parked": parked, "sources": sources, "webhooks": {"pending": pending_webhooks}}),
+            json!({"jobs": counts, "total": jobs.len(), "parked": parked, "attention": attention, "sources": sources, "webhooks": {"pending": pending_webhooks}, "updates": {"pending": pending_updates}}),
         )
+    }
+
+    /// A record's jobs (one per mapping, or per `key`) with every envelope it produced and
+    /// why: first send, correction, amendment.
+    pub fn record_history(&self, record_id: &str) -> Result<Vec<Value>, StoreError> {
+        Ok(self
+            .jobs
+            .all()?
+            .into_iter()
+            .filter(|j| j.record_id == record_id)
+            .map(|j| {
+                let mut envelopes: Vec<Value> = j
+                    .history
+                    .iter()
+                    .map(|past| json!({"envelopeId": past.envelope_id, "reason": past.reason, "outcome": past.outcome, "endedAt": past.ended_at}))
+                    .collect();
+                envelopes.push(json!({"envelopeId": j.envelope_id, "reason": j.reason, "state": j.state.as_str(), "changed": j.changed}));
+                json!({"id": j.id, "mapping": j.mapping, "record": j.record_id, "state": j.state.as_str(), "generation": j.generation.max(1), "envelopes": envelopes, "attention": j.attention, "waiting": j.next.as_ref().map(|n| json!({"reason": n.reason, "changed": n.changed}))})
+            })
+            .collect())
     }
 }

@@ -132,6 +132,14 @@ pub fn validate(config_path: Option<&Path>, check_environment: bool) -> Vec<Stri
                 problems.push(format!("{}: {err}", at("key:")));
             }
         }
+        for path in &mapping.file.resend_on {
+            if crate::sync::folder::field(&sample, path).is_none() {
+                problems.push(format!(
+                    "{}: resend_on names `{path}`, which the sample record does not have (a misspelt field would never resend)",
+                    at("resend_on:")
+                ));
+            }
+        }
         match mapping.template_data(&registry, &sample) {
             Ok(data) => {
                 let origin = mapping.template_path.display().to_string();

@@ -15,6 +15,7 @@ mod evidence;
 mod hostile;
 mod idempotency;
 mod mail;
+mod one_contract;
 mod openapi;
 mod quickstart;
 mod races;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 const TEMPLATE: &str = "---\ntitle: Contract\n---\n# Employment contract\n\nBetween Acme and **{{name}}**, as {{role}}.\n\n{{signature \"employee\" \"The employee\"}}\n\n{{date_signed \"employee\" \"Date\"}}\n";
 
-const MAPPING: &str = r#"source: hris
+pub(crate) const MAPPING: &str = r#"source: hris
 when: '{{eq status "hired"}}'
 template: contract.md.hbs
 sample: sample.json
@@ -28,12 +28,12 @@ on_completed:
 "#;
 
 /// A folder source with its mapping, template and config.
-struct Pipeline {
+pub(crate) struct Pipeline {
     dir: tempfile::TempDir,
 }
 
 impl Pipeline {
-    fn new(extra_config: &str) -> (Pipeline, String) {
+    pub(crate) fn new(extra_config: &str) -> (Pipeline, String) {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         std::fs::create_dir_all(root.join("records")).unwrap();
@@ -52,7 +52,7 @@ impl Pipeline {
         (Pipeline { dir }, config)
     }
 
-    fn root(&self) -> &Path {
+    pub(crate) fn root(&self) -> &Path {
         self.dir.path()
     }
 
@@ -73,7 +73,7 @@ impl Pipeline {
         }
     }
 
-    fn status_files(&self) -> Vec<Value> {
+    pub(crate) fn status_files(&self) -> Vec<Value> {
         let Ok(entries) = std::fs::read_dir(self.root().join("out")) else {
             return Vec::new();
         };
@@ -84,7 +84,7 @@ impl Pipeline {
             .collect()
     }
 
-    async fn wait_written_back(&self, count: usize, seconds: u64) -> Vec<Value> {
+    pub(crate) async fn wait_written_back(&self, count: usize, seconds: u64) -> Vec<Value> {
         eventually(seconds, || async move {
             let done = self.status_files();
             (done.len() >= count).then_some(done)
@@ -94,7 +94,7 @@ impl Pipeline {
 }
 
 /// Signs every invitation in the outbox not signed yet; returns how many it signed.
-async fn sign_invitations(
+pub(crate) async fn sign_invitations(
     server: &Server,
     signed: &mut std::collections::HashSet<String>,
 ) -> usize {
@@ -132,7 +132,7 @@ async fn sign_invitations(
 }
 
 /// Signs invitations as they arrive until `count` are signed.
-async fn sign_until(
+pub(crate) async fn sign_until(
     server: &Server,
     signed: &mut std::collections::HashSet<String>,
     count: usize,
@@ -150,14 +150,14 @@ async fn sign_until(
     }
 }
 
-fn sync_key(server: &Server) -> String {
+pub(crate) fn sync_key(server: &Server) -> String {
     std::fs::read_to_string(server.data_dir().join("sync/api-key"))
         .unwrap()
         .trim()
         .to_string()
 }
 
-async fn envelopes_of(server: &Server, key: &str) -> Vec<Value> {
+pub(crate) async fn envelopes_of(server: &Server, key: &str) -> Vec<Value> {
     let mut all = Vec::new();
     for page in 1.. {
         let response = server
@@ -436,7 +436,7 @@ async fn the_receiver_refuses_forgeries_and_ignores_replays() {
 }
 
 /// `signbridge status --json` against the running server.
-fn daemon_status(server: &Server) -> Value {
+pub(crate) fn daemon_status(server: &Server) -> Value {
     let output = Command::new(BIN)
         .args([
             "status",
