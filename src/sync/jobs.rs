@@ -284,6 +284,21 @@ impl Job {
     }
 }
 
+/// Every record of a tree of JSON values, with its key.
+fn entries<T: serde::de::DeserializeOwned>(
+    tree: &sled::Tree,
+) -> Result<Vec<(String, T)>, StoreError> {
+    tree.iter()
+        .map(|item| {
+            let (key, value) = item?;
+            Ok((
+                String::from_utf8_lossy(&key).into_owned(),
+                serde_json::from_slice(&value)?,
+            ))
+        })
+        .collect()
+}
+
 fn record_index_key(mapping: &str, key: &str) -> Vec<u8> {
     format!("{mapping}\u{0}{key}").into_bytes()
 }
@@ -360,17 +375,7 @@ impl JobStore {
 
     /// The noted updates, by job id.
     pub fn updates(&self) -> Result<Vec<(String, RecordUpdate)>, StoreError> {
-        self.store
-            .sync_updates
-            .iter()
-            .map(|item| {
-                let (key, value) = item?;
-                Ok((
-                    String::from_utf8_lossy(&key).into_owned(),
-                    serde_json::from_slice(&value)?,
-                ))
-            })
-            .collect()
+        entries(&self.store.sync_updates)
     }
 
     /// Forgets an applied update, unless a newer one was noted meanwhile.
@@ -470,17 +475,7 @@ impl JobStore {
     }
 
     pub fn inbox(&self) -> Result<Vec<(String, Value)>, StoreError> {
-        self.store
-            .sync_inbox
-            .iter()
-            .map(|item| {
-                let (key, value) = item?;
-                Ok((
-                    String::from_utf8_lossy(&key).into_owned(),
-                    serde_json::from_slice(&value)?,
-                ))
-            })
-            .collect()
+        entries(&self.store.sync_inbox)
     }
 
     pub fn done_with_event(&self, event_id: &str) -> Result<(), StoreError> {

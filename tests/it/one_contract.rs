@@ -5,55 +5,25 @@
 //! the BambooHR and HubSpot connectors.
 
 use crate::common::*;
-use crate::sync::{daemon_status, envelopes_of, sign_until, sync_key, Pipeline, MAPPING};
+use crate::sync::{
+    admin_cli, daemon_status, envelopes_of, sign_until, sync_key, Pipeline, MAPPING,
+};
 use serde_json::{json, Value};
 use std::process::Command;
 
 /// `signbridge <args>` against the running server's admin API; its stdout.
 fn admin(server: &Server, args: &[&str]) -> String {
-    let output = Command::new(BIN)
-        .args(args)
-        .args([
-            "--listen",
-            &format!("127.0.0.1:{}", server.port),
-            "--data-dir",
-        ])
-        .arg(server.data_dir())
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    admin_cli(server.port, &server.data_dir(), args)
 }
 
 /// Polls `source` now (the CLI returns once the poll has read and noted every record), then
 /// waits until the daemon has weighed what it noted: one complete poll, proven.
 async fn poll_and_settle(server: &Server, source: &str) -> Value {
     // Off the test's runtime: a fake source system may be served by it.
-    let (port, data_dir, source_name) = (server.port, server.data_dir(), source.to_string());
-    tokio::task::spawn_blocking(move || {
-        let output = Command::new(BIN)
-            .args([
-                "sync",
-                &source_name,
-                "--listen",
-                &format!("127.0.0.1:{port}"),
-                "--data-dir",
-            ])
-            .arg(data_dir)
-            .output()
-            .unwrap();
-        assert!(
-            output.status.success(),
-            "sync {source_name}: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-    })
-    .await
-    .unwrap();
+    let (port, data_dir, source) = (server.port, server.data_dir(), source.to_string());
+    tokio::task::spawn_blocking(move || admin_cli(port, &data_dir, &["sync", &source]))
+        .await
+        .unwrap();
     eventually(30, || async {
         let status = daemon_status(server);
         (status["updates"]["pending"] == 0 && status["webhooks"]["pending"] == 0).then_some(status)

@@ -209,24 +209,9 @@ async fn twenty_records_go_out_get_signed_and_come_back_signed() {
     let envelopes = envelopes_of(&server, &sync_key(&server)).await;
     assert_eq!(envelopes.len(), 20, "one envelope per qualifying record");
 
-    let (ok, status) = {
-        let output = Command::new(BIN)
-            .args([
-                "status",
-                "--listen",
-                &format!("127.0.0.1:{}", server.port),
-                "--data-dir",
-            ])
-            .arg(server.data_dir())
-            .output()
-            .unwrap();
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-        )
-    };
+    let status = admin_cli(server.port, &server.data_dir(), &["status"]);
     assert!(
-        ok && status.contains("written_back   20") && status.contains("parked: none"),
+        status.contains("written_back   20") && status.contains("parked: none"),
         "{status}"
     );
     assert!(status.contains("source hris: last run "), "{status}");
@@ -435,25 +420,27 @@ async fn the_receiver_refuses_forgeries_and_ignores_replays() {
     );
 }
 
-/// `signbridge status --json` against the running server.
-pub(crate) fn daemon_status(server: &Server) -> Value {
+/// `signbridge <args>` against the admin API of the server on `port` with `data_dir`; its
+/// stdout. Blocking: from a test whose runtime serves a fake source, call it off that runtime.
+pub(crate) fn admin_cli(port: u16, data_dir: &Path, args: &[&str]) -> String {
     let output = Command::new(BIN)
-        .args([
-            "status",
-            "--json",
-            "--listen",
-            &format!("127.0.0.1:{}", server.port),
-            "--data-dir",
-        ])
-        .arg(server.data_dir())
+        .args(args)
+        .args(["--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+        .arg(data_dir)
         .output()
         .unwrap();
     assert!(
         output.status.success(),
-        "{}",
+        "{args:?}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).unwrap()
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `signbridge status --json` against the running server.
+pub(crate) fn daemon_status(server: &Server) -> Value {
+    let stdout = admin_cli(server.port, &server.data_dir(), &["status", "--json"]);
+    serde_json::from_str(&stdout).unwrap()
 }
 
 #[tokio::test]
