@@ -461,12 +461,15 @@ mod connectors {
 
     /// Edits in a field not listed send nothing over several polls; an edit in a listed field
     /// voids the envelope and sends one with the corrected text.
+    /// Then the corrected invitation says it replaces the earlier one; once `links` signing
+    /// links are signed it is written back, and `after_signing` (a listed field changed again)
+    /// sends nothing and is reported.
     async fn edit_then_correct(
         server: &Server,
         source: &str,
-        edit: impl Fn(&str),
-        correct: impl Fn(),
+        (edit, correct, after_signing): (impl Fn(&str), impl Fn(), impl Fn()),
         corrected_text: &str,
+        links: usize,
     ) {
         let first = first_envelope(server).await;
         edit("2026-11-21T09:00:00");
@@ -490,6 +493,42 @@ mod connectors {
         let corrected = only(&envelopes, "SENT");
         let text = document_text(server, &corrected).await;
         assert!(text.contains(corrected_text), "{corrected_text} in {text}");
+        let link = server_sign_link(server, &corrected).await;
+        let invitation = eventually(30, || {
+            let (dir, link) = (server.data_dir(), link.clone());
+            async move {
+                outbox_messages(&dir)
+                    .into_iter()
+                    .find(|(name, text)| name.ends_with("-invitation.eml") && text.contains(&link))
+                    .map(|(_, text)| text)
+            }
+        })
+        .await;
+        assert!(
+            invitation.contains("This corrected contract replaces the one sent to you earlier"),
+            "{invitation}"
+        );
+
+        // Signed (the voided contract's link answers 409) and written back to the source.
+        let mut signed = std::collections::HashSet::new();
+        sign_until(server, &mut signed, links, 60).await;
+        eventually(60, || async {
+            (daemon_status(server)["jobs"]["written_back"] == 1).then_some(())
+        })
+        .await;
+        after_signing();
+        let status = poll_and_settle(server, source).await;
+        assert!(
+            status["attention"][0]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("the signed contract differs from the record: ")),
+            "{status}"
+        );
+        assert_eq!(
+            envelopes_by_status(server).await.len(),
+            2,
+            "nothing sent after signing"
+        );
     }
 
     #[tokio::test]
@@ -527,6 +566,10 @@ mod connectors {
             Router::new()
                 .route("/api/v1/employees/changed", get(changed))
                 .route("/api/v1/employees/{id}", get(employee))
+                .route(
+                    "/api/v1/employees/{id}/files",
+                    post(|| async { axum::http::StatusCode::CREATED }),
+                )
                 .with_state(record.clone()),
         )
         .await;
@@ -541,18 +584,23 @@ mod connectors {
             record[field] = json!(value);
             record["lastChanged"] = json!(format!("{at}+00:00"));
         };
+        // The employee, then the HR director: three links with the voided one.
         edit_then_correct(
             &server,
             "bamboohr",
-            |at| set("division", "South", at),
-            || {
-                set(
-                    "jobTitle",
-                    "Senior Firmware Engineer",
-                    "2026-11-22T09:00:00",
-                )
-            },
+            (
+                |at: &str| set("division", "South", at),
+                || {
+                    set(
+                        "jobTitle",
+                        "Senior Firmware Engineer",
+                        "2026-11-22T09:00:00",
+                    )
+                },
+                || set("department", "Robotics", "2026-11-23T09:00:00"),
+            ),
             "hired as Senior Firmware Engineer",
+            3,
         )
         .await;
     }
@@ -605,6 +653,24 @@ mod connectors {
                 )
                 .route("/crm/v3/objects/contacts/{id}", get(contact))
                 .route("/crm/v3/owners/{id}", get(owner))
+                .route(
+                    "/files/v3/files",
+                    post(|| async {
+                        (
+                            axum::http::StatusCode::CREATED,
+                            Json(json!({"id": "file-31", "access": "PRIVATE"})),
+                        )
+                    }),
+                )
+                .route(
+                    "/crm/v3/objects/notes",
+                    post(|| async {
+                        (
+                            axum::http::StatusCode::CREATED,
+                            Json(json!({"id": "note-9"})),
+                        )
+                    }),
+                )
                 .with_state(record.clone()),
         )
         .await;
@@ -619,12 +685,23 @@ mod connectors {
             record["properties"][field] = json!(value);
             record["properties"]["hs_lastmodifieddate"] = json!(format!("{at}.000Z"));
         };
+        // The contact signs (the owner gets a copy): two links with the voided one.
         edit_then_correct(
             &server,
             "hubspot",
-            |at| set("pipeline", "renewals", at),
-            || set("amount", "82000", "2026-11-22T09:00:00"),
+            (
+                |at: &str| set("pipeline", "renewals", at),
+                || set("amount", "82000", "2026-11-22T09:00:00"),
+                || {
+                    set(
+                        "dealname",
+                        "Warehouse automation rollout",
+                        "2026-11-23T09:00:00",
+                    )
+                },
+            ),
             "€82,000.00",
+            2,
         )
         .await;
     }
