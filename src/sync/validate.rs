@@ -38,11 +38,10 @@ pub fn validate(config_path: Option<&Path>, check_environment: bool) -> Vec<Stri
     for (name, source) in &sources {
         match source_from_config(name, source, &config.sync.connectors_dir) {
             Ok(built) => {
+                // One authenticated request per source (the connector's own check: its first
+                // stream's request), so bad credentials and unreachable hosts show here.
                 if check_environment {
-                    if let Err(err) = built
-                        .connector
-                        .read("records", Some(&u128::MAX.to_string()))
-                    {
+                    if let Err(err) = built.connector.check() {
                         problems.push(format!(
                             "{}: source `{name}`: {err}",
                             position(&config_file, &format!("{name}:"))

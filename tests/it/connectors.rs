@@ -1599,6 +1599,69 @@ mod pushes_and_validation {
         );
     }
 
+    /// `validate` without `--no-environment` makes one authenticated request per source: right
+    /// credentials pass; a wrong token or a closed port is exit 78 naming the source's line.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn validate_checks_each_source_against_the_live_system() {
+        async fn search(headers: axum::http::HeaderMap) -> Response {
+            if bearer(&headers).as_deref() == Some("pat-good") {
+                Json(json!({"total": 0, "results": []})).into_response()
+            } else {
+                (
+                    StatusCode::UNAUTHORIZED,
+                    Json(json!({"status": "error", "category": "INVALID_AUTHENTICATION"})),
+                )
+                    .into_response()
+            }
+        }
+        let base = serve(Router::new().route("/crm/v3/objects/deals/search", post(search))).await;
+        let root = env!("CARGO_MANIFEST_DIR");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("mappings")).unwrap();
+        let validate = |base: &str, token: &str| {
+            let config = dir.path().join("signbridge.yaml");
+            std::fs::write(
+                &config,
+                format!(
+                    "sync:\n  mappings_dir: {d}/mappings\n  connectors_dir: {root}/connectors\nsources:\n  crm:\n    connector: hubspot\n    base_url: {base}\n    settings:\n      access_token: {token}\n      stage_id: contractsent\n",
+                    d = dir.path().display()
+                ),
+            )
+            .unwrap();
+            let output = std::process::Command::new(BIN)
+                .args(["validate", "--config"])
+                .arg(&config)
+                .output()
+                .unwrap();
+            (
+                output.status.code(),
+                format!(
+                    "{}{}",
+                    String::from_utf8_lossy(&output.stdout),
+                    String::from_utf8_lossy(&output.stderr)
+                ),
+            )
+        };
+        // (The fake is served by the runtime's workers; this thread may block.)
+        let (code, text) = validate(&base, "pat-good");
+        assert_eq!(code, Some(0), "{text}");
+        for (base, token, expected) in [
+            (base.clone(), "pat-wrong", "401"),
+            (
+                format!("http://127.0.0.1:{}", free_port()),
+                "pat-good",
+                "crm",
+            ),
+        ] {
+            let (code, text) = validate(&base, token);
+            assert_eq!(code, Some(78), "{text}");
+            assert!(
+                text.contains("signbridge.yaml:5:3: source `crm`") && text.contains(expected),
+                "{text}"
+            );
+        }
+    }
+
     #[test]
     fn validate_reports_a_broken_connector_file_with_its_position() {
         let dir = tempfile::tempdir().unwrap();
