@@ -13,6 +13,11 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+tokio::task_local! {
+    /// Set while a request is made once, without the throttle's retries.
+    static ONE_ATTEMPT: bool;
+}
+
 /// Reads a definition file (errors name file:line:col).
 pub fn load_definition(path: &Path) -> Result<Definition, crate::config::ConfigError> {
     let origin = path.display().to_string();
@@ -396,6 +401,12 @@ impl HttpConnector {
         build: &(dyn Fn(&reqwest::Client) -> Result<reqwest::RequestBuilder, SourceError> + Sync),
     ) -> Result<Answer, SourceError> {
         let throttle = &self.definition.throttle;
+        // A check (`validate`) reports at once what a run would wait out.
+        let max_retries = if ONE_ATTEMPT.try_with(|one| *one).unwrap_or(false) {
+            0
+        } else {
+            throttle.max_retries
+        };
         let mut refreshed = false;
         let mut attempt = 0;
         loop {
@@ -446,7 +457,7 @@ impl HttpConnector {
                         body,
                     }
                 }
-                Err(err) if attempt < throttle.max_retries => {
+                Err(err) if attempt < max_retries => {
                     attempt += 1;
                     tracing::warn!(source = %self.name, what, attempt, error = %err, "request failed; retrying");
                     tokio::time::sleep(Self::backoff(attempt, throttle.max_wait_secs)).await;
@@ -464,7 +475,7 @@ impl HttpConnector {
                 continue;
             }
             if self.is_throttled(&answer) {
-                if attempt >= throttle.max_retries {
+                if attempt >= max_retries {
                     return Err(SourceError::Unavailable(format!(
                         "{what}: still throttled (HTTP {}) after {attempt} retries",
                         answer.status
@@ -1028,12 +1039,12 @@ impl Connector for HttpConnector {
             })?;
         let context = self.context(json!({"cursor": stream.cursor.as_ref().map(|c| c.start.clone()).unwrap_or_default(), "page": {"number": 0}}));
         let what = format!("{} {name} (check)", self.name);
-        self.block(async {
+        self.block(ONE_ATTEMPT.scope(true, async {
             let answer = self
                 .request(&what, &stream.request, &context, None, None, None)
                 .await?;
             answer.json(&what).map(|_| ())
-        })
+        }))
     }
 
     fn verify_push(&self, push: &PushRequest) -> Result<(), SourceError> {
