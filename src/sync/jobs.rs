@@ -474,6 +474,12 @@ impl JobStore {
         Ok(first)
     }
 
+    /// How many received webhooks and noted record updates wait to be applied (counted,
+    /// not read).
+    pub fn waiting(&self) -> (usize, usize) {
+        (self.store.sync_inbox.len(), self.store.sync_updates.len())
+    }
+
     pub fn inbox(&self) -> Result<Vec<(String, Value)>, StoreError> {
         entries(&self.store.sync_inbox)
     }

@@ -1049,8 +1049,7 @@ impl SyncDaemon {
             .collect();
         // Webhooks received and stored but not yet applied to their jobs, and newer records
         // read but not yet weighed against their contracts.
-        let pending_webhooks = self.jobs.inbox()?.len();
-        let pending_updates = self.jobs.updates()?.len();
+        let (pending_webhooks, pending_updates) = self.jobs.waiting();
         Ok(
             json!({"jobs": counts, "total": jobs.len(), "parked": parked, "attention": attention, "sources": sources, "webhooks": {"pending": pending_webhooks}, "updates": {"pending": pending_updates}}),
         )

@@ -154,14 +154,7 @@ async fn sequential_signers_sign_from_their_invitations_in_the_browser() {
     browser.goto(&first).await;
     expect_signing_page(&browser, subject, "First Signer").await;
     let document_id = envelope["documentIds"][0].as_str().unwrap();
-    let document = server
-        .get(&format!("/documents/{document_id}/content"))
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let document = server.document_bytes(&server.key, document_id).await;
     check_document_frame_and_save_screenshot(
         &browser,
         &document,

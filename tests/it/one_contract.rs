@@ -62,16 +62,7 @@ async fn document_text(server: &Server, envelope_id: &str) -> String {
     )
     .await;
     let document = envelope["documentIds"][0].as_str().unwrap();
-    let bytes = server
-        .http
-        .get(server.url(&format!("/documents/{document}/content")))
-        .bearer_auth(&key)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
+    let bytes = server.document_bytes(&key, document).await;
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("contract.pdf");
     std::fs::write(&path, &bytes).unwrap();
@@ -121,6 +112,17 @@ fn edit_record(pipeline: &Pipeline, role: &str, phone: &str, version: &str) {
     std::fs::rename(partial, path).unwrap();
 }
 
+/// Waits (at most `seconds`) until the sync key has `total` envelopes, one of them out
+/// (`SENT`); all of them, by status.
+async fn one_out_of(server: &Server, total: usize, seconds: u64) -> Vec<(String, String)> {
+    eventually(seconds, || async {
+        let envelopes = envelopes_by_status(server).await;
+        (envelopes.len() == total && envelopes.iter().any(|(_, s)| s == "SENT"))
+            .then_some(envelopes)
+    })
+    .await
+}
+
 /// The one envelope with this status.
 fn only(envelopes: &[(String, String)], status: &str) -> String {
     let found: Vec<&String> = envelopes
@@ -136,11 +138,7 @@ fn only(envelopes: &[(String, String)], status: &str) -> String {
 async fn edits_send_nothing_unless_a_listed_field_changes_which_voids_and_resends() {
     let (pipeline, config) = pipeline("");
     let server = Server::start_with_config(Some(&config)).await;
-    let first = eventually(30, || async {
-        let envelopes = envelopes_by_status(&server).await;
-        (envelopes.len() == 1 && envelopes[0].1 == "SENT").then(|| envelopes[0].0.clone())
-    })
-    .await;
+    let first = only(&one_out_of(&server, 1, 30).await, "SENT");
 
     // A field the contract does not depend on: nothing, over several polls.
     edit_record(
@@ -167,11 +165,7 @@ async fn edits_send_nothing_unless_a_listed_field_changes_which_voids_and_resend
         "2026-11-03T09:00:00Z",
     );
     poll_and_settle(&server, "hris").await;
-    let envelopes = eventually(30, || async {
-        let envelopes = envelopes_by_status(&server).await;
-        (envelopes.len() == 2 && envelopes.iter().any(|(_, s)| s == "SENT")).then_some(envelopes)
-    })
-    .await;
+    let envelopes = one_out_of(&server, 2, 30).await;
     assert_eq!(only(&envelopes, "VOIDED"), first);
     let corrected = only(&envelopes, "SENT");
     assert!(document_text(&server, &corrected)
@@ -284,11 +278,7 @@ async fn after_completion_new_contract_sends_one_new_envelope() {
         "2026-11-05T09:00:00Z",
     );
     poll_and_settle(&server, "hris").await;
-    let envelopes = eventually(30, || async {
-        let envelopes = envelopes_by_status(&server).await;
-        (envelopes.len() == 2 && envelopes.iter().any(|(_, s)| s == "SENT")).then_some(envelopes)
-    })
-    .await;
+    let envelopes = one_out_of(&server, 2, 30).await;
     only(&envelopes, "COMPLETED");
     let amendment = only(&envelopes, "SENT");
     assert!(document_text(&server, &amendment)
@@ -307,11 +297,7 @@ async fn after_completion_new_contract_sends_one_new_envelope() {
 async fn an_upgraded_store_keyed_by_version_sends_no_second_contract() {
     let (pipeline, config) = pipeline("");
     let mut server = Server::start_with_config(Some(&config)).await;
-    eventually(30, || async {
-        let envelopes = envelopes_by_status(&server).await;
-        (envelopes.len() == 1 && envelopes[0].1 == "SENT").then_some(())
-    })
-    .await;
+    one_out_of(&server, 1, 30).await;
     server.kill9();
     // Make the store what an earlier version wrote: the job keyed `{id}@{version}` under the id
     // that key gives, none of the newer fields, no record index.
@@ -372,11 +358,7 @@ async fn an_upgraded_store_keyed_by_version_sends_no_second_contract() {
 async fn kill_9_during_void_and_resend_leaves_one_voided_and_one_live_envelope() {
     let (pipeline, config) = pipeline("");
     let mut server = Server::start_with_config(Some(&config)).await;
-    eventually(30, || async {
-        let envelopes = envelopes_by_status(&server).await;
-        (envelopes.len() == 1 && envelopes[0].1 == "SENT").then_some(())
-    })
-    .await;
+    one_out_of(&server, 1, 30).await;
     let mut rng: u64 = 0x5eed_f00d;
     let mut next = move || {
         rng ^= rng << 13;
@@ -452,11 +434,7 @@ mod connectors {
 
     /// Waits for the one envelope to be out; its id.
     async fn first_envelope(server: &Server) -> String {
-        eventually(60, || async {
-            let envelopes = envelopes_by_status(server).await;
-            (envelopes.len() == 1 && envelopes[0].1 == "SENT").then(|| envelopes[0].0.clone())
-        })
-        .await
+        only(&one_out_of(server, 1, 60).await, "SENT")
     }
 
     /// Edits in a field not listed send nothing over several polls; an edit in a listed field
@@ -483,12 +461,7 @@ mod connectors {
         );
         correct();
         poll_and_settle(server, source).await;
-        let envelopes = eventually(30, || async {
-            let envelopes = envelopes_by_status(server).await;
-            (envelopes.len() == 2 && envelopes.iter().any(|(_, s)| s == "SENT"))
-                .then_some(envelopes)
-        })
-        .await;
+        let envelopes = one_out_of(server, 2, 30).await;
         assert_eq!(only(&envelopes, "VOIDED"), first);
         let corrected = only(&envelopes, "SENT");
         let text = document_text(server, &corrected).await;

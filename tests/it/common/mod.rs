@@ -450,6 +450,19 @@ impl Server {
         .await
     }
 
+    /// The bytes of a stored document, read with API key `key` (asserting 200).
+    pub async fn document_bytes(&self, key: &str, id: &str) -> Vec<u8> {
+        let response = self
+            .http
+            .get(self.url(&format!("/documents/{id}/content")))
+            .bearer_auth(key)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "document {id}");
+        response.bytes().await.unwrap().to_vec()
+    }
+
     /// Waits until the envelope is COMPLETED (sealing runs after the last signature).
     pub async fn wait_completed(&self, id: &str) -> Value {
         eventually(60, || async move {
