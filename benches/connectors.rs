@@ -1,7 +1,8 @@
 //! The declarative connector engine reading from a local fake: 10,000 Pipedrive-shaped deals
 //! (the shipped `connectors/pipedrive.yaml`, its request budget lifted so the engine, not the
 //! budget, is measured), 500 a page with cursor paging, each hydrated with its person — and
-//! the same read without hydration. Prints records/s and the process's memory (the fake runs in
+//! the same read without hydration, and with 1 % of the hydration calls answering 404 (those
+//! records come out broken, the read goes on: the cost of isolation). Prints records/s and the process's memory (the fake runs in
 //! the same process, so the numbers are an upper bound for the engine).
 //!
 //! Run: `cargo bench --bench connectors` (`BENCH_RECORDS` to change the count). Without
@@ -46,10 +47,22 @@ async fn deals(
     Json(json!({"success": true, "data": page, "additional_data": {"next_cursor": next}}))
 }
 
-async fn person(Path(id): Path<u64>) -> Json<Value> {
+/// While set, one person in a hundred is gone (404).
+static SOME_GONE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+async fn person(Path(id): Path<u64>) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if SOME_GONE.load(std::sync::atomic::Ordering::Relaxed) && id % 100 == 7 {
+        return (
+            axum::http::StatusCode::NOT_FOUND,
+            Json(json!({"success": false, "error": "Person not found"})),
+        )
+            .into_response();
+    }
     Json(
         json!({"success": true, "data": {"id": id, "name": format!("Person {id}"), "emails": [{"value": format!("p{id}@example.com"), "primary": true}]}}),
     )
+    .into_response()
 }
 
 fn main() {
@@ -104,10 +117,14 @@ fn main() {
         .map(|n| n.get())
         .unwrap_or(1);
     println!("connector engine bench: nproc={nproc} records={count} (fake Pipedrive on loopback, 500 a page)\n");
+    let mut clean_rate = 0.0;
     for (label, text) in [
         ("read only", &without_hydration),
         ("read + hydrate each", &unlimited),
+        ("… 1 % of them 404", &unlimited),
     ] {
+        let broken_run = label.contains("404");
+        SOME_GONE.store(broken_run, std::sync::atomic::Ordering::Relaxed);
         let path = dir.path().join("pipedrive.yaml");
         std::fs::write(&path, text).expect("write");
         let definition = load_definition(&path).expect("load");
@@ -117,21 +134,37 @@ fn main() {
         );
         let started = Instant::now();
         let c = connector.clone();
-        let (records, _) = runtime
+        let batch = runtime
             .block_on(
                 async move { tokio::task::spawn_blocking(move || c.read("deals", None)).await },
             )
             .expect("join")
             .expect("read");
         let took = started.elapsed();
-        assert_eq!(records.len(), count);
+        let gone = if broken_run {
+            (0..count).filter(|i| i % 100 == 7).count()
+        } else {
+            0
+        };
+        assert_eq!(batch.records.len(), count - gone);
+        assert_eq!(batch.broken.len(), gone);
+        let rate = count as f64 / took.as_secs_f64();
+        let versus = if broken_run {
+            format!("  {:+.1} % vs clean", (rate / clean_rate - 1.0) * 100.0)
+        } else {
+            String::new()
+        };
+        if label.contains("hydrate") {
+            clean_rate = rate;
+        }
         println!(
-            "{label:<22} {:>8.2} s  {:>9.0} records/s  ({} HTTP requests)",
+            "{label:<22} {:>8.2} s  {:>9.0} records/s  ({} HTTP requests, {} broken){versus}",
             took.as_secs_f64(),
-            count as f64 / took.as_secs_f64(),
-            count.div_ceil(500) + if label.contains("hydrate") { count } else { 0 }
+            rate,
+            count.div_ceil(500) + if text == &unlimited { count } else { 0 },
+            batch.broken.len()
         );
-        drop(records);
+        drop(batch);
     }
     println!(
         "\nmemory: RSS {:.1} MiB before, {:.1} MiB after, peak (VmHWM) {:.1} MiB — engine and fake in one process",

@@ -84,6 +84,28 @@ pub struct SyncConfig {
     /// With no `sources:` configured, run the demo pipeline on `./examples/hris` when that
     /// folder exists. Default true.
     pub demo: bool,
+    /// Who is told when records need attention (a broken record, a parked job).
+    pub notify: NotifyConfig,
+}
+
+/// Telling an operator about records that need attention: once per record and version, and
+/// as one digest when several come up together.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifyConfig {
+    /// Addresses mailed through `smtp:` (the `.eml` outbox without it).
+    pub email: Vec<String>,
+    /// An outbound webhook (`sync.record.failed` events, signed like the API's webhooks).
+    pub webhook: Option<NotifyWebhook>,
+}
+
+/// Where `sync.record.failed` events go.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotifyWebhook {
+    pub url: String,
+    /// The signing secret (`${ENV}`); the receiver checks `X-Certyneo-Signature` with it.
+    pub secret: String,
 }
 
 impl Default for SyncConfig {
@@ -97,6 +119,7 @@ impl Default for SyncConfig {
             max_attempts: 8,
             concurrency: 4,
             demo: true,
+            notify: NotifyConfig::default(),
         }
     }
 }

@@ -339,13 +339,13 @@ fn build_sync(
                 .join("; "),
         )
     })?;
-    let source_configs = sync::sources_of(config).map_err(StartError::Sync)?;
+    let source_configs = sync::sources_of(config);
     let mut sources = std::collections::BTreeMap::new();
     for (name, source) in &source_configs {
         sources.insert(
             name.clone(),
             sync::source_from_config(name, source, &config.sync.connectors_dir)
-                .map_err(StartError::Sync)?,
+                .map_err(|err| StartError::Sync(err.to_string()))?,
         );
     }
     let mappings: Vec<_> = mappings
@@ -412,7 +412,10 @@ fn build_sync(
         data_dir: settings.data_dir.clone(),
         config: config.sync.clone(),
         webhook_secret: config.certyneo.webhook_secret.clone(),
-    });
+        smtp: config.smtp.clone(),
+        clock: esign.clock().clone(),
+    })
+    .map_err(|err| StartError::Sync(err.to_string()))?;
     tracing::info!(
         mappings = daemon.mappings().len(),
         sources = daemon.sources().len(),

@@ -75,12 +75,24 @@ enum Command {
         #[arg(long)]
         record: Option<String>,
     },
-    /// Resume a parked job, or all of them (asks the running daemon).
+    /// Resume a parked job, or all of them (asks the running daemon). A record that could
+    /// not be read whole is read again first.
     Retry {
-        /// The job id (`job_…`).
+        /// The job id (`job_…`) or SOURCE/RECORD (the record's id in its source).
         job: Option<String>,
         #[arg(long)]
         all_parked: bool,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// End a record needing attention without a contract (asks the running daemon); the
+    /// reason is kept in the record's history. `retry` takes it up again.
+    Skip {
+        /// The job id (`job_…`) or SOURCE/RECORD.
+        job: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
         #[command(flatten)]
         daemon: DaemonArgs,
     },
@@ -261,9 +273,10 @@ fn print_status(status: &serde_json::Value) {
         for (name, run) in sources {
             match run["ok"].as_bool() {
                 Some(true) => println!(
-                    "source {name}: last run {} — {} new job(s)",
+                    "source {name}: last run {} — {} new job(s), {} needing attention",
                     run["at"].as_str().unwrap_or("?"),
-                    run["newJobs"]
+                    run["newJobs"],
+                    run["needAttention"].as_u64().unwrap_or(0)
                 ),
                 Some(false) => println!(
                     "source {name}: last run {} FAILED — {}",
@@ -301,17 +314,33 @@ fn print_status(status: &serde_json::Value) {
     if parked.is_empty() {
         println!("parked: none");
     } else {
-        println!("parked: {}", parked.len());
+        println!(
+            "parked: {} (no contract until fixed, retried or skipped)",
+            parked.len()
+        );
         for job in parked {
             println!(
-                "  {}  {} / {}  (at {}): {}",
+                "  {}  {}/{}  {}, {} ago (at {}): {}",
                 job["id"].as_str().unwrap_or(""),
-                job["mapping"].as_str().unwrap_or(""),
+                job["source"].as_str().unwrap_or(""),
                 job["record"].as_str().unwrap_or(""),
+                job["mapping"].as_str().unwrap_or(""),
+                age(job["ageSecs"].as_i64().unwrap_or(0)),
                 job["from"].as_str().unwrap_or("?"),
                 job["error"].as_str().unwrap_or("")
             );
         }
+        println!("  fix the record in its source (taken up by itself), or `signbridge retry ID`, or `signbridge skip ID --reason TEXT`");
+    }
+}
+
+/// `3d 4h`, `5m`, `12s`.
+fn age(seconds: i64) -> String {
+    match seconds {
+        s if s >= 86_400 => format!("{}d {}h", s / 86_400, s % 86_400 / 3600),
+        s if s >= 3600 => format!("{}h {}m", s / 3600, s % 3600 / 60),
+        s if s >= 60 => format!("{}m", s / 60),
+        s => format!("{s}s"),
     }
 }
 
@@ -672,6 +701,17 @@ fn main() -> ExitCode {
             body.and_then(|body| daemon.call("POST", "/admin/retry", Some(body)))
                 .map(|answer| println!("{} job(s) resumed", answer["retried"]))
         }
+        Command::Skip {
+            job,
+            reason,
+            daemon,
+        } => daemon
+            .call(
+                "POST",
+                "/admin/skip",
+                Some(serde_json::json!({"job": job, "reason": reason})),
+            )
+            .map(|answer| println!("{} job(s) skipped", answer["skipped"])),
         Command::Audit {
             command:
                 AuditCommand::Check {

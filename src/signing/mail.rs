@@ -234,6 +234,28 @@ impl Mailer {
     }
 }
 
+impl Mailer {
+    /// A plain-text message to operators (the sync daemon's notices).
+    pub fn operator_message(
+        &self,
+        to: &[String],
+        subject: &str,
+        body: &str,
+    ) -> Result<Message, MailError> {
+        let mut builder = Message::builder().from(self.from.clone()).subject(subject);
+        for address in to {
+            let mailbox: Mailbox = address
+                .parse()
+                .map_err(|_| MailError::Address(address.clone()))?;
+            builder = builder.to(mailbox);
+        }
+        builder
+            .header(lettre::message::header::ContentType::TEXT_PLAIN)
+            .body(body.to_string())
+            .map_err(|e| MailError::Build(e.to_string()))
+    }
+}
+
 fn write_durably(
     dir: &std::path::Path,
     path: &std::path::Path,

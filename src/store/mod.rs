@@ -103,6 +103,9 @@ pub struct Store {
     pub sync_records: sled::Tree,
     /// Sync daemon: `{job_id}` → a newer version of its record, for the job runner to apply
     pub sync_updates: sled::Tree,
+    /// `{job id or source}\0{record version}` → `Notice`: a record that needs attention, told
+    /// to the operator once (`sent`)
+    pub sync_notices: sled::Tree,
     pub blobs: BlobStore,
 }
 
@@ -157,6 +160,7 @@ impl Store {
             sync_seen: db.open_tree("sync_seen")?,
             sync_records: db.open_tree("sync_records")?,
             sync_updates: db.open_tree("sync_updates")?,
+            sync_notices: db.open_tree("sync_notices")?,
             blobs: BlobStore::open(data_dir.join("blobs"))?,
             db,
         })

@@ -1,7 +1,8 @@
-//! The daemon's small admin API for the CLI (`signbridge status`, `sync SOURCE`, `retry`):
+//! The daemon's small admin API for the CLI (`signbridge status`, `sync SOURCE`, `retry`,
+//! `skip`):
 //! loopback peers only, with the token kept in `<data-dir>/admin-token` (0600).
 
-use super::SyncDaemon;
+use super::{SyncDaemon, SyncError};
 use axum::extract::{ConnectInfo, Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -40,6 +41,7 @@ pub fn router(daemon: Arc<SyncDaemon>, token: String) -> Router {
         .route("/admin/records/{record}", get(record_history))
         .route("/admin/sync/{source}", post(sync_source))
         .route("/admin/retry", post(retry))
+        .route("/admin/skip", post(skip))
         .with_state(AdminState {
             daemon,
             token: Arc::new(token),
@@ -128,7 +130,7 @@ async fn sync_source(
         Ok(added) => Json(json!({"source": source, "newJobs": added})).into_response(),
         Err(err) => (
             StatusCode::BAD_GATEWAY,
-            Json(json!({"error": err, "code": "source_failed"})),
+            Json(json!({"error": err.to_string(), "code": "source_failed", "transient": err.is_transient()})),
         )
             .into_response(),
     }
@@ -154,7 +156,51 @@ async fn retry(
     let daemon = state.daemon.clone();
     match tokio::task::spawn_blocking(move || daemon.retry(job.as_deref())).await {
         Ok(Ok(count)) => Json(json!({"retried": count})).into_response(),
-        Ok(Err(err)) => failed(err),
+        Ok(Err(err)) => sync_failed(err),
+        Err(err) => failed(err),
+    }
+}
+
+/// A daemon error as an answer: what the CLI was asked to name does not exist (404), or
+/// may not be done (409).
+fn sync_failed(err: SyncError) -> Response {
+    let (status, code) = match &err {
+        SyncError::UnknownJob(_) | SyncError::UnknownSource(_) => {
+            (StatusCode::NOT_FOUND, "not_found")
+        }
+        SyncError::NotAllowed(_) => (StatusCode::CONFLICT, "not_allowed"),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error"),
+    };
+    (
+        status,
+        Json(json!({"error": err.to_string(), "code": code})),
+    )
+        .into_response()
+}
+
+async fn skip(
+    State(state): State<AdminState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    if !allowed(&state, &peer, &headers) {
+        return forbidden();
+    }
+    let (Some(job), Some(reason)) = (
+        body["job"].as_str().map(str::to_string),
+        body["reason"].as_str().map(str::to_string),
+    ) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "give {\"job\": ID or SOURCE/RECORD, \"reason\": TEXT}", "code": "validation_failed"})),
+        )
+            .into_response();
+    };
+    let daemon = state.daemon.clone();
+    match tokio::task::spawn_blocking(move || daemon.skip(&job, &reason)).await {
+        Ok(Ok(count)) => Json(json!({"skipped": count})).into_response(),
+        Ok(Err(err)) => sync_failed(err),
         Err(err) => failed(err),
     }
 }

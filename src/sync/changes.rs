@@ -15,6 +15,19 @@ use serde_json::Value;
 pub struct RecordUpdate {
     pub record: Value,
     pub version: String,
+    /// This version cannot be used as it is (the source could not give it whole, or the
+    /// mapping cannot select or key it): why, and the stream to read it again from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub broken: Option<BrokenUpdate>,
+}
+
+/// Why a newer version of a record cannot be used.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BrokenUpdate {
+    pub reason: String,
+    /// Set when what was read is incomplete and must be read again before use.
+    pub stream: Option<String>,
 }
 
 /// The void reason the signers of a superseded contract are told.
@@ -37,17 +50,47 @@ pub fn apply(
             .attention
             .as_ref()
             .is_some_and(|a| a.version == update.version);
-    if already_known {
+    // Skipped by a person: final. Skipped because the mapping did not select it: a newer
+    // version is weighed again.
+    let skipped_for_good =
+        job.state == JobState::Skipped && job.parked_from != Some(JobState::Pending);
+    if already_known || skipped_for_good {
         return None;
     }
     let mut job = job.clone();
+    let nothing_made = job.state == JobState::Pending
+        || (matches!(job.state, JobState::Parked | JobState::Skipped)
+            && job.parked_from == Some(JobState::Pending));
+    if let Some(problem) = &update.broken {
+        if nothing_made {
+            // The newest version is the one to fix; it waits, parked, for a person or a
+            // newer version.
+            job.record = update.record.clone();
+            job.version = update.version.clone();
+            job.unread = problem.stream.clone();
+            job.state = JobState::Parked;
+            job.parked_from = Some(JobState::Pending);
+            job.attempts = 0;
+            job.last_error = Some(problem.reason.clone());
+        } else {
+            // The contract made from an earlier version stands; a person should look.
+            job.attention = Some(Attention {
+                message: format!(
+                    "a newer version of the record cannot be used: {}",
+                    problem.reason
+                ),
+                version: update.version.clone(),
+                at: now,
+            });
+        }
+        return Some(job);
+    }
     // Nothing made from the record yet: the contract will be made from the newest one.
-    if job.state == JobState::Pending
-        || (job.state == JobState::Parked && job.parked_from == Some(JobState::Pending))
-    {
+    if nothing_made {
         job.record = update.record.clone();
         job.version = update.version.clone();
-        if job.state == JobState::Parked {
+        job.unread = None;
+        if matches!(job.state, JobState::Parked | JobState::Skipped) {
             // Perhaps the edit is the fix of what parked it: try again.
             job.state = JobState::Pending;
             job.parked_from = None;
@@ -106,7 +149,11 @@ pub fn apply(
                 at: now,
             });
         }
-        JobState::Pending | JobState::Uploaded | JobState::Created | JobState::Sent => {
+        JobState::Pending
+        | JobState::Uploaded
+        | JobState::Created
+        | JobState::Sent
+        | JobState::Skipped => {
             unreachable!("handled above")
         }
     }
@@ -196,6 +243,7 @@ mod tests {
         RecordUpdate {
             record: record(salary, phone),
             version: version.into(),
+            broken: None,
         }
     }
 

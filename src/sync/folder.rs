@@ -3,7 +3,7 @@
 //! Write-back copies the signed PDF and audit trail into `<output>/<record id>/` and keeps a
 //! `status.json` there.
 
-use super::connector::{Connector, SourceError, SourceRecord, WriteBack};
+use super::connector::{BrokenRecord, Connector, ReadBatch, SourceError, SourceRecord, WriteBack};
 use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
@@ -124,12 +124,50 @@ impl FolderConnector {
     }
 }
 
+impl FolderConnector {
+    /// The records of one file, or why the file cannot be used (`Ok(None)`: being written).
+    fn file_records(&self, path: &Path) -> Result<Option<Vec<Value>>, SourceError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|err| SourceError::Unavailable(format!("{origin}: {err}")))?;
+        if origin.ends_with(".csv") {
+            return csv_records(&text)
+                .map(Some)
+                .map_err(|err| SourceError::BadRecord(format!("{origin}: {err}")));
+        }
+        match serde_json::from_str::<Value>(&text) {
+            Ok(Value::Array(items)) => Ok(Some(items)),
+            Ok(value @ Value::Object(_)) => Ok(Some(vec![value])),
+            Ok(_) => Err(SourceError::BadRecord(format!(
+                "{origin}: a record file holds an object or an array of objects"
+            ))),
+            // A file being written right now: read it on the next run.
+            Err(err) if err.is_eof() => Ok(None),
+            Err(err) => Err(SourceError::BadRecord(format!(
+                "{origin}:{}:{}: {err}",
+                err.line(),
+                err.column()
+            ))),
+        }
+    }
+}
+
+/// A file's name without its extension: the id a broken file is reported under (name record
+/// files after their record's id and a fixed file takes its place by itself).
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn content_hash(path: &Path) -> String {
+    use sha2::Digest;
+    let bytes = std::fs::read(path).unwrap_or_default();
+    hex::encode(&sha2::Sha256::digest(&bytes)[..8])
+}
+
 impl Connector for FolderConnector {
-    fn read(
-        &self,
-        stream: &str,
-        cursor: Option<&str>,
-    ) -> Result<(Vec<SourceRecord>, Option<String>), SourceError> {
+    fn read(&self, stream: &str, cursor: Option<&str>) -> Result<ReadBatch, SourceError> {
         if stream != "records" {
             return Err(SourceError::Config(format!(
                 "the folder connector has one stream, `records`, not `{stream}`"
@@ -149,43 +187,59 @@ impl Connector for FolderConnector {
             .filter(|(modified, _)| *modified >= since)
             .collect();
         files.sort();
-        let mut records = Vec::new();
+        let mut batch = ReadBatch::default();
         let mut newest = since;
         for (modified, path) in files {
             let origin = path.display().to_string();
-            let text = match std::fs::read_to_string(&path) {
-                Ok(text) => text,
-                Err(err) => return Err(SourceError::Unavailable(format!("{origin}: {err}"))),
-            };
-            let values = if origin.ends_with(".csv") {
-                csv_records(&text)
-                    .map_err(|err| SourceError::BadRecord(format!("{origin}: {err}")))?
-            } else {
-                match serde_json::from_str::<Value>(&text) {
-                    Ok(Value::Array(items)) => items,
-                    Ok(value @ Value::Object(_)) => vec![value],
-                    Ok(_) => {
-                        return Err(SourceError::BadRecord(format!(
-                            "{origin}: a record file holds an object or an array of objects"
-                        )))
-                    }
-                    // A file being written right now: read it on the next run.
-                    Err(err) if err.is_eof() => continue,
-                    Err(err) => {
-                        return Err(SourceError::BadRecord(format!(
-                            "{origin}:{}:{}: {err}",
-                            err.line(),
-                            err.column()
-                        )))
-                    }
+            let values = match self.file_records(&path) {
+                Ok(Some(values)) => values,
+                Ok(None) => continue,
+                Err(SourceError::BadRecord(reason)) => {
+                    batch.broken.push(BrokenRecord {
+                        id: Some(file_stem(&path)),
+                        version: content_hash(&path),
+                        data: json!({"file": origin}),
+                        reason,
+                    });
+                    newest = newest.max(modified);
+                    continue;
                 }
+                Err(err) => return Err(err),
             };
-            for value in values {
-                records.push(self.record_of(value, &origin)?);
+            let single = values.len() == 1;
+            for (index, value) in values.into_iter().enumerate() {
+                match self.record_of(value, &origin) {
+                    Ok(record) => batch.records.push(record),
+                    Err(SourceError::BadRecord(reason)) => batch.broken.push(BrokenRecord {
+                        id: single.then(|| file_stem(&path)),
+                        version: content_hash(&path),
+                        data: json!({"file": origin, "index": index}),
+                        reason,
+                    }),
+                    Err(err) => return Err(err),
+                }
             }
             newest = newest.max(modified);
         }
-        Ok((records, Some(newest.to_string())))
+        batch.cursor = Some(newest.to_string());
+        Ok(batch)
+    }
+
+    fn reread(&self, _stream: &str, broken: &Value) -> Result<SourceRecord, SourceError> {
+        let path = PathBuf::from(broken["file"].as_str().unwrap_or_default());
+        let index = broken["index"].as_u64().unwrap_or(0) as usize;
+        let origin = path.display().to_string();
+        let values = self.file_records(&path)?.ok_or_else(|| {
+            SourceError::Unavailable(format!("{origin}: the file is being written"))
+        })?;
+        let value = values.into_iter().nth(index).ok_or_else(|| {
+            SourceError::BadRecord(format!("{origin}: no record {} in the file", index + 1))
+        })?;
+        self.record_of(value, &origin)
+    }
+
+    fn streams(&self) -> Vec<String> {
+        vec!["records".into()]
     }
 
     fn check(&self) -> Result<(), SourceError> {
@@ -246,7 +300,7 @@ mod tests {
             id_field: "id".into(),
             version_field: "updatedAt".into(),
         };
-        let (records, _) = connector.read("records", None).unwrap();
+        let records = connector.read("records", None).unwrap().records;
         let ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids.len(), 3);
         assert!(ids.contains(&"E1") && ids.contains(&"E3"));
@@ -272,10 +326,18 @@ mod tests {
         };
         set_modified("a.json", 1_000);
         set_modified("b.csv", 2_000);
-        let (all, cursor) = connector.read("records", None).unwrap();
+        let ReadBatch {
+            records: all,
+            cursor,
+            ..
+        } = connector.read("records", None).unwrap();
         assert_eq!(ids_of(&all), ["E1", "E2", "E3"]);
         assert_eq!(cursor.as_deref(), Some("2000000000000"));
-        let (again, same) = connector.read("records", cursor.as_deref()).unwrap();
+        let ReadBatch {
+            records: again,
+            cursor: same,
+            ..
+        } = connector.read("records", cursor.as_deref()).unwrap();
         assert_eq!(
             ids_of(&again),
             ["E2", "E3"],
@@ -283,17 +345,49 @@ mod tests {
         );
         assert_eq!(same, cursor);
         set_modified("a.json", 3_000);
-        let (changed, newer) = connector.read("records", cursor.as_deref()).unwrap();
+        let ReadBatch {
+            records: changed,
+            cursor: newer,
+            ..
+        } = connector.read("records", cursor.as_deref()).unwrap();
         assert_eq!(ids_of(&changed), ["E1", "E2", "E3"]);
         assert_eq!(newer.as_deref(), Some("3000000000000"));
-        let (latest, _) = connector.read("records", newer.as_deref()).unwrap();
+        let latest = connector.read("records", newer.as_deref()).unwrap().records;
         assert_eq!(ids_of(&latest), ["E1"], "only the file changed last");
 
-        std::fs::write(dir.path().join("bad.json"), r#"{"name": "no id"}"#).unwrap();
+        // A broken file is reported under its name; the others are read all the same.
+        std::fs::write(dir.path().join("E9.json"), r#"{"name": "no id"}"#).unwrap();
+        std::fs::write(dir.path().join("E8.json"), r#"{"id": "E8", "#).unwrap();
+        std::fs::write(dir.path().join("E7.json"), "{\"id\": \"E7\",\n\"x\": }").unwrap();
+        let batch = connector.read("records", None).unwrap();
+        assert_eq!(ids_of(&batch.records), ["E1", "E2", "E3"]);
+        let mut broken: Vec<(Option<String>, String)> = batch
+            .broken
+            .iter()
+            .map(|b| (b.id.clone(), b.reason.clone()))
+            .collect();
+        broken.sort();
+        assert_eq!(broken.len(), 2, "E8 is still being written: {broken:?}");
+        assert_eq!(broken[0].0.as_deref(), Some("E7"));
+        assert!(broken[0].1.contains("E7.json:2:"), "{}", broken[0].1);
+        assert_eq!(broken[1].0.as_deref(), Some("E9"));
+        assert!(broken[1].1.contains("no `id`"), "{}", broken[1].1);
+        // Fixed, it reads again from what the broken record kept.
+        let e9 = batch
+            .broken
+            .iter()
+            .find(|b| b.id.as_deref() == Some("E9"))
+            .unwrap();
         assert!(matches!(
-            connector.read("records", None),
+            connector.reread("records", &e9.data),
             Err(SourceError::BadRecord(_))
         ));
+        std::fs::write(
+            dir.path().join("E9.json"),
+            r#"{"id": "E9", "name": "fixed"}"#,
+        )
+        .unwrap();
+        assert_eq!(connector.reread("records", &e9.data).unwrap().id, "E9");
     }
 
     #[test]

@@ -31,12 +31,16 @@ pub enum JobState {
     Voided,
     /// The outcome is on the record. Final.
     WrittenBack,
-    /// Failed too often or for good; `last_error` says why. `signbridge retry` resumes it.
+    /// Failed too often or for good, or its record is broken; `last_error` says why. A newer
+    /// version of the record resumes it by itself; so does `signbridge retry`.
     Parked,
+    /// Ended by a person (`signbridge skip`) with a reason, kept in its history. Final;
+    /// `signbridge retry` takes it up again.
+    Skipped,
 }
 
 impl JobState {
-    pub const ALL: [JobState; 11] = [
+    pub const ALL: [JobState; 12] = [
         JobState::Pending,
         JobState::Uploaded,
         JobState::Created,
@@ -48,6 +52,7 @@ impl JobState {
         JobState::Voided,
         JobState::WrittenBack,
         JobState::Parked,
+        JobState::Skipped,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +68,7 @@ impl JobState {
             JobState::Voided => "voided",
             JobState::WrittenBack => "written_back",
             JobState::Parked => "parked",
+            JobState::Skipped => "skipped",
         }
     }
 
@@ -183,6 +189,10 @@ pub struct Job {
     /// differs from the record), with the record version it was noticed on.
     #[serde(default)]
     pub attention: Option<Attention>,
+    /// The record could not be read whole (a hydration call failed): the stream to read it
+    /// again from before its contract is made (`record` holds what was read).
+    #[serde(default)]
+    pub unread: Option<String>,
 }
 
 /// A note for the admin about one record.
@@ -233,7 +243,18 @@ impl Job {
             changed: Vec::new(),
             next: None,
             attention: None,
+            unread: None,
         }
+    }
+
+    /// A job born parked: its record cannot be used as it is (`reason`); a newer version of
+    /// the record, `signbridge retry` or `skip` take it from there.
+    pub fn broken(mut self, reason: &str, unread: Option<&str>) -> Self {
+        self.state = JobState::Parked;
+        self.parked_from = Some(JobState::Pending);
+        self.last_error = Some(reason.to_string());
+        self.unread = unread.map(str::to_string);
+        self
     }
 
     /// The `Idempotency-Key` of one step of this job's current contract (the first

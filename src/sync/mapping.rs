@@ -52,6 +52,11 @@ pub struct MappingFile {
     /// `after_completion`. A change of any other field sends nothing.
     #[serde(default)]
     pub resend_on: Vec<String>,
+    /// What a record must have before its contract is made, each with the message the admin
+    /// reads when it is missing (a template over the record: `"deal {{id}}: no contact with
+    /// an email"`). A record without it needs attention instead of failing in its template.
+    #[serde(default)]
+    pub require: Vec<Requirement>,
     /// What a change of a `resend_on` field does once the contract is signed: `report`
     /// (default: shown by `signbridge status` as needing attention) or `new_contract` (sent
     /// as a new envelope, e.g. an amendment).
@@ -100,6 +105,15 @@ pub struct RecipientRule {
 
 fn one() -> u32 {
     1
+}
+
+/// A field a record must have (present, not null, not an empty text or list).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+pub struct Requirement {
+    pub field: String,
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -277,6 +291,20 @@ pub fn expand(
         .map_err(|err| MappingError(format!("{what} `{expression}`: {}", err.reason())))
 }
 
+/// A plausible mailbox: one `@`, something before it, a dotted domain after it, no spaces
+/// (what the API would refuse, caught before anything is uploaded).
+fn looks_like_email(text: &str) -> bool {
+    let Some((local, domain)) = text.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !text.chars().any(|c| c.is_whitespace() || c.is_control())
+}
+
 /// The envelope a record becomes (the API's three-step create shape, minus document ids).
 #[derive(Debug, Clone, PartialEq)]
 pub struct EnvelopePlan {
@@ -299,6 +327,31 @@ impl Mapping {
             value.to_ascii_lowercase().as_str(),
             "" | "false" | "0" | "no" | "null"
         ))
+    }
+
+    /// The first `require:` entry `record` does not meet, as the admin should read it.
+    pub fn unmet_requirement(
+        &self,
+        registry: &Handlebars<'_>,
+        record: &Value,
+        id: &str,
+    ) -> Option<String> {
+        let unmet = self.file.require.iter().find(|rule| {
+            match super::folder::field(record, &rule.field) {
+                None | Some(Value::Null) => true,
+                Some(Value::String(text)) => text.trim().is_empty(),
+                Some(Value::Array(items)) => items.is_empty(),
+                Some(_) => false,
+            }
+        })?;
+        let fallback = || format!("record {id}: no `{}`", unmet.field);
+        Some(match &unmet.message {
+            Some(message) => expand(registry, "require.message", message, record)
+                .ok()
+                .filter(|m| !m.is_empty())
+                .unwrap_or_else(fallback),
+            None => fallback(),
+        })
     }
 
     /// What makes a record "the same" for this mapping: the `key` expression when the
@@ -398,6 +451,11 @@ impl Mapping {
             if email.is_empty() {
                 return Err(MappingError(format!(
                     "recipients[{index}].email: the expression gave no address"
+                )));
+            }
+            if !looks_like_email(&email) {
+                return Err(MappingError(format!(
+                    "recipients[{index}].email: `{email}` is not an email address"
                 )));
             }
             let mut recipient =

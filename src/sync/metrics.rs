@@ -20,6 +20,7 @@ pub struct SyncMetrics {
     source_reads: Mutex<BTreeMap<String, Summary>>,
     webhook_lag: Mutex<Summary>,
     webhooks_received: Mutex<BTreeMap<String, u64>>,
+    record_failures: Mutex<BTreeMap<(String, String, String), u64>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -50,6 +51,13 @@ impl SyncMetrics {
         entry.sum += took.as_secs_f64();
     }
 
+    /// A record came to need attention (counted once per record and version).
+    pub fn record_failed(&self, source: &str, mapping: &str, kind: &str) {
+        *lock(&self.record_failures)
+            .entry((source.to_string(), mapping.to_string(), kind.to_string()))
+            .or_default() += 1;
+    }
+
     pub fn source_read(&self, source: &str, took: Duration) {
         let mut reads = lock(&self.source_reads);
         let entry = reads.entry(source.to_string()).or_default();
@@ -69,8 +77,9 @@ impl SyncMetrics {
         }
     }
 
-    /// The exposition text, with `jobs` (state → count) as gauges.
-    pub fn render(&self, jobs: &BTreeMap<&str, usize>) -> String {
+    /// The exposition text, with `jobs` (state → count) and the records needing attention
+    /// as gauges.
+    pub fn render(&self, jobs: &BTreeMap<&str, usize>, needing_attention: usize) -> String {
         let mut out = String::new();
         out.push_str("# HELP signbridge_sync_records_read_total Records read from sources.\n# TYPE signbridge_sync_records_read_total counter\n");
         for (source, count) in lock(&self.records_read).iter() {
@@ -85,6 +94,19 @@ impl SyncMetrics {
         for (state, count) in jobs {
             out.push_str(&format!(
                 "signbridge_sync_jobs{{state=\"{state}\"}} {count}\n"
+            ));
+        }
+        out.push_str("# HELP signbridge_sync_records_needing_attention Records parked or with a note for a person.\n# TYPE signbridge_sync_records_needing_attention gauge\n");
+        out.push_str(&format!(
+            "signbridge_sync_records_needing_attention {needing_attention}\n"
+        ));
+        out.push_str("# HELP signbridge_sync_record_failures_total Records that came to need attention, by source, mapping and kind of problem.\n# TYPE signbridge_sync_record_failures_total counter\n");
+        for ((source, mapping, kind), count) in lock(&self.record_failures).iter() {
+            out.push_str(&format!(
+                "signbridge_sync_record_failures_total{{source=\"{}\",mapping=\"{}\",kind=\"{}\"}} {count}\n",
+                escape(source),
+                escape(mapping),
+                escape(kind)
             ));
         }
         out.push_str("# HELP signbridge_sync_api_call_seconds E-signature API calls by operation and outcome.\n# TYPE signbridge_sync_api_call_seconds summary\n");

@@ -12,13 +12,15 @@ pub mod http;
 pub mod jobs;
 pub mod mapping;
 pub mod metrics;
+pub mod notices;
 pub mod receiver;
 pub mod validate;
 
+use crate::clock::SharedClock;
 use crate::config::{Config, SourceConfig};
 use crate::store::{Store, StoreError};
 use client::{ApiClient, ClientError};
-use connector::{Connector, SourceError, WriteBack};
+use connector::{BrokenRecord, Connector, SourceError, SourceRecord, WriteBack};
 use handlebars::Handlebars;
 use jobs::{Job, JobState, JobStore};
 use mapping::{Mapping, MappingError, WriteBackFile};
@@ -46,6 +48,45 @@ pub enum SyncSetupError {
     Store(#[from] StoreError),
 }
 
+/// Why a source run or an admin action of the daemon failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("no source `{0}`")]
+    UnknownSource(String),
+    #[error("no job `{0}`")]
+    UnknownJob(String),
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the source run stopped: {0}")]
+    Interrupted(String),
+}
+
+impl SyncError {
+    /// The source is unavailable or throttled for now (not a fault of the configuration).
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            SyncError::Source(SourceError::Unavailable(_) | SourceError::Throttled { .. })
+        )
+    }
+}
+
+/// How long a failing source waits before it is tried again: its `Retry-After` when it gave
+/// one, else exponential from 2 s with ±20 % jitter, at most 15 minutes.
+pub fn source_backoff(failures: u32, retry_after_secs: Option<u64>) -> Duration {
+    let exponential = 2f64.powi(failures.clamp(1, 16) as i32).min(900.0);
+    let jittered = exponential * (0.8 + 0.4 * rand::random::<f64>());
+    let wait = Duration::from_secs_f64(jittered.min(900.0));
+    match retry_after_secs {
+        Some(secs) => wait.max(Duration::from_secs(secs.min(3600))),
+        None => wait,
+    }
+}
+
 /// A configured source: its connector and schedule.
 pub struct Source {
     pub name: String,
@@ -56,14 +97,15 @@ pub struct Source {
 }
 
 /// Parses a schedule: cron with 5 fields (minute first) or 6/7 (seconds first).
-pub fn parse_schedule(text: &str) -> Result<cron::Schedule, String> {
+pub fn parse_schedule(text: &str) -> Result<cron::Schedule, SyncSetupError> {
     let fields = text.split_whitespace().count();
     let full = if fields == 5 {
         format!("0 {text}")
     } else {
         text.to_string()
     };
-    cron::Schedule::from_str(&full).map_err(|err| format!("schedule `{text}`: {err}"))
+    cron::Schedule::from_str(&full)
+        .map_err(|err| SyncSetupError::Config(format!("schedule `{text}`: {err}")))
 }
 
 /// Builds a source from its configuration (paths relative to the working folder); a connector
@@ -72,7 +114,7 @@ pub fn source_from_config(
     name: &str,
     config: &SourceConfig,
     connectors_dir: &Path,
-) -> Result<Source, String> {
+) -> Result<Source, SyncSetupError> {
     let schedule = parse_schedule(config.schedule.as_deref().unwrap_or("* * * * *"))?;
     if config.connector != "folder" {
         for (field, set) in [
@@ -82,21 +124,22 @@ pub fn source_from_config(
             ("version_field", config.version_field.is_some()),
         ] {
             if set {
-                return Err(format!("source `{name}`: `{field}` is a setting of the folder connector; `{}` takes `settings:`", config.connector));
+                return Err(SyncSetupError::Config(format!("source `{name}`: `{field}` is a setting of the folder connector; `{}` takes `settings:`", config.connector)));
             }
         }
     } else if !config.settings.is_empty()
         || config.base_url.is_some()
         || config.requests_per_second.is_some()
     {
-        return Err(format!("source `{name}`: the folder connector takes path/output/id_field/version_field, not settings, base_url or requests_per_second"));
+        return Err(SyncSetupError::Config(format!("source `{name}`: the folder connector takes path/output/id_field/version_field, not settings, base_url or requests_per_second")));
     }
     let connector: Arc<dyn Connector> = match config.connector.as_str() {
         "folder" => {
-            let path = config
-                .path
-                .clone()
-                .ok_or_else(|| format!("source `{name}`: the folder connector needs `path`"))?;
+            let path = config.path.clone().ok_or_else(|| {
+                SyncSetupError::Config(format!(
+                    "source `{name}`: the folder connector needs `path`"
+                ))
+            })?;
             Arc::new(folder::FolderConnector {
                 output: config.output.clone().unwrap_or_else(|| path.join("signed")),
                 path,
@@ -110,26 +153,30 @@ pub fn source_from_config(
         other => {
             let file = connectors_dir.join(format!("{other}.yaml"));
             if !file.is_file() {
-                return Err(format!(
+                return Err(SyncSetupError::Config(format!(
                     "source `{name}`: unknown connector `{other}` (built in: folder; no {})",
                     file.display()
-                ));
+                )));
             }
-            let mut definition = http::load_definition(&file).map_err(|err| err.to_string())?;
+            let mut definition = http::load_definition(&file)
+                .map_err(|err| SyncSetupError::Config(err.to_string()))?;
             if let Some(rate) = config.requests_per_second {
                 if !(rate >= 0.0 && rate.is_finite()) {
-                    return Err(format!(
+                    return Err(SyncSetupError::Config(format!(
                         "source `{name}`: requests_per_second must be 0 (no budget) or more"
-                    ));
+                    )));
                 }
                 definition.throttle.requests_per_second = rate;
             }
-            Arc::new(http::HttpConnector::new(
-                name,
-                definition,
-                &config.settings,
-                config.base_url.clone(),
-            )?)
+            Arc::new(
+                http::HttpConnector::new(
+                    name,
+                    definition,
+                    &config.settings,
+                    config.base_url.clone(),
+                )
+                .map_err(|err| SyncSetupError::Config(err.to_string()))?,
+            )
         }
     };
     Ok(Source {
@@ -142,7 +189,7 @@ pub fn source_from_config(
 
 /// The sources of a config; with none configured and `sync.demo`, the demo folder source on
 /// `./examples/hris` when it exists.
-pub fn sources_of(config: &Config) -> Result<BTreeMap<String, SourceConfig>, String> {
+pub fn sources_of(config: &Config) -> BTreeMap<String, SourceConfig> {
     let mut sources = config.sources.clone();
     if sources.is_empty() && config.sync.demo && Path::new("examples/hris").is_dir() {
         sources.insert(
@@ -160,7 +207,15 @@ pub fn sources_of(config: &Config) -> Result<BTreeMap<String, SourceConfig>, Str
             },
         );
     }
-    Ok(sources)
+    sources
+}
+
+/// What one source run did.
+#[derive(Debug, Default, Clone, Copy)]
+struct SourceRun {
+    added: usize,
+    /// Records that came out needing attention.
+    broken: usize,
 }
 
 /// The daemon.
@@ -182,6 +237,13 @@ pub struct SyncDaemon {
     subscription_managed_outside: bool,
     /// Per source: when it last ran and how it went.
     last_runs: std::sync::Mutex<BTreeMap<String, Value>>,
+    notices: notices::NoticeStore,
+    notifier: notices::Notifier,
+    /// Notices raised since the job runner's last round.
+    notices_waiting: std::sync::atomic::AtomicBool,
+    /// Wakes the notifier (at the end of a round that raised notices).
+    notice_raised: tokio::sync::Notify,
+    clock: SharedClock,
 }
 
 /// What the daemon is given at start.
@@ -195,6 +257,9 @@ pub struct SyncSettings {
     pub config: crate::config::SyncConfig,
     /// A subscription managed outside the daemon: its secret (no registration then).
     pub webhook_secret: Option<String>,
+    /// Outgoing mail for operator notices (the `.eml` outbox without it).
+    pub smtp: Option<crate::config::SmtpConfig>,
+    pub clock: SharedClock,
 }
 
 fn backoff(attempts: u32) -> chrono::Duration {
@@ -205,30 +270,33 @@ fn backoff(attempts: u32) -> chrono::Duration {
 enum StepError {
     /// Try again later (counts towards parking).
     Retry(String),
-    /// Park now.
-    Park(String),
+    /// Park now: the kind of problem (for metrics and notices), and what it is.
+    Park(&'static str, String),
 }
 
 impl From<ClientError> for StepError {
     fn from(err: ClientError) -> Self {
         match err {
             ClientError::Transient(_) => StepError::Retry(err.to_string()),
-            ClientError::Refused { .. } => StepError::Park(err.to_string()),
+            ClientError::Refused { .. } => StepError::Park("api_refused", err.to_string()),
         }
     }
 }
 
 impl From<MappingError> for StepError {
     fn from(err: MappingError) -> Self {
-        StepError::Park(err.to_string())
+        StepError::Park("mapping", err.to_string())
     }
 }
 
 impl From<SourceError> for StepError {
     fn from(err: SourceError) -> Self {
         match err {
-            SourceError::Unavailable(_) => StepError::Retry(err.to_string()),
-            _ => StepError::Park(err.to_string()),
+            SourceError::Unavailable(_) | SourceError::Throttled { .. } => {
+                StepError::Retry(err.to_string())
+            }
+            SourceError::BadRecord(_) => StepError::Park("source_record", err.to_string()),
+            SourceError::Config(_) => StepError::Park("source_config", err.to_string()),
         }
     }
 }
@@ -250,7 +318,7 @@ fn ended_state(status: &str) -> Option<JobState> {
 }
 
 impl SyncDaemon {
-    pub fn new(settings: SyncSettings) -> Self {
+    pub fn new(settings: SyncSettings) -> Result<Self, SyncSetupError> {
         let secret_path = settings.data_dir.join("sync").join("webhook-secret");
         let managed_outside = settings.webhook_secret.is_some();
         let secret = settings.webhook_secret.or_else(|| {
@@ -259,7 +327,24 @@ impl SyncDaemon {
                 .map(|s| s.trim().to_string())
         });
         let metrics = Arc::new(metrics::SyncMetrics::default());
-        Self {
+        let notify = settings.config.notify.clone();
+        let mailer = if notify.email.is_empty() {
+            None
+        } else {
+            Some(
+                crate::signing::mail::Mailer::new(
+                    settings.smtp.as_ref(),
+                    settings.data_dir.join("outbox"),
+                )
+                .map_err(|err| SyncSetupError::Config(format!("sync.notify: {err}")))?,
+            )
+        };
+        Ok(Self {
+            notices: notices::NoticeStore::new(settings.store.sync_notices.clone()),
+            notifier: notices::Notifier::new(notify, mailer),
+            notices_waiting: std::sync::atomic::AtomicBool::new(false),
+            notice_raised: tokio::sync::Notify::new(),
+            clock: settings.clock,
             jobs: JobStore::new(settings.store),
             client: settings.client.with_metrics(metrics.clone()),
             mappings: settings.mappings,
@@ -276,7 +361,11 @@ impl SyncDaemon {
             registered: std::sync::atomic::AtomicBool::new(false),
             subscription_managed_outside: managed_outside,
             last_runs: std::sync::Mutex::new(BTreeMap::new()),
-        }
+        })
+    }
+
+    fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
     }
 
     /// The webhook receiver is registered with the API (ready to complete jobs).
@@ -286,7 +375,14 @@ impl SyncDaemon {
 
     /// `/metrics` text.
     pub fn metrics_text(&self) -> Result<String, StoreError> {
-        Ok(self.metrics.render(&self.job_counts(&self.jobs.all()?)))
+        let jobs = self.jobs.all()?;
+        let needing_attention = jobs
+            .iter()
+            .filter(|j| j.state == JobState::Parked || j.attention.is_some())
+            .count();
+        Ok(self
+            .metrics
+            .render(&self.job_counts(&jobs), needing_attention))
     }
 
     /// How many jobs are in each state (every state listed).
@@ -408,6 +504,7 @@ impl SyncDaemon {
             tokio::spawn(self.clone().poll_source(name.clone()));
         }
         tokio::spawn(self.clone().reconcile());
+        tokio::spawn(self.clone().notify());
         // The one writer of job states: received webhooks (and the reconciler's findings),
         // then newer records, then the due steps — never two at once for a job.
         loop {
@@ -418,6 +515,12 @@ impl SyncDaemon {
                 tracing::error!(error = %err, "applying newer records failed");
             }
             self.run_due_jobs().await;
+            if self
+                .notices_waiting
+                .swap(false, std::sync::atomic::Ordering::Relaxed)
+            {
+                self.notice_raised.notify_one();
+            }
             tokio::select! {
                 _ = self.wake.notified() => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
@@ -429,16 +532,34 @@ impl SyncDaemon {
         let Some(source) = self.sources.get(&name) else {
             return;
         };
+        let mut failures = 0u32;
         // A run at start: whatever was missed while down runs once, not once per missed slot.
         loop {
-            if let Err(err) = self.clone().poll_once(&name).await {
-                tracing::warn!(source = %name, error = %err, "source run failed");
+            let mut not_before = None;
+            match self.clone().poll_once(&name).await {
+                Ok(_) => failures = 0,
+                Err(err) => {
+                    tracing::warn!(source = %name, error = %err, "source run failed; its cursor stays");
+                    // A failing source is not hammered: the next run waits out a backoff
+                    // (or the source's Retry-After) even when its schedule is sooner.
+                    failures = failures.saturating_add(1);
+                    let retry_after = match &err {
+                        SyncError::Source(SourceError::Throttled {
+                            retry_after_secs, ..
+                        }) => *retry_after_secs,
+                        _ => None,
+                    };
+                    not_before = Some(source_backoff(failures, retry_after));
+                }
             }
             let now = chrono::Utc::now();
             let next = source.schedule.after(&now).next();
-            let sleep = next
+            let mut sleep = next
                 .map(|at| (at - now).to_std().unwrap_or_default())
                 .unwrap_or(Duration::from_secs(3600));
+            if let Some(backoff) = not_before {
+                sleep = sleep.max(backoff);
+            }
             tokio::select! {
                 _ = source.run_now.notified() => {}
                 _ = tokio::time::sleep(sleep) => {}
@@ -447,35 +568,44 @@ impl SyncDaemon {
     }
 
     /// One run of a source: read changed records of every stream its mappings use, record a
-    /// job per qualifying record, then advance the cursor. Returns the number of new jobs.
-    pub async fn poll_once(self: Arc<Self>, name: &str) -> Result<usize, String> {
+    /// job per qualifying record (a broken one as a job needing attention), then advance the
+    /// cursor. Returns the number of new jobs. A transient error stops the run with nothing
+    /// recorded for that stream and its cursor where it was.
+    pub async fn poll_once(self: Arc<Self>, name: &str) -> Result<usize, SyncError> {
         let daemon = self.clone();
         let source = name.to_string();
-        let at = chrono::Utc::now();
+        let at = self.now();
         let outcome = tokio::task::spawn_blocking(move || daemon.poll_blocking(&source))
             .await
-            .map_err(|err| err.to_string())
+            .map_err(|err| SyncError::Interrupted(err.to_string()))
             .and_then(|r| r);
         let summary = match &outcome {
-            Ok(added) => json!({"at": at, "ok": true, "newJobs": added}),
-            Err(error) => json!({"at": at, "ok": false, "error": error}),
+            Ok(run) => {
+                json!({"at": at, "ok": true, "newJobs": run.added, "needAttention": run.broken})
+            }
+            Err(error) => {
+                json!({"at": at, "ok": false, "error": error.to_string(), "transient": error.is_transient()})
+            }
         };
         self.last_runs
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(name.to_string(), summary);
-        let added = outcome?;
-        if added > 0 {
+        let run = outcome?;
+        if run.added > 0 {
             self.wake();
         }
-        Ok(added)
+        if run.broken > 0 {
+            self.wake();
+        }
+        Ok(run.added)
     }
 
-    fn poll_blocking(&self, name: &str) -> Result<usize, String> {
+    fn poll_blocking(&self, name: &str) -> Result<SourceRun, SyncError> {
         let source = self
             .sources
             .get(name)
-            .ok_or_else(|| format!("no source `{name}`"))?;
+            .ok_or_else(|| SyncError::UnknownSource(name.to_string()))?;
         let mut streams: Vec<&str> = self
             .mappings
             .iter()
@@ -484,95 +614,268 @@ impl SyncDaemon {
             .collect();
         streams.sort();
         streams.dedup();
-        let mut added = 0;
+        let mut run = SourceRun::default();
         for stream in streams {
-            let cursor = self.jobs.cursor(name, stream).map_err(|e| e.to_string())?;
+            let cursor = self.jobs.cursor(name, stream)?;
             let started = std::time::Instant::now();
             let read = source.connector.read(stream, cursor.as_deref());
             self.metrics.source_read(name, started.elapsed());
-            let (records, next) = read.map_err(|e| e.to_string())?;
-            self.metrics.records_read(name, records.len());
-            let now = chrono::Utc::now();
+            let batch = read?;
+            self.metrics
+                .records_read(name, batch.records.len() + batch.broken.len());
             let mut updated = 0;
             for mapping in self
                 .mappings
                 .iter()
                 .filter(|m| m.file.source == name && m.file.stream == stream)
             {
-                for record in &records {
-                    match mapping.selects(&self.registry, &record.data) {
-                        Ok(false) => continue,
-                        Ok(true) => {}
-                        Err(err) => {
-                            tracing::warn!(source = name, mapping = %mapping.name, record = %record.id, error = %err, "record skipped");
-                            continue;
-                        }
-                    }
-                    let key = match mapping.record_key(&self.registry, &record.data, &record.id) {
-                        Ok(key) => key,
-                        Err(err) => {
-                            tracing::warn!(source = name, mapping = %mapping.name, record = %record.id, error = %err, "record skipped");
-                            continue;
-                        }
-                    };
-                    let store_error = |e: StoreError| e.to_string();
-                    match self
-                        .jobs
-                        .of_record(&mapping.name, &key)
-                        .map_err(store_error)?
-                    {
-                        None => {
-                            let job = Job::new(
-                                &mapping.name,
-                                name,
-                                &key,
-                                &record.id,
-                                (record.data.clone(), &record.version),
-                                now,
-                            );
-                            if self.jobs.add_if_new(&job, &key).map_err(store_error)? {
-                                added += 1;
-                            }
-                        }
-                        // The record has its contract: a newer version is the job runner's to
-                        // weigh (one contract per record unless a field that matters changed).
-                        Some(job)
-                            if job.version != record.version
-                                && job.next.as_ref().map(|n| &n.version)
-                                    != Some(&record.version) =>
-                        {
-                            let update = changes::RecordUpdate {
-                                record: record.data.clone(),
-                                version: record.version.clone(),
-                            };
-                            self.jobs
-                                .note_update(&job.id, &update)
-                                .map_err(store_error)?;
-                            updated += 1;
-                        }
-                        Some(_) => {}
-                    }
+                for record in &batch.records {
+                    updated += self.take_record(mapping, record, &mut run)?;
+                }
+                for broken in &batch.broken {
+                    updated += self.take_broken_record(mapping, stream, broken, &mut run)?;
                 }
             }
+            // A record without an id can only be told about.
+            for broken in batch.broken.iter().filter(|b| b.id.is_none()) {
+                run.broken += 1;
+                self.raise(notices::Notice {
+                    source: name.to_string(),
+                    mapping: None,
+                    record: None,
+                    job: None,
+                    version: broken.version.clone(),
+                    kind: "source_record".into(),
+                    reason: broken.reason.clone(),
+                    at: self.now(),
+                    sent: false,
+                })?;
+            }
             // Durable before the cursor moves past these records.
-            self.jobs.flush().map_err(|e| e.to_string())?;
+            self.jobs.flush()?;
             if updated > 0 {
                 self.wake();
             }
-            if let Some(next) = next {
-                self.jobs
-                    .set_cursor(name, stream, &next)
-                    .map_err(|e| e.to_string())?;
+            if let Some(next) = &batch.cursor {
+                self.jobs.set_cursor(name, stream, next)?;
             }
             tracing::info!(
                 source = name,
                 stream,
-                records = records.len(),
-                new_jobs = added,
+                records = batch.records.len(),
+                broken = batch.broken.len(),
+                new_jobs = run.added,
                 "source read"
             );
         }
-        Ok(added)
+        Ok(run)
+    }
+
+    /// A record read whole: a new job, or a newer version noted for its job. A record the
+    /// mapping cannot select or key is recorded as a job needing attention. Returns the
+    /// number of updates noted.
+    fn take_record(
+        &self,
+        mapping: &Mapping,
+        record: &SourceRecord,
+        run: &mut SourceRun,
+    ) -> Result<usize, SyncError> {
+        let problem = match mapping.selects(&self.registry, &record.data) {
+            Ok(false) => return Ok(0),
+            Ok(true) => None,
+            Err(err) => Some(format!("record {}: {err}", record.id)),
+        };
+        let (key, problem) = match mapping.record_key(&self.registry, &record.data, &record.id) {
+            Ok(key) => (key, problem),
+            Err(err) => (
+                record.id.clone(),
+                problem.or_else(|| Some(format!("record {}: {err}", record.id))),
+            ),
+        };
+        match self.jobs.of_record(&mapping.name, &key)? {
+            None => {
+                let mut job = Job::new(
+                    &mapping.name,
+                    &mapping.file.source,
+                    &key,
+                    &record.id,
+                    (record.data.clone(), &record.version),
+                    self.now(),
+                );
+                if let Some(reason) = &problem {
+                    job = job.broken(reason, None);
+                }
+                if self.jobs.add_if_new(&job, &key)? {
+                    if problem.is_some() {
+                        run.broken += 1;
+                        self.raise_for_job(&job, "mapping")?;
+                    } else {
+                        run.added += 1;
+                    }
+                }
+                Ok(0)
+            }
+            // The record has its contract: a newer version is the job runner's to weigh
+            // (one contract per record unless a field that matters changed).
+            Some(job) if self.is_newer(&job, &record.version) => {
+                let update = changes::RecordUpdate {
+                    record: record.data.clone(),
+                    version: record.version.clone(),
+                    broken: problem.map(|reason| changes::BrokenUpdate {
+                        reason,
+                        stream: None,
+                    }),
+                };
+                self.jobs.note_update(&job.id, &update)?;
+                Ok(1)
+            }
+            Some(_) => Ok(0),
+        }
+    }
+
+    /// A record the source could not give whole: a job needing attention (or, for a record
+    /// that has a job, a note on it). Returns the number of updates noted.
+    fn take_broken_record(
+        &self,
+        mapping: &Mapping,
+        stream: &str,
+        broken: &BrokenRecord,
+        run: &mut SourceRun,
+    ) -> Result<usize, SyncError> {
+        let Some(id) = &broken.id else {
+            return Ok(0);
+        };
+        // What was read is not enough to weigh `when` (it may name what the failed call
+        // would have added): the record needs attention under each mapping of its stream,
+        // and `when` is weighed once it is read whole.
+        let key = mapping
+            .record_key(&self.registry, &broken.data, id)
+            .unwrap_or_else(|_| id.clone());
+        match self.jobs.of_record(&mapping.name, &key)? {
+            None => {
+                let job = Job::new(
+                    &mapping.name,
+                    &mapping.file.source,
+                    &key,
+                    id,
+                    (broken.data.clone(), &broken.version),
+                    self.now(),
+                )
+                .broken(&broken.reason, Some(stream));
+                if self.jobs.add_if_new(&job, &key)? {
+                    run.broken += 1;
+                    self.raise_for_job(&job, "source_record")?;
+                }
+                Ok(0)
+            }
+            Some(job) if self.is_newer(&job, &broken.version) => {
+                let update = changes::RecordUpdate {
+                    record: broken.data.clone(),
+                    version: broken.version.clone(),
+                    broken: Some(changes::BrokenUpdate {
+                        reason: broken.reason.clone(),
+                        stream: Some(stream.to_string()),
+                    }),
+                };
+                self.jobs.note_update(&job.id, &update)?;
+                Ok(1)
+            }
+            Some(_) => Ok(0),
+        }
+    }
+
+    /// Whether `version` is news for the job (neither its own, nor the one waiting).
+    fn is_newer(&self, job: &Job, version: &str) -> bool {
+        job.version != version
+            && job.next.as_ref().map(|n| n.version.as_str()) != Some(version)
+            && job.attention.as_ref().map(|a| a.version.as_str()) != Some(version)
+    }
+
+    /// Queues a notice (once per record and version) and counts it.
+    fn raise(&self, notice: notices::Notice) -> Result<(), StoreError> {
+        if self.notices.raise(&notice)? {
+            self.metrics.record_failed(
+                &notice.source,
+                notice.mapping.as_deref().unwrap_or(""),
+                &notice.kind,
+            );
+            // Told at the end of the job runner's round, so that what failed together is
+            // told together.
+            self.notices_waiting
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// The notice of a parked job (or of one whose record needs a look).
+    fn raise_for_job(&self, job: &Job, kind: &str) -> Result<(), StoreError> {
+        let (reason, version) = match (&job.attention, job.state) {
+            (_, JobState::Parked) => (
+                job.last_error.clone().unwrap_or_default(),
+                job.version.clone(),
+            ),
+            (Some(attention), _) => (attention.message.clone(), attention.version.clone()),
+            _ => return Ok(()),
+        };
+        self.raise(notices::Notice {
+            source: job.source.clone(),
+            mapping: Some(job.mapping.clone()),
+            record: Some(job.record_id.clone()),
+            job: Some(job.id.clone()),
+            version,
+            kind: kind.to_string(),
+            reason,
+            at: self.now(),
+            sent: false,
+        })
+    }
+
+    /// Tells the operator about new notices, as one digest per batch; a failed delivery is
+    /// tried again with backoff.
+    async fn notify(self: Arc<Self>) {
+        let mut failures = 0u32;
+        let mut last_prune = self.now();
+        loop {
+            if self.notifier.is_configured() {
+                let notices = self.notices.clone();
+                match tokio::task::spawn_blocking(move || notices.unsent()).await {
+                    Ok(Ok(pending)) if !pending.is_empty() => {
+                        match self.notifier.deliver(&pending, self.now()).await {
+                            Ok(()) => {
+                                failures = 0;
+                                tracing::info!(
+                                    records = pending.len(),
+                                    "operator told about records needing attention"
+                                );
+                                if let Err(err) = self.notices.mark_sent(&pending) {
+                                    tracing::error!(error = %err, "recording sent notices failed");
+                                }
+                            }
+                            Err(err) => {
+                                failures += 1;
+                                tracing::warn!(error = %err, attempt = failures, "telling the operator failed; trying again later");
+                                tokio::time::sleep(source_backoff(failures, None)).await;
+                                continue;
+                            }
+                        }
+                    }
+                    Ok(Ok(_)) => {}
+                    Ok(Err(err)) => tracing::error!(error = %err, "reading notices failed"),
+                    Err(err) => tracing::error!(error = %err, "reading notices failed"),
+                }
+            }
+            let now = self.now();
+            if now - last_prune > chrono::Duration::days(1) {
+                last_prune = now;
+                if let Err(err) = self.notices.prune(now - chrono::Duration::days(90)) {
+                    tracing::warn!(error = %err, "pruning old notices failed");
+                }
+            }
+            tokio::select! {
+                _ = self.notice_raised.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(30)) => {}
+            }
+        }
     }
 
     /// Ends the jobs whose envelopes the received webhooks report as ended.
@@ -590,7 +893,7 @@ impl SyncDaemon {
                     let current = job.envelope_id.as_deref() == Some(envelope_id.as_str());
                     if current && matches!(job.state, JobState::Created | JobState::Sent) {
                         job.state = state;
-                        job.updated_at = chrono::Utc::now();
+                        job.updated_at = self.now();
                         job.next_attempt_at = job.updated_at;
                         self.jobs.save(&job)?;
                         tracing::info!(job = %job.id, envelope = %envelope_id, event = kind, "envelope ended");
@@ -617,18 +920,26 @@ impl SyncDaemon {
                 // Kept until the mapping is configured again.
                 continue;
             };
-            if let Some(changed) = changes::apply(mapping, &job, &update, chrono::Utc::now()) {
+            if let Some(changed) = changes::apply(mapping, &job, &update, self.now()) {
                 if changed.state == JobState::Superseding && job.state != JobState::Superseding {
                     tracing::info!(job = %job.id, record = %job.record_id, envelope = ?job.envelope_id, fields = ?changed.next.as_ref().map(|n| &n.changed), "a field that matters changed: the contract out is superseded");
                 }
-                if let Some(attention) = changed
+                let newly_parked = changed.state == JobState::Parked
+                    && (job.state != JobState::Parked || job.last_error != changed.last_error);
+                let noticed = changed
                     .attention
                     .as_ref()
-                    .filter(|a| a.version == update.version)
-                {
+                    .filter(|a| a.version == update.version);
+                if let Some(attention) = noticed {
                     tracing::warn!(job = %job.id, record = %job.record_id, message = %attention.message, "record needs attention");
                 }
                 self.jobs.save(&changed)?;
+                if newly_parked {
+                    tracing::warn!(job = %job.id, record = %job.record_id, error = ?changed.last_error, "record needs attention");
+                    self.raise_for_job(&changed, "source_record")?;
+                } else if noticed.is_some() {
+                    self.raise_for_job(&changed, "attention")?;
+                }
                 self.wake();
             }
             self.jobs.done_with_update(&job_id, &update)?;
@@ -637,7 +948,7 @@ impl SyncDaemon {
     }
 
     async fn run_due_jobs(self: &Arc<Self>) {
-        let now = chrono::Utc::now();
+        let now = self.now();
         let due: Vec<Job> = match self.jobs.all() {
             Ok(jobs) => jobs
                 .into_iter()
@@ -671,7 +982,7 @@ impl SyncDaemon {
                 Ok(()) => {
                     job.attempts = 0;
                     job.last_error = None;
-                    job.updated_at = chrono::Utc::now();
+                    job.updated_at = self.now();
                     if let Err(err) = self.jobs.save(&job) {
                         tracing::error!(job = %job.id, error = %err, "saving a job failed");
                         return;
@@ -681,14 +992,14 @@ impl SyncDaemon {
                     }
                 }
                 Err(error) => {
-                    let now = chrono::Utc::now();
-                    let (message, park) = match error {
+                    let now = self.now();
+                    let (message, park, kind) = match error {
                         StepError::Retry(message) => {
                             job.attempts += 1;
                             let park = job.attempts >= self.max_attempts;
-                            (message, park)
+                            (message, park, "retries_exhausted")
                         }
-                        StepError::Park(message) => (message, true),
+                        StepError::Park(kind, message) => (message, true, kind),
                     };
                     tracing::warn!(job = %job.id, mapping = %job.mapping, record = %job.record_id, state = job.state.as_str(), attempt = job.attempts, error = %message, park, "job step failed");
                     job.last_error = Some(message);
@@ -701,6 +1012,12 @@ impl SyncDaemon {
                     }
                     if let Err(err) = self.jobs.save(&job) {
                         tracing::error!(job = %job.id, error = %err, "saving a job failed");
+                        return;
+                    }
+                    if park {
+                        if let Err(err) = self.raise_for_job(&job, kind) {
+                            tracing::error!(job = %job.id, error = %err, "recording a notice failed");
+                        }
                     }
                     return;
                 }
@@ -712,13 +1029,46 @@ impl SyncDaemon {
         self.mappings
             .iter()
             .find(|m| m.name == name)
-            .ok_or_else(|| StepError::Park(format!("mapping `{name}` is no longer configured")))
+            .ok_or_else(|| {
+                StepError::Park(
+                    "mapping",
+                    format!("mapping `{name}` is no longer configured"),
+                )
+            })
     }
 
     async fn step(&self, job: &mut Job) -> Result<(), StepError> {
         match job.state {
             JobState::Pending => {
+                if let Some(stream) = job.unread.clone() {
+                    self.read_again(job, &stream).await?;
+                }
                 let mapping = self.mapping(&job.mapping)?.clone();
+                // A first contract whose record was parked before it was selected (a `when`
+                // error, a record read again): selected now, or it ends here.
+                if job.generation <= 1
+                    && job.history.is_empty()
+                    && !mapping.selects(&self.registry, &job.record)?
+                {
+                    let now = self.now();
+                    job.history.push(jobs::PastEnvelope {
+                        envelope_id: None,
+                        reason: job.reason,
+                        outcome: "skipped: the mapping's `when` does not select the record".into(),
+                        ended_at: now,
+                    });
+                    // Not by a person: a newer version the mapping selects starts it.
+                    job.state = JobState::Skipped;
+                    job.parked_from = Some(JobState::Pending);
+                    return Ok(());
+                }
+                if let Some(message) =
+                    mapping.unmet_requirement(&self.registry, &job.record, &job.record_id)
+                {
+                    return Err(StepError::Park("require", message));
+                }
+                // Recipients are checked before anything is uploaded.
+                mapping.plan(&self.registry, &job.record)?;
                 let data = mapping.template_data(&self.registry, &job.record)?;
                 let today = job.created_at.date_naive();
                 let origin = mapping.template_path.display().to_string();
@@ -727,7 +1077,7 @@ impl SyncDaemon {
                 })
                 .await
                 .map_err(|err| StepError::Retry(err.to_string()))?
-                .map_err(|err| StepError::Park(format!("template: {err}")))?;
+                .map_err(|err| StepError::Park("template", format!("template: {err}")))?;
                 let name = format!("{}-{}.pdf", job.mapping, job.record_id);
                 let document = self
                     .client
@@ -754,7 +1104,7 @@ impl SyncDaemon {
                 })
                 .await
                 .map_err(|err| StepError::Retry(err.to_string()))?
-                .map_err(|err| StepError::Park(format!("template: {err}")))?;
+                .map_err(|err| StepError::Park("template", format!("template: {err}")))?;
                 let mut body = json!({
                     "subject": plan.subject,
                     "documentIds": [document_id],
@@ -813,12 +1163,12 @@ impl SyncDaemon {
                 job.ended_as = Some(ended);
                 job.state = JobState::WrittenBack;
                 // A newer record waited for this one to end: its contract is next.
-                if job.start_next_contract(ended.as_str(), chrono::Utc::now()) {
+                if job.start_next_contract(ended.as_str(), self.now()) {
                     tracing::info!(job = %job.id, record = %job.record_id, reason = job.reason.as_str(), "the record's next contract starts");
                 }
             }
             JobState::Superseding => self.supersede(job).await?,
-            JobState::Sent | JobState::WrittenBack | JobState::Parked => {}
+            JobState::Sent | JobState::WrittenBack | JobState::Parked | JobState::Skipped => {}
         }
         Ok(())
     }
@@ -838,15 +1188,14 @@ impl SyncDaemon {
                         let mapping = self.mapping(&job.mapping)?;
                         let waiting = job.next.take();
                         job.state = JobState::Completed;
-                        job.next_attempt_at = chrono::Utc::now();
+                        job.next_attempt_at = self.now();
                         if let Some(next) = waiting {
                             let update = changes::RecordUpdate {
                                 record: next.record,
                                 version: next.version,
+                                broken: None,
                             };
-                            if let Some(after) =
-                                changes::apply(mapping, job, &update, chrono::Utc::now())
-                            {
+                            if let Some(after) = changes::apply(mapping, job, &update, self.now()) {
                                 *job = after;
                             }
                         }
@@ -857,13 +1206,32 @@ impl SyncDaemon {
                 Err(err) => return Err(err.into()),
             }
         }
-        let now = chrono::Utc::now();
+        let now = self.now();
         let outcome = format!("voided: {}", changes::SUPERSEDED);
         if !job.start_next_contract(&outcome, now) {
             // Nothing waits (cannot happen: superseding always has a next contract).
             job.state = JobState::Voided;
         }
         tracing::info!(job = %job.id, record = %job.record_id, generation = job.generation, "the corrected contract starts");
+        Ok(())
+    }
+
+    /// Reads a broken record again from what was read of it (its hydration calls).
+    async fn read_again(&self, job: &mut Job, stream: &str) -> Result<(), StepError> {
+        let source = self.sources.get(&job.source).ok_or_else(|| {
+            StepError::Park(
+                "source_config",
+                format!("source `{}` is no longer configured", job.source),
+            )
+        })?;
+        let connector = source.connector.clone();
+        let (stream, raw) = (stream.to_string(), job.record.clone());
+        let record = tokio::task::spawn_blocking(move || connector.reread(&stream, &raw))
+            .await
+            .map_err(|err| StepError::Retry(err.to_string()))??;
+        job.record = record.data;
+        job.version = record.version;
+        job.unread = None;
         Ok(())
     }
 
@@ -921,7 +1289,10 @@ impl SyncDaemon {
             fields,
         };
         let source = self.sources.get(&job.source).ok_or_else(|| {
-            StepError::Park(format!("source `{}` is no longer configured", job.source))
+            StepError::Park(
+                "source_config",
+                format!("source `{}` is no longer configured", job.source),
+            )
         })?;
         let connector = source.connector.clone();
         tokio::task::spawn_blocking(move || connector.write_back(&outcome))
@@ -943,7 +1314,7 @@ impl SyncDaemon {
             Default::default();
         loop {
             tokio::time::sleep(every).await;
-            let now = chrono::Utc::now();
+            let now = self.now();
             let cutoff = now - self.reconcile_after;
             let overdue: Vec<Job> = match self.jobs.all() {
                 Ok(jobs) => jobs
@@ -998,16 +1369,42 @@ impl SyncDaemon {
         }
     }
 
-    /// Moves parked jobs back to where they failed; returns how many.
-    pub fn retry(&self, job_id: Option<&str>) -> Result<usize, StoreError> {
+    /// The jobs a CLI argument names: a job id (`job_…`), or `SOURCE/RECORD` (every
+    /// mapping's job of that record).
+    fn jobs_named(&self, target: &str) -> Result<Vec<Job>, SyncError> {
+        let found: Vec<Job> = match target.split_once('/') {
+            Some((source, record)) if !target.starts_with("job_") => self
+                .jobs
+                .all()?
+                .into_iter()
+                .filter(|j| j.source == source && j.record_id == record)
+                .collect(),
+            _ => self.jobs.get(target)?.into_iter().collect(),
+        };
+        if found.is_empty() {
+            return Err(SyncError::UnknownJob(target.to_string()));
+        }
+        Ok(found)
+    }
+
+    /// Moves parked (or skipped) jobs back to where they were — `target` names a job or a
+    /// record, `None` takes every parked job; returns how many. A record that could not be
+    /// read whole is read again first; nothing sent before is sent twice (the steps'
+    /// idempotency keys stay).
+    pub fn retry(&self, target: Option<&str>) -> Result<usize, SyncError> {
+        let candidates = match target {
+            Some(target) => self.jobs_named(target)?,
+            None => self.jobs.all()?,
+        };
         let mut count = 0;
-        for mut job in self.jobs.all()? {
-            if job.state != JobState::Parked || job_id.is_some_and(|id| id != job.id) {
+        for mut job in candidates {
+            let skipped = job.state == JobState::Skipped && target.is_some();
+            if job.state != JobState::Parked && !skipped {
                 continue;
             }
             job.state = job.parked_from.take().unwrap_or(JobState::Pending);
             job.attempts = 0;
-            job.next_attempt_at = chrono::Utc::now();
+            job.next_attempt_at = self.now();
             self.jobs.save(&job)?;
             count += 1;
         }
@@ -1017,14 +1414,62 @@ impl SyncDaemon {
         Ok(count)
     }
 
+    /// Ends jobs needing attention (parked, or with a note) without a contract, keeping
+    /// `reason` in their history. A job with an envelope out is not skipped (void it).
+    pub fn skip(&self, target: &str, reason: &str) -> Result<usize, SyncError> {
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(SyncError::NotAllowed(
+                "give a reason (--reason): it is kept in the record's history".into(),
+            ));
+        }
+        let mut count = 0;
+        for mut job in self.jobs_named(target)? {
+            match job.state {
+                JobState::Parked => {
+                    let now = self.now();
+                    job.history.push(jobs::PastEnvelope {
+                        envelope_id: job.envelope_id.clone(),
+                        reason: job.reason,
+                        outcome: format!(
+                            "skipped: {reason} (was: {})",
+                            job.last_error.as_deref().unwrap_or("parked")
+                        ),
+                        ended_at: now,
+                    });
+                    job.state = JobState::Skipped;
+                    job.parked_from = None;
+                    job.attention = None;
+                    job.updated_at = now;
+                    self.jobs.save(&job)?;
+                    count += 1;
+                }
+                _ if job.attention.is_some() => {
+                    job.attention = None;
+                    self.jobs.save(&job)?;
+                    count += 1;
+                }
+                state if state.is_out() || state == JobState::Superseding => {
+                    return Err(SyncError::NotAllowed(format!(
+                        "{}: its envelope is out for signature; void it to end it",
+                        job.id
+                    )))
+                }
+                _ => {}
+            }
+        }
+        Ok(count)
+    }
+
     /// Jobs by state, and the parked ones.
     pub fn status(&self) -> Result<Value, StoreError> {
         let jobs = self.jobs.all()?;
         let counts = self.job_counts(&jobs);
+        let now = self.now();
         let parked: Vec<Value> = jobs
             .iter()
             .filter(|j| j.state == JobState::Parked)
-            .map(|j| json!({"id": j.id, "mapping": j.mapping, "record": j.record_id, "from": j.parked_from.map(JobState::as_str), "error": j.last_error}))
+            .map(|j| json!({"id": j.id, "source": j.source, "mapping": j.mapping, "record": j.record_id, "from": j.parked_from.map(JobState::as_str), "error": j.last_error, "since": j.updated_at, "ageSecs": (now - j.updated_at).num_seconds().max(0)}))
             .collect();
         let last_runs = self
             .last_runs
@@ -1044,14 +1489,29 @@ impl SyncDaemon {
         let attention: Vec<Value> = jobs
             .iter()
             .filter_map(|j| {
-                j.attention.as_ref().map(|a| json!({"id": j.id, "mapping": j.mapping, "record": j.record_id, "message": a.message, "at": a.at}))
+                j.attention.as_ref().map(|a| json!({"id": j.id, "source": j.source, "mapping": j.mapping, "record": j.record_id, "message": a.message, "at": a.at, "ageSecs": (now - a.at).num_seconds().max(0)}))
             })
             .collect();
         // Webhooks received and stored but not yet applied to their jobs, and newer records
         // read but not yet weighed against their contracts.
         let (pending_webhooks, pending_updates) = self.jobs.waiting();
+        // Where each stream will read from next.
+        let mut cursors = serde_json::Map::new();
+        for mapping in &self.mappings {
+            let (source, stream) = (&mapping.file.source, &mapping.file.stream);
+            let cursor = self.jobs.cursor(source, stream)?;
+            let entry = cursors.entry(source.clone()).or_insert_with(|| json!({}));
+            entry[stream.as_str()] = json!(cursor);
+        }
+        // Records a source gave without an id: they have no job, only their notice.
+        let unidentified: Vec<Value> = self
+            .notices
+            .without_job()?
+            .iter()
+            .map(|n| json!({"source": n.source, "reason": n.reason, "at": n.at, "ageSecs": (now - n.at).num_seconds().max(0)}))
+            .collect();
         Ok(
-            json!({"jobs": counts, "total": jobs.len(), "parked": parked, "attention": attention, "sources": sources, "webhooks": {"pending": pending_webhooks}, "updates": {"pending": pending_updates}}),
+            json!({"jobs": counts, "total": jobs.len(), "parked": parked, "attention": attention, "unidentified": unidentified, "sources": sources, "cursors": cursors, "webhooks": {"pending": pending_webhooks}, "updates": {"pending": pending_updates}}),
         )
     }
 

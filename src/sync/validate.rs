@@ -31,13 +31,12 @@ pub fn validate(config_path: Option<&Path>, check_environment: bool) -> Vec<Stri
     let config_file = config_path
         .map(Path::to_path_buf)
         .unwrap_or_else(|| Path::new("signbridge.yaml").to_path_buf());
-    let sources = match sources_of(&config) {
-        Ok(sources) => sources,
-        Err(err) => return vec![format!("{}:1:1: {err}", config_file.display())],
-    };
+    let sources = sources_of(&config);
+    let mut streams: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for (name, source) in &sources {
         match source_from_config(name, source, &config.sync.connectors_dir) {
             Ok(built) => {
+                streams.insert(name.clone(), built.connector.streams());
                 // One authenticated request per source (the connector's own check: its first
                 // stream's request), so bad credentials and unreachable hosts show here.
                 if check_environment {
@@ -101,12 +100,20 @@ pub fn validate(config_path: Option<&Path>, check_environment: bool) -> Vec<Stri
                     known.join(", ")
                 }
             ));
-        } else if sources[&mapping.file.source].connector == "folder"
-            && mapping.file.stream != "records"
+        } else if let Some(known) = streams
+            .get(&mapping.file.source)
+            .filter(|known| !known.contains(&mapping.file.stream))
         {
             problems.push(format!(
-                "{}: the folder connector has one stream, `records`",
-                at("stream:")
+                "{}: source `{}` has no stream `{}` (its streams: {})",
+                at(if mapping.file.stream == "records" {
+                    "source:"
+                } else {
+                    "stream:"
+                }),
+                mapping.file.source,
+                mapping.file.stream,
+                known.join(", ")
             ));
         }
         let sample = match mapping.sample() {
@@ -125,6 +132,12 @@ pub fn validate(config_path: Option<&Path>, check_environment: bool) -> Vec<Stri
         };
         if let Err(err) = mapping.selects(&registry, &sample) {
             problems.push(format!("{}: {err}", at("when:")));
+        }
+        if let Some(message) = mapping.unmet_requirement(&registry, &sample, "sample") {
+            problems.push(format!(
+                "{}: the sample record does not meet it ({message}); a sample is a complete record",
+                at("require:")
+            ));
         }
         if let Some(key) = &mapping.file.key {
             if let Err(err) = expand(&registry, "key", key, &sample) {

@@ -5,7 +5,7 @@
 //! limit so a slow or dead one never holds up the others.
 
 pub mod model;
-mod payload;
+pub mod payload;
 pub mod ssrf;
 
 use crate::config::WebhooksConfig;

@@ -12,13 +12,13 @@ use serde_json::{json, Value};
 use std::process::Command;
 
 /// `signbridge <args>` against the running server's admin API; its stdout.
-fn admin(server: &Server, args: &[&str]) -> String {
+pub(crate) fn admin(server: &Server, args: &[&str]) -> String {
     admin_cli(server.port, &server.data_dir(), args)
 }
 
 /// Polls `source` now (the CLI returns once the poll has read and noted every record), then
 /// waits until the daemon has weighed what it noted: one complete poll, proven.
-async fn poll_and_settle(server: &Server, source: &str) -> Value {
+pub(crate) async fn poll_and_settle(server: &Server, source: &str) -> Value {
     // Off the test's runtime: a fake source system may be served by it.
     let (port, data_dir, source) = (server.port, server.data_dir(), source.to_string());
     tokio::task::spawn_blocking(move || admin_cli(port, &data_dir, &["sync", &source]))
@@ -32,7 +32,7 @@ async fn poll_and_settle(server: &Server, source: &str) -> Value {
 }
 
 /// The envelopes of the sync key, by status.
-async fn envelopes_by_status(server: &Server) -> Vec<(String, String)> {
+pub(crate) async fn envelopes_by_status(server: &Server) -> Vec<(String, String)> {
     let mut all: Vec<(String, String)> = envelopes_of(server, &sync_key(server))
         .await
         .iter()
@@ -48,7 +48,7 @@ async fn envelopes_by_status(server: &Server) -> Vec<(String, String)> {
 }
 
 /// The text of an envelope's (first) document.
-async fn document_text(server: &Server, envelope_id: &str) -> String {
+pub(crate) async fn document_text(server: &Server, envelope_id: &str) -> String {
     let key = sync_key(server);
     let envelope = expect_status(
         server

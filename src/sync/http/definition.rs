@@ -24,6 +24,8 @@ pub struct Definition {
     pub headers: BTreeMap<String, String>,
     #[serde(default)]
     pub throttle: Throttle,
+    #[serde(default)]
+    pub errors: ErrorClasses,
     pub streams: BTreeMap<String, Stream>,
     #[serde(default)]
     pub writeback: Option<WriteBackSpec>,
@@ -117,6 +119,26 @@ impl Default for Throttle {
             max_retries: 5,
             max_wait_secs: 120,
             requests_per_second: 0.0,
+        }
+    }
+}
+
+/// Which answers to a record's own calls (hydration, links, write-back) mean that this
+/// record is broken, rather than the source. Any other 4xx (a 401 after the token refresh,
+/// a 400) means the source is misconfigured; 5xx, timeouts and answers that are not JSON
+/// mean it is unavailable for now; the `throttle` statuses are retried, then wait for the
+/// source's next try.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ErrorClasses {
+    /// Default 403, 404, 410 (the record is gone or hidden from this user).
+    pub record: Vec<u16>,
+}
+
+impl Default for ErrorClasses {
+    fn default() -> Self {
+        Self {
+            record: vec![403, 404, 410],
         }
     }
 }

@@ -4,7 +4,9 @@
 
 pub mod definition;
 
-use super::connector::{Connector, PushRequest, SourceError, SourceRecord, WriteBack};
+use super::connector::{
+    BrokenRecord, Connector, PushRequest, ReadBatch, SourceError, SourceRecord, WriteBack,
+};
 use definition::{Auth, Definition, KeyLocation, Paginator, Request, Step};
 use handlebars::Handlebars;
 use serde_json::{json, Map, Value};
@@ -131,6 +133,12 @@ fn format_time(at: chrono::DateTime<chrono::Utc>, format: &str) -> String {
     }
 }
 
+/// A record's version when its stream has no cursor field: a hash of its content.
+fn content_version(item: &Value) -> String {
+    use sha2::Digest;
+    hex::encode(&sha2::Sha256::digest(item.to_string().as_bytes())[..8])
+}
+
 /// What one HTTP exchange gave.
 struct Answer {
     status: u16,
@@ -140,9 +148,12 @@ struct Answer {
 
 impl Answer {
     fn json(&self, what: &str) -> Result<Value, SourceError> {
+        // An HTML error page or a cut-off answer where JSON was promised: the source is not
+        // itself right now (a proxy, a maintenance page); try it again later.
         serde_json::from_slice(&self.body).map_err(|err| {
-            SourceError::BadRecord(format!(
-                "{what}: the answer is not valid JSON ({err}); nothing was recorded and the cursor stays"
+            SourceError::Unavailable(format!(
+                "{what}: the answer (HTTP {}) is not valid JSON ({err}); nothing was recorded and the cursor stays",
+                self.status
             ))
         })
     }
@@ -155,7 +166,7 @@ impl HttpConnector {
         definition: Definition,
         settings: &BTreeMap<String, String>,
         base_url: Option<String>,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, SourceError> {
         let mut config = Map::new();
         for (key, spec) in &definition.settings {
             match settings.get(key).or(spec.default.as_ref()) {
@@ -163,12 +174,12 @@ impl HttpConnector {
                     config.insert(key.clone(), json!(value));
                 }
                 None if spec.required => {
-                    return Err(format!(
+                    return Err(SourceError::Config(format!(
                         "source `{name}`: setting `{key}` is required ({})",
                         spec.description
                             .as_deref()
                             .unwrap_or("see the connector file")
-                    ))
+                    )))
                 }
                 None => {
                     config.insert(key.clone(), json!(""));
@@ -178,9 +189,9 @@ impl HttpConnector {
         for key in settings.keys() {
             if !definition.settings.contains_key(key) {
                 let known: Vec<&String> = definition.settings.keys().collect();
-                return Err(format!(
+                return Err(SourceError::Config(format!(
                     "source `{name}`: unknown setting `{key}` (this connector takes {known:?})"
-                ));
+                )));
             }
         }
         Ok(Self {
@@ -191,7 +202,7 @@ impl HttpConnector {
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(60))
                 .build()
-                .map_err(|err| err.to_string())?,
+                .map_err(|err| SourceError::Config(err.to_string()))?,
             registry: crate::pdf::render::expression_registry(),
             token: Mutex::new(None),
             next_slot: Mutex::new(Instant::now()),
@@ -475,18 +486,22 @@ impl HttpConnector {
                 continue;
             }
             if self.is_throttled(&answer) {
-                if attempt >= max_retries {
-                    return Err(SourceError::Unavailable(format!(
-                        "{what}: still throttled (HTTP {}) after {attempt} retries",
-                        answer.status
-                    )));
-                }
-                attempt += 1;
-                let wait = answer
+                let retry_after = answer
                     .headers
                     .get("retry-after")
                     .and_then(|v| v.to_str().ok())
-                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                if attempt >= max_retries {
+                    return Err(SourceError::Throttled {
+                        message: format!(
+                            "{what}: still throttled (HTTP {}) after {attempt} retries",
+                            answer.status
+                        ),
+                        retry_after_secs: retry_after,
+                    });
+                }
+                attempt += 1;
+                let wait = retry_after
                     .map(|secs| Duration::from_secs(secs.min(throttle.max_wait_secs)))
                     .unwrap_or_else(|| Self::backoff(attempt, throttle.max_wait_secs));
                 tracing::warn!(source = %self.name, what, status = answer.status, wait_ms = wait.as_millis() as u64, "throttled; waiting");
@@ -499,10 +514,12 @@ impl HttpConnector {
                     .take(300)
                     .collect();
                 let error = format!("{what}: HTTP {}: {excerpt}", answer.status);
-                return Err(if answer.status >= 500 {
+                return Err(if self.definition.errors.record.contains(&answer.status) {
+                    SourceError::BadRecord(error)
+                } else if answer.status >= 500 || answer.status == 408 {
                     SourceError::Unavailable(error)
                 } else {
-                    SourceError::BadRecord(error)
+                    SourceError::Config(format!("{error} (the source refused the request)"))
                 });
             }
             return Ok(answer);
@@ -580,13 +597,8 @@ impl HttpConnector {
         &self,
         stream_name: &str,
         cursor: Option<&str>,
-    ) -> Result<(Vec<SourceRecord>, Option<String>), SourceError> {
-        let stream = self.definition.streams.get(stream_name).ok_or_else(|| {
-            SourceError::Config(format!(
-                "source `{}` has no stream `{stream_name}`",
-                self.name
-            ))
-        })?;
+    ) -> Result<ReadBatch, SourceError> {
+        let stream = self.stream(stream_name)?;
         // The stored cursor is RFC 3339 (UTC); requests get it as `send_format` (or `format`).
         let send_format = |spec: &definition::Cursor| {
             spec.send_format
@@ -612,7 +624,7 @@ impl HttpConnector {
             }
             None => (String::new(), None),
         };
-        let mut records = Vec::new();
+        let mut batch = ReadBatch::default();
         let mut newest: Option<chrono::DateTime<chrono::Utc>> =
             stored.as_deref().and_then(|s| parse_time(s, "rfc3339"));
         let mut window = 0u64;
@@ -704,60 +716,44 @@ impl HttpConnector {
                 kept.push(item);
             }
             // Hydration: a few records at once (the request budget still paces them), in order.
+            // A record whose own call says it is broken (404, 403, …) is kept aside; anything
+            // transient fails the read.
             let mut hydrated = Vec::with_capacity(kept.len());
             for chunk in kept.chunks(HYDRATION_CONCURRENCY) {
                 let steps = chunk.iter().cloned().map(|item| async move {
-                    let mut item = item;
-                    for hydrate in &stream.hydrate {
-                        item = self.hydrate(stream_name, hydrate, item).await?;
-                    }
-                    Ok::<Value, SourceError>(item)
+                    let completed = self.hydrate_all(stream_name, item.clone()).await;
+                    (item, completed)
                 });
-                for item in futures_util::future::join_all(steps).await {
-                    hydrated.push(item?);
+                for (item, completed) in futures_util::future::join_all(steps).await {
+                    hydrated.push((item, completed));
                 }
             }
-            for item in hydrated {
-                let id = at_path(&item, &stream.primary_key)
-                    .and_then(text_of)
-                    .ok_or_else(|| {
-                        SourceError::BadRecord(format!(
-                            "{what}: a record has no `{}`; nothing was recorded and the cursor stays",
-                            stream.primary_key
-                        ))
-                    })?;
-                let version = match &stream.cursor {
-                    Some(spec) => {
-                        let value =
-                            at_path(&item, &spec.field)
-                                .and_then(text_of)
-                                .ok_or_else(|| {
-                                    SourceError::BadRecord(format!(
-                                        "{what}: record {id} has no `{}`",
-                                        spec.field
-                                    ))
-                                })?;
-                        let at = parse_time(&value, &spec.format).ok_or_else(|| {
-                            SourceError::BadRecord(format!(
-                                "{what}: record {id}: `{value}` is not a time in the `{}` format",
-                                spec.format
-                            ))
-                        })?;
-                        if newest.is_none_or(|n| at > n) {
+            for (raw, completed) in hydrated {
+                let found = completed.and_then(|item| self.identify(stream, &what, item));
+                match found {
+                    Ok((record, at)) => {
+                        if let Some(at) = at.filter(|at| newest.is_none_or(|n| *at > n)) {
                             newest = Some(at);
                         }
-                        value
+                        batch.records.push(record);
                     }
-                    None => {
-                        use sha2::Digest;
-                        hex::encode(&sha2::Sha256::digest(item.to_string().as_bytes())[..8])
+                    Err(SourceError::BadRecord(reason)) => {
+                        let id = at_path(&raw, &stream.primary_key).and_then(text_of);
+                        let version = stream
+                            .cursor
+                            .as_ref()
+                            .and_then(|spec| at_path(&raw, &spec.field).and_then(text_of))
+                            .unwrap_or_else(|| content_version(&raw));
+                        tracing::warn!(source = %self.name, stream = stream_name, record = ?id, %reason, "record needs attention");
+                        batch.broken.push(BrokenRecord {
+                            id,
+                            version,
+                            data: raw,
+                            reason,
+                        });
                     }
-                };
-                records.push(SourceRecord {
-                    id,
-                    version,
-                    data: item,
-                });
+                    Err(err) => return Err(err),
+                }
             }
             page_number += 1;
             window += count;
@@ -822,9 +818,68 @@ impl HttpConnector {
                 break;
             }
         }
+        batch.cursor = newest.map(|at| format_time(at, "rfc3339")).or(stored);
+        Ok(batch)
+    }
+
+    /// A listed record with every hydration step done.
+    async fn hydrate_all(&self, stream_name: &str, item: Value) -> Result<Value, SourceError> {
+        let stream = self.stream(stream_name)?;
+        let mut item = item;
+        for hydrate in &stream.hydrate {
+            item = self.hydrate(stream_name, hydrate, item).await?;
+        }
+        Ok(item)
+    }
+
+    fn stream(&self, name: &str) -> Result<&definition::Stream, SourceError> {
+        self.definition.streams.get(name).ok_or_else(|| {
+            SourceError::Config(format!("source `{}` has no stream `{name}`", self.name))
+        })
+    }
+
+    /// A complete record's id and version (and the time of that version, for the cursor).
+    fn identify(
+        &self,
+        stream: &definition::Stream,
+        what: &str,
+        item: Value,
+    ) -> Result<(SourceRecord, Option<chrono::DateTime<chrono::Utc>>), SourceError> {
+        let id = at_path(&item, &stream.primary_key)
+            .and_then(text_of)
+            .ok_or_else(|| {
+                SourceError::BadRecord(format!(
+                    "{what}: a record has no `{}` (its id)",
+                    stream.primary_key
+                ))
+            })?;
+        let (version, at) = match &stream.cursor {
+            Some(spec) => {
+                let value = at_path(&item, &spec.field)
+                    .and_then(text_of)
+                    .ok_or_else(|| {
+                        SourceError::BadRecord(format!(
+                            "{what}: record {id} has no `{}`",
+                            spec.field
+                        ))
+                    })?;
+                let at = parse_time(&value, &spec.format).ok_or_else(|| {
+                    SourceError::BadRecord(format!(
+                        "{what}: record {id}: `{value}` is not a time in the `{}` format",
+                        spec.format
+                    ))
+                })?;
+                (value, Some(at))
+            }
+            None => (content_version(&item), None),
+        };
         Ok((
-            records,
-            newest.map(|at| format_time(at, "rfc3339")).or(stored),
+            SourceRecord {
+                id,
+                version,
+                data: item,
+            },
+            at,
         ))
     }
 
@@ -835,12 +890,20 @@ impl HttpConnector {
         record: Value,
     ) -> Result<Value, SourceError> {
         let context = self.context(json!({"record": record}));
-        let what = format!("{} {stream_name} hydrate", self.name);
         let fetched = async {
-            let path = self.render(&hydrate.request.path, &context)?;
+            // The record lacks what the path needs: that record's problem, not the source's.
+            let path = self
+                .render(&hydrate.request.path, &context)
+                .map_err(|err| SourceError::BadRecord(err.to_string()))?;
+            let what = format!(
+                "{} {stream_name}: {} {path}",
+                self.name,
+                hydrate.request.method.to_uppercase()
+            );
             if path.ends_with('/') || path.contains("//") {
                 return Err(SourceError::BadRecord(format!(
-                    "{what}: the path `{path}` is missing a value"
+                    "{what}: the path is missing a value (`{}`)",
+                    hydrate.request.path
                 )));
             }
             let answer = self
@@ -851,7 +914,9 @@ impl HttpConnector {
         .await;
         let body = match fetched {
             Ok(body) => body,
-            Err(err) if hydrate.optional => {
+            // Optional: the record may lack what it points to; a source that is down still
+            // fails the read (the record is not taken without it).
+            Err(err @ SourceError::BadRecord(_)) if hydrate.optional => {
                 tracing::debug!(source = %self.name, error = %err, "optional hydration skipped");
                 Value::Null
             }
@@ -1020,16 +1085,23 @@ impl HttpConnector {
 }
 
 impl Connector for HttpConnector {
-    fn read(
-        &self,
-        stream: &str,
-        cursor: Option<&str>,
-    ) -> Result<(Vec<SourceRecord>, Option<String>), SourceError> {
+    fn read(&self, stream: &str, cursor: Option<&str>) -> Result<ReadBatch, SourceError> {
         self.block(self.read_async(stream, cursor))
+    }
+
+    fn reread(&self, stream_name: &str, broken: &Value) -> Result<SourceRecord, SourceError> {
+        let stream = self.stream(stream_name)?;
+        let what = format!("{} {stream_name} (again)", self.name);
+        let item = self.block(self.hydrate_all(stream_name, broken.clone()))?;
+        self.identify(stream, &what, item).map(|(record, _)| record)
     }
 
     fn write_back(&self, outcome: &WriteBack) -> Result<(), SourceError> {
         self.block(self.write_back_async(outcome))
+    }
+
+    fn streams(&self) -> Vec<String> {
+        self.definition.streams.keys().cloned().collect()
     }
 
     fn check(&self) -> Result<(), SourceError> {
