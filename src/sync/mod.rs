@@ -1015,7 +1015,11 @@ impl SyncDaemon {
                         return;
                     }
                     if park {
-                        if let Err(err) = self.raise_for_job(&job, kind) {
+                        // Durable with the park: a crash now still tells the operator.
+                        let raised = self
+                            .raise_for_job(&job, kind)
+                            .and_then(|()| self.jobs.flush());
+                        if let Err(err) = raised {
                             tracing::error!(job = %job.id, error = %err, "recording a notice failed");
                         }
                     }

@@ -201,7 +201,9 @@ async fn pipedrive_reads_pages_resumes_hydrates_throttles_and_uploads() {
     ));
 
     let c = connector.clone();
-    let (records, cursor) = blocking(move || c.read("deals", None)).await.unwrap();
+    let (records, cursor) = blocking(move || c.read("deals", None).map(|b| (b.records, b.cursor)))
+        .await
+        .unwrap();
     assert_eq!(records.len(), 5, "three pages of two");
     assert_eq!(
         records[0].data["person"]["emails"][0]["value"], "p101@example.com",
@@ -233,9 +235,12 @@ async fn pipedrive_reads_pages_resumes_hydrates_throttles_and_uploads() {
         .push(deal(6, "2026-11-05T09:00:00Z"));
     let c = connector.clone();
     let stored = cursor.clone();
-    let (again, cursor) = blocking(move || c.read("deals", stored.as_deref()))
-        .await
-        .unwrap();
+    let (again, cursor) = blocking(move || {
+        c.read("deals", stored.as_deref())
+            .map(|b| (b.records, b.cursor))
+    })
+    .await
+    .unwrap();
     let ids: Vec<&str> = again.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(
         ids,
@@ -245,12 +250,15 @@ async fn pipedrive_reads_pages_resumes_hydrates_throttles_and_uploads() {
     assert_eq!(again[0].version, records[4].version);
     assert_eq!(cursor.as_deref(), Some("2026-11-05T09:00:00Z"));
 
-    // A malformed answer is an error naming the page; nothing is returned, so no cursor moves.
+    // A malformed answer is a transient error naming the page; nothing is returned, so no
+    // cursor moves.
     fake.lock().unwrap().malformed = true;
     let c = connector.clone();
-    let error = blocking(move || c.read("deals", None)).await.unwrap_err();
+    let error = blocking(move || c.read("deals", None).map(|b| (b.records, b.cursor)))
+        .await
+        .unwrap_err();
     assert!(
-        matches!(&error, SourceError::BadRecord(m) if m.contains("page 1") && m.contains("not valid JSON")),
+        matches!(&error, SourceError::Unavailable(m) if m.contains("page 1") && m.contains("not valid JSON")),
         "{error}"
     );
     fake.lock().unwrap().malformed = false;
@@ -449,7 +457,10 @@ async fn bamboohr_reads_changes_hydrates_and_files_the_pdf() {
         &base,
     ));
     let c = connector.clone();
-    let (records, cursor) = blocking(move || c.read("employees", None)).await.unwrap();
+    let (records, cursor) =
+        blocking(move || c.read("employees", None).map(|b| (b.records, b.cursor)))
+            .await
+            .unwrap();
     let mut ids: Vec<&str> = records.iter().map(|r| r.id.as_str()).collect();
     ids.sort();
     assert_eq!(ids, vec!["3", "4"], "the deleted employee is skipped");
@@ -476,9 +487,12 @@ async fn bamboohr_reads_changes_hydrates_and_files_the_pdf() {
     }
     // Resume: only what changed since (minus the 5-minute lookback).
     let c = connector.clone();
-    let (again, _) = blocking(move || c.read("employees", cursor.as_deref()))
-        .await
-        .unwrap();
+    let (again, _) = blocking(move || {
+        c.read("employees", cursor.as_deref())
+            .map(|b| (b.records, b.cursor))
+    })
+    .await
+    .unwrap();
     assert_eq!(
         again.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
         vec!["4"]
@@ -486,7 +500,7 @@ async fn bamboohr_reads_changes_hydrates_and_files_the_pdf() {
 
     fake.lock().unwrap().malformed = true;
     let c = connector.clone();
-    let error = blocking(move || c.read("employees", None))
+    let error = blocking(move || c.read("employees", None).map(|b| (b.records, b.cursor)))
         .await
         .unwrap_err();
     assert!(error.to_string().contains("not valid JSON"), "{error}");
@@ -643,7 +657,10 @@ async fn personio_authenticates_pages_unwraps_and_uploads() {
         &base,
     ));
     let c = connector.clone();
-    let (records, cursor) = blocking(move || c.read("employees", None)).await.unwrap();
+    let (records, cursor) =
+        blocking(move || c.read("employees", None).map(|b| (b.records, b.cursor)))
+            .await
+            .unwrap();
     assert_eq!(records.len(), 205, "three pages: 100 + 100 + 5");
     assert_eq!(
         records[0].data["attributes"]["first_name"], "Anna1",
@@ -670,9 +687,12 @@ async fn personio_authenticates_pages_unwraps_and_uploads() {
     // The token expires: one 401, one new token, and the read goes on.
     state.lock().unwrap().expire_next = true;
     let c = connector.clone();
-    let (again, _) = blocking(move || c.read("employees", cursor.as_deref()))
-        .await
-        .unwrap();
+    let (again, _) = blocking(move || {
+        c.read("employees", cursor.as_deref())
+            .map(|b| (b.records, b.cursor))
+    })
+    .await
+    .unwrap();
     assert_eq!(state.lock().unwrap().tokens_issued, 2, "refreshed once");
     // Resumed from the stored cursor: only the 5-minute lookback overlap (employees changed
     // from 11:20 UTC on), with the same versions.
@@ -766,7 +786,9 @@ async fn hibob_scans_people_uploads_and_verifies_pushes() {
         &base,
     ));
     let c = connector.clone();
-    let (records, _) = blocking(move || c.read("people", None)).await.unwrap();
+    let (records, _) = blocking(move || c.read("people", None).map(|b| (b.records, b.cursor)))
+        .await
+        .unwrap();
     assert_eq!(records.len(), 4);
     let body: Value =
         serde_json::from_str(&fake.lock().unwrap().requests.last().unwrap().2["body"]).unwrap();
@@ -783,7 +805,9 @@ async fn hibob_scans_people_uploads_and_verifies_pushes() {
     // Full scans: an unchanged person keeps its version; a changed one gets a new one.
     fake.lock().unwrap().records[0]["work"]["title"] = json!("Lead Engineer");
     let c = connector.clone();
-    let (again, _) = blocking(move || c.read("people", None)).await.unwrap();
+    let (again, _) = blocking(move || c.read("people", None).map(|b| (b.records, b.cursor)))
+        .await
+        .unwrap();
     assert_ne!(again[0].version, records[0].version);
     assert_eq!(again[1].version, records[1].version);
 
@@ -992,7 +1016,9 @@ async fn hubspot_searches_past_the_cap_hydrates_contacts_and_attaches_a_note() {
     ));
 
     let c = connector.clone();
-    let (records, cursor) = blocking(move || c.read("deals", None)).await.unwrap();
+    let (records, cursor) = blocking(move || c.read("deals", None).map(|b| (b.records, b.cursor)))
+        .await
+        .unwrap();
     let mut ids: Vec<usize> = records.iter().map(|r| r.id.parse().unwrap()).collect();
     ids.sort();
     ids.dedup();
@@ -1049,9 +1075,12 @@ async fn hubspot_searches_past_the_cap_hydrates_contacts_and_attaches_a_note() {
     // Resumed from the stored cursor (minus the 2-minute lookback): only the newest deal again.
     let c = connector.clone();
     let stored = cursor.clone();
-    let (again, _) = blocking(move || c.read("deals", stored.as_deref()))
-        .await
-        .unwrap();
+    let (again, _) = blocking(move || {
+        c.read("deals", stored.as_deref())
+            .map(|b| (b.records, b.cursor))
+    })
+    .await
+    .unwrap();
     let newest = DEALS.to_string();
     assert_eq!(
         again.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
@@ -1231,9 +1260,10 @@ async fn salesforce_queries_follows_next_urls_refreshes_and_uploads_content_vers
     ));
 
     let c = connector.clone();
-    let (records, cursor) = blocking(move || c.read("opportunities", None))
-        .await
-        .unwrap();
+    let (records, cursor) =
+        blocking(move || c.read("opportunities", None).map(|b| (b.records, b.cursor)))
+            .await
+            .unwrap();
     assert_eq!(records.len(), 5, "three batches via nextRecordsUrl");
     assert_eq!(records[4].id, "0065");
     assert_eq!(cursor.as_deref(), Some("2026-11-05T10:00:00Z"));
@@ -1249,9 +1279,12 @@ async fn salesforce_queries_follows_next_urls_refreshes_and_uploads_content_vers
     }
     state.lock().unwrap().expire_once = true;
     let c = connector.clone();
-    let (again, _) = blocking(move || c.read("opportunities", cursor.as_deref()))
-        .await
-        .unwrap();
+    let (again, _) = blocking(move || {
+        c.read("opportunities", cursor.as_deref())
+            .map(|b| (b.records, b.cursor))
+    })
+    .await
+    .unwrap();
     // Resumed from the stored cursor (minus the 1-minute lookback): only the newest again.
     assert_eq!(
         again.iter().map(|r| r.id.as_str()).collect::<Vec<_>>(),
@@ -1688,5 +1721,709 @@ mod pushes_and_validation {
             text.contains("crm.yaml:9:5") && text.contains("paginatr"),
             "{text}"
         );
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Broken records: one record of a read that the source showed but could not give whole (its own
+// hydration call refused, no id, no or an unreadable version) is set aside in `broken` with the
+// precise reason; the rest of the read goes on and the cursor still moves. `reread` tries it
+// again once the source is fixed.
+
+mod broken_records {
+    use super::*;
+
+    /// Where every shipped cursor starts when none is stored.
+    const START: &str = "2020-01-01T00:00:00Z";
+
+    // -- Pipedrive ------------------------------------------------------------------------------
+
+    /// A Pipedrive account: deals listed two a page; persons that may be gone (404).
+    #[derive(Default)]
+    struct Pipedrive {
+        deals: Vec<Value>,
+        gone_persons: Vec<String>,
+        /// When set, the listing answers this status (200: an HTML page) instead of deals.
+        listing_fails: Option<u16>,
+    }
+    type P = Arc<Mutex<Pipedrive>>;
+
+    async fn pipedrive_deals(
+        State(state): State<P>,
+        Query(query): Query<HashMap<String, String>>,
+    ) -> Response {
+        let state = state.lock().unwrap();
+        match state.listing_fails {
+            Some(200) => {
+                return (
+                    StatusCode::OK,
+                    [("content-type", "text/html; charset=utf-8")],
+                    "<!DOCTYPE html><html><body><h1>Down for maintenance</h1></body></html>",
+                )
+                    .into_response()
+            }
+            Some(status) => {
+                let status = StatusCode::from_u16(status).unwrap();
+                return (
+                    status,
+                    Json(json!({"success": false, "error": status.canonical_reason(), "errorCode": status.as_u16()})),
+                )
+                    .into_response();
+            }
+            None => {}
+        }
+        let start: usize = query
+            .get("cursor")
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let page: Vec<Value> = state.deals.iter().skip(start).take(2).cloned().collect();
+        let next = if start + 2 < state.deals.len() {
+            json!((start + 2).to_string())
+        } else {
+            Value::Null
+        };
+        Json(json!({"success": true, "data": page, "additional_data": {"next_cursor": next}}))
+            .into_response()
+    }
+
+    async fn pipedrive_person(State(state): State<P>, Path(id): Path<String>) -> Response {
+        if state.lock().unwrap().gone_persons.contains(&id) {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({"success": false, "error": "Person not found", "errorCode": 404, "error_info": "Please check developers.pipedrive.com for more information about Pipedrive API."})),
+            )
+                .into_response();
+        }
+        Json(json!({"success": true, "data": {"id": id.parse::<u64>().unwrap_or(0), "name": format!("Person {id}"), "emails": [{"value": format!("p{id}@example.com"), "primary": true, "label": "work"}]}})).into_response()
+    }
+
+    async fn pipedrive(state: P) -> HttpConnector {
+        let base = serve(
+            Router::new()
+                .route("/api/v2/deals", get(pipedrive_deals))
+                .route("/api/v2/persons/{id}", get(pipedrive_person))
+                .with_state(state),
+        )
+        .await;
+        connector(
+            "pipedrive.yaml",
+            &[("company_domain", "acme"), ("api_token", "secret-token")],
+            &base,
+        )
+    }
+
+    /// Pipedrive: the person of deal 2 answers 404, so deal 2 is set aside naming the call and
+    /// its status while the three other deals (over two pages) are read and the cursor moves to
+    /// the newest of them; `reread` reports it again while the person is gone, and gives the
+    /// deal with its person once the person is back.
+    #[tokio::test]
+    async fn pipedrive_a_deal_whose_person_answers_404_is_broken_then_rereads_whole() {
+        let state: P = Arc::new(Mutex::new(Pipedrive {
+            deals: vec![
+                deal(1, "2026-11-01T10:00:00Z"),
+                deal(2, "2026-11-02T10:00:00Z"),
+                deal(3, "2026-11-03T10:00:00Z"),
+                deal(4, "2026-11-04T10:00:00Z"),
+            ],
+            gone_persons: vec!["102".into()],
+            ..Pipedrive::default()
+        }));
+        let connector = Arc::new(pipedrive(state.clone()).await);
+
+        let c = connector.clone();
+        let batch = blocking(move || c.read("deals", None)).await.unwrap();
+        assert_eq!(batch.records.len(), 3, "{:?}", batch.records);
+        assert_eq!(
+            batch
+                .records
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["1", "3", "4"]
+        );
+        assert_eq!(
+            batch.records[1].data["person"]["emails"][0]["value"],
+            "p103@example.com"
+        );
+        assert_eq!(batch.broken.len(), 1, "{:?}", batch.broken);
+        let broken = &batch.broken[0];
+        assert_eq!(broken.id.as_deref(), Some("2"));
+        assert!(
+            broken
+                .reason
+                .contains("pipedrive deals: GET /api/v2/persons/102: HTTP 404")
+                && broken.reason.contains("Person not found"),
+            "{}",
+            broken.reason
+        );
+        assert_eq!(broken.version, "2026-11-02T10:00:00Z");
+        assert_eq!(broken.data["person_id"], 102, "what was listed");
+        assert_eq!(batch.cursor.as_deref(), Some("2026-11-04T10:00:00Z"));
+        assert_ne!(batch.cursor.as_deref(), Some(START));
+
+        // Still gone: the same call, the same status.
+        let c = connector.clone();
+        let data = broken.data.clone();
+        let error = blocking(move || c.reread("deals", &data))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, SourceError::BadRecord(m) if m.contains("GET /api/v2/persons/102: HTTP 404")),
+            "{error}"
+        );
+
+        // The source fixed it: the deal comes whole, with its person.
+        state.lock().unwrap().gone_persons.clear();
+        let c = connector.clone();
+        let data = broken.data.clone();
+        let record = blocking(move || c.reread("deals", &data)).await.unwrap();
+        assert_eq!(record.id, "2");
+        assert_eq!(record.version, "2026-11-02T10:00:00Z");
+        assert_eq!(record.data["title"], "Deal 2");
+        assert_eq!(
+            record.data["person"]["emails"][0]["value"],
+            "p102@example.com"
+        );
+
+        // The newest deal broken: it is recorded (needing attention), so the cursor passes it
+        // like any other and the next run does not list it again.
+        state.lock().unwrap().gone_persons.push("104".into());
+        let c = connector.clone();
+        let batch = blocking(move || c.read("deals", None)).await.unwrap();
+        assert_eq!(batch.broken.len(), 1);
+        assert_eq!(batch.broken[0].id.as_deref(), Some("4"));
+        assert_eq!(batch.cursor.as_deref(), Some("2026-11-04T10:00:00Z"));
+    }
+
+    /// Pipedrive: a listing answering 500 fails the read as `Unavailable`, one answering 401 as
+    /// `Config`, and a 200 with an HTML page as `Unavailable` saying it is not valid JSON; each
+    /// names the page.
+    #[tokio::test]
+    async fn a_listing_answering_500_401_or_html_fails_the_read_by_its_class() {
+        let state: P = Arc::new(Mutex::new(Pipedrive {
+            deals: vec![deal(1, "2026-11-01T10:00:00Z")],
+            ..Pipedrive::default()
+        }));
+        let connector = Arc::new(pipedrive(state.clone()).await);
+        let read = |status: u16| {
+            state.lock().unwrap().listing_fails = Some(status);
+            let c = connector.clone();
+            blocking(move || c.read("deals", None))
+        };
+
+        let error = read(500).await.unwrap_err();
+        assert!(
+            matches!(&error, SourceError::Unavailable(m) if m.contains("pipedrive deals page 1") && m.contains("HTTP 500")),
+            "{error:?}"
+        );
+        let error = read(401).await.unwrap_err();
+        assert!(
+            matches!(&error, SourceError::Config(m) if m.contains("pipedrive deals page 1") && m.contains("HTTP 401")),
+            "{error:?}"
+        );
+        let error = read(200).await.unwrap_err();
+        assert!(
+            matches!(&error, SourceError::Unavailable(m) if m.contains("pipedrive deals page 1") && m.contains("not valid JSON")),
+            "{error:?}"
+        );
+    }
+
+    /// Pipedrive: a listing answering 404 (a wrong path or account) or 403 (a token without
+    /// access) is not about one record: the read fails as `Config`, not `BadRecord` (which
+    /// `errors.record` means for a record's own hydration call).
+    #[tokio::test]
+    async fn a_listing_answering_404_or_403_is_a_configuration_error() {
+        let state: P = Arc::new(Mutex::new(Pipedrive::default()));
+        let connector = Arc::new(pipedrive(state.clone()).await);
+        let mut misclassified = Vec::new();
+        for status in [404, 403] {
+            state.lock().unwrap().listing_fails = Some(status);
+            let c = connector.clone();
+            let error = blocking(move || c.read("deals", None)).await.unwrap_err();
+            if !matches!(&error, SourceError::Config(m) if m.contains(&format!("HTTP {status}"))) {
+                misclassified.push(format!("listing {status}: {error:?}"));
+            }
+        }
+        assert!(misclassified.is_empty(), "{misclassified:#?}");
+    }
+
+    // -- BambooHR -------------------------------------------------------------------------------
+
+    /// A BambooHR company: changed employees (ids only) and employees the key may not read.
+    #[derive(Default)]
+    struct Bamboo {
+        changes: Vec<Value>,
+        refused: Vec<String>,
+    }
+    type B = Arc<Mutex<Bamboo>>;
+
+    async fn bamboo_changed(State(state): State<B>) -> Json<Value> {
+        let employees: serde_json::Map<String, Value> = state
+            .lock()
+            .unwrap()
+            .changes
+            .iter()
+            .map(|e| (e["id"].as_str().unwrap().to_string(), e.clone()))
+            .collect();
+        Json(json!({"latest": "2026-11-03T10:00:00+00:00", "employees": employees}))
+    }
+
+    async fn bamboo_employee(State(state): State<B>, Path(id): Path<String>) -> Response {
+        if state.lock().unwrap().refused.contains(&id) {
+            // BambooHR: 403 with the reason in a header and an empty body.
+            return (
+                StatusCode::FORBIDDEN,
+                [(
+                    "x-bamboohr-error-message",
+                    "You do not have access to this employee",
+                )],
+            )
+                .into_response();
+        }
+        Json(json!({"id": id, "firstName": format!("First{id}"), "lastName": "Nowak", "workEmail": format!("e{id}@example.com"), "jobTitle": "Engineer", "hireDate": "2027-01-04"})).into_response()
+    }
+
+    /// BambooHR: employee 4's own call answers 403, so it is set aside naming the call and the
+    /// status while employees 3 and 5 are read (the deleted one skipped) and the cursor moves;
+    /// once readable, `reread` gives employee 4 with its fields.
+    #[tokio::test]
+    async fn bamboohr_an_employee_answering_403_is_broken_then_rereads_whole() {
+        let state: B = Arc::new(Mutex::new(Bamboo {
+            changes: vec![
+                json!({"id": "3", "action": "Inserted", "lastChanged": "2026-11-01T10:00:00+00:00"}),
+                json!({"id": "4", "action": "Updated", "lastChanged": "2026-11-02T10:00:00+00:00"}),
+                json!({"id": "5", "action": "Updated", "lastChanged": "2026-11-03T10:00:00+00:00"}),
+                json!({"id": "6", "action": "Deleted", "lastChanged": "2026-11-03T11:00:00+00:00"}),
+            ],
+            refused: vec!["4".into()],
+        }));
+        let base = serve(
+            Router::new()
+                .route("/api/v1/employees/changed", get(bamboo_changed))
+                .route("/api/v1/employees/{id}", get(bamboo_employee))
+                .with_state(state.clone()),
+        )
+        .await;
+        let connector = Arc::new(connector(
+            "bamboohr.yaml",
+            &[
+                ("company_domain", "acme"),
+                ("api_key", "bamboo-key"),
+                ("file_category", "12"),
+            ],
+            &base,
+        ));
+
+        let c = connector.clone();
+        let batch = blocking(move || c.read("employees", None)).await.unwrap();
+        let mut ids: Vec<&str> = batch.records.iter().map(|r| r.id.as_str()).collect();
+        ids.sort();
+        assert_eq!(ids, vec!["3", "5"], "the deleted one skipped, 4 broken");
+        assert!(batch
+            .records
+            .iter()
+            .all(|r| r.data["employee"]["workEmail"] == format!("e{}@example.com", r.id)));
+        assert_eq!(batch.broken.len(), 1, "{:?}", batch.broken);
+        let broken = &batch.broken[0];
+        assert_eq!(broken.id.as_deref(), Some("4"));
+        assert!(
+            broken
+                .reason
+                .contains("bamboohr employees: GET /api/v1/employees/4: HTTP 403"),
+            "{}",
+            broken.reason
+        );
+        assert_eq!(broken.version, "2026-11-02T10:00:00+00:00");
+        assert_eq!(batch.cursor.as_deref(), Some("2026-11-03T10:00:00Z"));
+        assert_ne!(batch.cursor.as_deref(), Some(START));
+
+        state.lock().unwrap().refused.clear();
+        let c = connector.clone();
+        let data = broken.data.clone();
+        let record = blocking(move || c.reread("employees", &data))
+            .await
+            .unwrap();
+        assert_eq!(record.id, "4");
+        assert_eq!(record.version, "2026-11-02T10:00:00+00:00");
+        assert_eq!(record.data["employee"]["workEmail"], "e4@example.com");
+        assert_eq!(record.data["employee"]["firstName"], "First4");
+    }
+
+    // -- Personio -------------------------------------------------------------------------------
+
+    /// One Personio v1 employee, every attribute wrapped in {label, value, type, universal_id};
+    /// without `last_modified_at` when `modified` is `None`.
+    fn personio_employee(id: u64, modified: Option<&str>) -> Value {
+        let mut attributes = json!({
+            "id": {"label": "ID", "value": id, "type": "integer", "universal_id": "id"},
+            "first_name": {"label": "First name", "value": format!("Anna{id}"), "type": "standard", "universal_id": "first_name"},
+            "email": {"label": "Email", "value": format!("anna{id}@example.com"), "type": "standard", "universal_id": "email"},
+        });
+        if let Some(modified) = modified {
+            attributes["last_modified_at"] = json!({"label": "Last modified", "value": modified, "type": "date", "universal_id": "last_modified_at"});
+        }
+        json!({"type": "Employee", "attributes": attributes})
+    }
+
+    /// Personio: employee 2 comes without `last_modified_at` (its version and the cursor's
+    /// field), so it is set aside naming the field while employees 1 and 3 are read and the
+    /// cursor moves to the newer of them; `reread` of what was read reports the same.
+    #[tokio::test]
+    async fn personio_an_employee_without_last_modified_at_is_broken() {
+        async fn auth(Json(body): Json<Value>) -> Response {
+            if body["client_id"] != "pid" || body["client_secret"] != "psecret" {
+                return (StatusCode::UNAUTHORIZED, Json(json!({"success": false}))).into_response();
+            }
+            Json(json!({"success": true, "data": {"token": "papi-token-1"}})).into_response()
+        }
+        async fn employees(
+            headers: axum::http::HeaderMap,
+            Query(query): Query<HashMap<String, String>>,
+        ) -> Response {
+            if bearer(&headers).as_deref() != Some("papi-token-1") {
+                return (
+                    StatusCode::UNAUTHORIZED,
+                    Json(json!({"success": false, "error": {"message": "token invalid"}})),
+                )
+                    .into_response();
+            }
+            let all = [
+                personio_employee(1, Some("2026-11-01T09:00:00+01:00")),
+                personio_employee(2, None),
+                personio_employee(3, Some("2026-11-03T09:00:00+01:00")),
+            ];
+            let offset: usize = query
+                .get("offset")
+                .and_then(|o| o.parse().ok())
+                .unwrap_or(0);
+            let limit: usize = query
+                .get("limit")
+                .and_then(|o| o.parse().ok())
+                .unwrap_or(50)
+                .clamp(1, 100);
+            let page: Vec<Value> = all.iter().skip(offset).take(limit).cloned().collect();
+            Json(json!({"success": true, "metadata": {"total_elements": all.len(), "current_page": offset / limit, "total_pages": all.len().div_ceil(limit)}, "offset": offset, "limit": limit, "data": page})).into_response()
+        }
+        let base = serve(
+            Router::new()
+                .route("/v1/auth", post(auth))
+                .route("/v1/company/employees", get(employees)),
+        )
+        .await;
+        let connector = Arc::new(connector(
+            "personio.yaml",
+            &[
+                ("client_id", "pid"),
+                ("client_secret", "psecret"),
+                ("document_category_id", "55"),
+            ],
+            &base,
+        ));
+
+        let c = connector.clone();
+        let batch = blocking(move || c.read("employees", None)).await.unwrap();
+        assert_eq!(
+            batch
+                .records
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["1", "3"]
+        );
+        assert_eq!(batch.records[1].data["attributes"]["first_name"], "Anna3");
+        assert_eq!(batch.broken.len(), 1, "{:?}", batch.broken);
+        let broken = &batch.broken[0];
+        assert_eq!(broken.id.as_deref(), Some("2"));
+        assert!(
+            broken
+                .reason
+                .contains("record 2 has no `attributes.last_modified_at`"),
+            "{}",
+            broken.reason
+        );
+        assert!(!broken.version.is_empty(), "a hash of what was read");
+        assert_eq!(
+            broken.data["attributes"]["email"], "anna2@example.com",
+            "what was read, unwrapped"
+        );
+        // 09:00 in Berlin (+01:00) is 08:00 UTC.
+        assert_eq!(batch.cursor.as_deref(), Some("2026-11-03T08:00:00Z"));
+        assert_ne!(batch.cursor.as_deref(), Some(START));
+
+        let c = connector.clone();
+        let data = broken.data.clone();
+        let error = blocking(move || c.reread("employees", &data))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&error, SourceError::BadRecord(m) if m.contains("has no `attributes.last_modified_at`")),
+            "{error}"
+        );
+    }
+
+    // -- HiBob ----------------------------------------------------------------------------------
+
+    /// HiBob (a full scan, no cursor): one person comes without `id`, so it is set aside without
+    /// an id, naming the missing field, while the three others are read.
+    #[tokio::test]
+    async fn hibob_a_person_without_an_id_is_broken() {
+        async fn search(headers: axum::http::HeaderMap, Json(body): Json<Value>) -> Response {
+            if basic_user(&headers) != Some(("svc-user".into(), "svc-token".into())) {
+                return StatusCode::UNAUTHORIZED.into_response();
+            }
+            let _ = body;
+            let person = |id: Option<&str>, i: u32| {
+                let mut person = json!({"email": format!("bob{i}@example.com"), "firstName": format!("Bo{i}"), "surname": "Brown", "displayName": format!("Bo{i} Brown"), "work": {"title": "Engineer", "startDate": "2027-01-04", "department": "R&D"}});
+                if let Some(id) = id {
+                    person["id"] = json!(id);
+                }
+                person
+            };
+            Json(json!({"employees": [
+                person(Some("300001"), 1),
+                person(None, 2),
+                person(Some("300003"), 3),
+                person(Some("300004"), 4),
+            ]}))
+            .into_response()
+        }
+        let base = serve(Router::new().route("/v1/people/search", post(search))).await;
+        let connector = Arc::new(connector(
+            "hibob.yaml",
+            &[
+                ("service_user_id", "svc-user"),
+                ("service_user_token", "svc-token"),
+            ],
+            &base,
+        ));
+
+        let c = connector.clone();
+        let batch = blocking(move || c.read("people", None)).await.unwrap();
+        assert_eq!(
+            batch
+                .records
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["300001", "300003", "300004"]
+        );
+        assert_eq!(batch.broken.len(), 1, "{:?}", batch.broken);
+        let broken = &batch.broken[0];
+        assert_eq!(broken.id, None, "no id to give");
+        assert!(
+            broken.reason.contains("hibob people page 1") && broken.reason.contains("has no `id`"),
+            "{}",
+            broken.reason
+        );
+        assert_eq!(broken.data["email"], "bob2@example.com");
+        assert!(!broken.version.is_empty(), "a hash of what was read");
+        // Bob has no "changed since": a full scan each time, so no cursor to move.
+        assert_eq!(batch.cursor, None);
+    }
+
+    // -- HubSpot --------------------------------------------------------------------------------
+
+    /// A HubSpot portal: deals in one stage; deals whose associations call answers 404; deals
+    /// without any contact.
+    #[derive(Default)]
+    struct Hub {
+        deals: Vec<Value>,
+        gone_associations: Vec<String>,
+        no_contacts: Vec<String>,
+    }
+    type H = Arc<Mutex<Hub>>;
+
+    async fn hub_search(State(state): State<H>, Json(body): Json<Value>) -> Json<Value> {
+        let _ = body;
+        let deals = state.lock().unwrap().deals.clone();
+        Json(json!({"total": deals.len(), "results": deals}))
+    }
+
+    async fn hub_associations(State(state): State<H>, Path(id): Path<String>) -> Response {
+        let state = state.lock().unwrap();
+        if state.gone_associations.contains(&id) {
+            return (
+                StatusCode::NOT_FOUND,
+                Json(json!({"status": "error", "message": format!("Object not found. objectId are usually numeric. id={id}"), "category": "OBJECT_NOT_FOUND"})),
+            )
+                .into_response();
+        }
+        if state.no_contacts.contains(&id) {
+            return Json(json!({"results": []})).into_response();
+        }
+        Json(json!({"results": [{"toObjectId": format!("9{id}"), "associationTypes": [{"category": "HUBSPOT_DEFINED", "typeId": 3, "label": null}]}]})).into_response()
+    }
+
+    async fn hub_contact(Path(id): Path<String>) -> Json<Value> {
+        Json(
+            json!({"id": id, "properties": {"email": format!("c{id}@example.com"), "firstname": "Chris", "lastname": "Client"}, "archived": false}),
+        )
+    }
+
+    async fn hub_owner(Path(id): Path<String>) -> Json<Value> {
+        Json(
+            json!({"id": id, "email": "sales@example.com", "firstName": "Sam", "lastName": "Seller"}),
+        )
+    }
+
+    fn hub_deal(id: u32, modified: &str) -> Value {
+        json!({"id": id.to_string(), "properties": {"dealname": format!("Deal {id}"), "dealstage": "contractsent", "amount": "70500", "hs_lastmodifieddate": modified, "hubspot_owner_id": "77"}, "archived": false})
+    }
+
+    /// HubSpot: the associations call of deal 2 answers 404, so deal 2 is set aside naming the
+    /// call and the status; deal 3 has no contact at all and still reads (its contact null,
+    /// the contact step being optional); the cursor moves to deal 4; once the associations
+    /// answer, `reread` gives deal 2 with its contact.
+    #[tokio::test]
+    async fn hubspot_a_deal_whose_associations_answer_404_is_broken_then_rereads_whole() {
+        let state: H = Arc::new(Mutex::new(Hub {
+            deals: vec![
+                hub_deal(1, "2026-11-01T09:00:00.000Z"),
+                hub_deal(2, "2026-11-02T09:00:00.000Z"),
+                hub_deal(3, "2026-11-03T09:00:00.000Z"),
+                hub_deal(4, "2026-11-04T09:00:00.000Z"),
+            ],
+            gone_associations: vec!["2".into()],
+            no_contacts: vec!["3".into()],
+        }));
+        let base = serve(
+            Router::new()
+                .route("/crm/v3/objects/deals/search", post(hub_search))
+                .route(
+                    "/crm/v4/objects/deals/{id}/associations/contacts",
+                    get(hub_associations),
+                )
+                .route("/crm/v3/objects/contacts/{id}", get(hub_contact))
+                .route("/crm/v3/owners/{id}", get(hub_owner))
+                .with_state(state.clone()),
+        )
+        .await;
+        let connector = Arc::new(connector(
+            "hubspot.yaml",
+            &[("access_token", "pat-123"), ("stage_id", "contractsent")],
+            &base,
+        ));
+
+        let c = connector.clone();
+        let batch = blocking(move || c.read("deals", None)).await.unwrap();
+        assert_eq!(
+            batch
+                .records
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["1", "3", "4"]
+        );
+        assert_eq!(batch.records[0].data["contact"]["email"], "c91@example.com");
+        assert_eq!(batch.records[0].data["owner"]["email"], "sales@example.com");
+        // No contact is not broken: it reads, without one (the mapping's `require:` decides).
+        let three = &batch.records[1];
+        assert_eq!(three.data["contact_links"], json!([]));
+        assert_eq!(three.data["contact"], Value::Null, "{}", three.data);
+        assert_eq!(three.data["owner"]["email"], "sales@example.com");
+        assert_eq!(batch.broken.len(), 1, "{:?}", batch.broken);
+        let broken = &batch.broken[0];
+        assert_eq!(broken.id.as_deref(), Some("2"));
+        assert!(
+            broken.reason.contains(
+                "hubspot deals: GET /crm/v4/objects/deals/2/associations/contacts: HTTP 404"
+            ) && broken.reason.contains("OBJECT_NOT_FOUND"),
+            "{}",
+            broken.reason
+        );
+        assert_eq!(broken.version, "2026-11-02T09:00:00.000Z");
+        assert_eq!(batch.cursor.as_deref(), Some("2026-11-04T09:00:00Z"));
+        assert_ne!(batch.cursor.as_deref(), Some(START));
+
+        state.lock().unwrap().gone_associations.clear();
+        let c = connector.clone();
+        let data = broken.data.clone();
+        let record = blocking(move || c.reread("deals", &data)).await.unwrap();
+        assert_eq!(record.id, "2");
+        assert_eq!(record.version, "2026-11-02T09:00:00.000Z");
+        assert_eq!(record.data["contact"]["email"], "c92@example.com");
+        assert_eq!(record.data["properties"]["dealname"], "Deal 2");
+    }
+
+    // -- Salesforce -----------------------------------------------------------------------------
+
+    /// Salesforce: opportunity 0062 comes with a `SystemModstamp` that is not in Salesforce's
+    /// format, so it is set aside naming the value and the format while 0061 and 0063 are read
+    /// and the cursor moves to 0063.
+    #[tokio::test]
+    async fn salesforce_an_opportunity_with_an_unreadable_systemmodstamp_is_broken() {
+        type S = Arc<Mutex<String>>;
+        async fn token(State(base): State<S>, body: String) -> Response {
+            let form: HashMap<String, String> =
+                serde_urlencoded::from_str(&body).unwrap_or_default();
+            if form.get("grant_type").map(String::as_str) != Some("client_credentials")
+                || form.get("client_id").map(String::as_str) != Some("sf-id")
+            {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": "invalid_client"})),
+                )
+                    .into_response();
+            }
+            let base = base.lock().unwrap().clone();
+            Json(json!({"access_token": "00Dtoken", "instance_url": base, "token_type": "Bearer", "issued_at": "1"})).into_response()
+        }
+        async fn query(headers: axum::http::HeaderMap) -> Response {
+            if bearer(&headers).as_deref() != Some("00Dtoken") {
+                return (StatusCode::UNAUTHORIZED, Json(json!([{"message": "Session expired or invalid", "errorCode": "INVALID_SESSION_ID"}]))).into_response();
+            }
+            let opportunity = |i: u32, stamp: &str| json!({"attributes": {"type": "Opportunity", "url": format!("/services/data/v62.0/sobjects/Opportunity/006{i}")}, "Id": format!("006{i}"), "Name": format!("Opp {i}"), "StageName": "Closed Won", "SystemModstamp": stamp});
+            Json(json!({"totalSize": 3, "done": true, "records": [
+                opportunity(1, "2026-11-01T10:00:00.000+0000"),
+                opportunity(2, "2026-11-02 10:00:00"),
+                opportunity(3, "2026-11-03T10:00:00.000+0000"),
+            ]}))
+            .into_response()
+        }
+        let instance: S = Arc::new(Mutex::new(String::new()));
+        let base = serve(
+            Router::new()
+                .route("/services/oauth2/token", post(token))
+                .route("/services/data/v62.0/query", get(query))
+                .with_state(instance.clone()),
+        )
+        .await;
+        *instance.lock().unwrap() = base.clone();
+        let connector = Arc::new(shipped_connector(
+            "salesforce.yaml",
+            &[
+                ("my_domain_url", base.as_str()),
+                ("client_id", "sf-id"),
+                ("client_secret", "sf-secret"),
+            ],
+            None,
+        ));
+
+        let c = connector.clone();
+        let batch = blocking(move || c.read("opportunities", None))
+            .await
+            .unwrap();
+        assert_eq!(
+            batch
+                .records
+                .iter()
+                .map(|r| r.id.as_str())
+                .collect::<Vec<_>>(),
+            vec!["0061", "0063"]
+        );
+        assert_eq!(batch.broken.len(), 1, "{:?}", batch.broken);
+        let broken = &batch.broken[0];
+        assert_eq!(broken.id.as_deref(), Some("0062"));
+        assert!(
+            broken.reason.contains("salesforce opportunities page 1")
+                && broken.reason.contains(
+                    "record 0062: `2026-11-02 10:00:00` is not a time in the `%Y-%m-%dT%H:%M:%S%.3f%z` format"
+                ),
+            "{}",
+            broken.reason
+        );
+        assert_eq!(broken.version, "2026-11-02 10:00:00", "the field as read");
+        assert_eq!(batch.cursor.as_deref(), Some("2026-11-03T10:00:00Z"));
+        assert_ne!(batch.cursor.as_deref(), Some(START));
     }
 }

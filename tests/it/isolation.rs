@@ -106,8 +106,8 @@ fn employee(id: &str, email: Option<&str>, role: Option<&str>, version: &str) ->
 /// A folder pipeline with operator notices and a `require:` on the email; four good records
 /// and four broken ones: a file that does not parse, no email, an invalid email, no `role`
 /// (the template cannot render).
-fn broken_pipeline() -> (Pipeline, String) {
-    let (pipeline, config) = Pipeline::new(NOTIFY);
+fn broken_pipeline(more_notify: &str) -> (Pipeline, String) {
+    let (pipeline, config) = Pipeline::new(&format!("{NOTIFY}{more_notify}"));
     std::fs::write(
         pipeline.root().join("mappings/onboarding.yaml"),
         format!("{MAPPING}require:\n  - field: email\n    message: \"employee {{{{id}}}}: no email in the HRIS\"\n"),
@@ -165,9 +165,31 @@ async fn settled(server: &Server, sent: u64, parked: u64) -> Value {
     }
 }
 
-#[tokio::test]
+/// A receiver of the operator webhook: the (headers, body) of each delivery.
+type Deliveries = std::sync::Arc<std::sync::Mutex<Vec<(axum::http::HeaderMap, Vec<u8>)>>>;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn four_broken_records_of_eight_need_attention_and_the_other_four_go_out() {
-    let (_pipeline, config) = broken_pipeline();
+    let deliveries: Deliveries = Default::default();
+    let receiver = crate::connectors::serve(
+        axum::Router::new()
+            .route(
+                "/ops/signbridge",
+                axum::routing::post(
+                    |axum::extract::State(seen): axum::extract::State<Deliveries>,
+                     headers: axum::http::HeaderMap,
+                     body: axum::body::Bytes| async move {
+                        seen.lock().unwrap().push((headers, body.to_vec()));
+                        axum::http::StatusCode::NO_CONTENT
+                    },
+                ),
+            )
+            .with_state(deliveries.clone()),
+    )
+    .await;
+    let (_pipeline, config) = broken_pipeline(&format!(
+        "    webhook: {{url: \"{receiver}/ops/signbridge\", secret: whsec_ops}}\n"
+    ));
     let server = Server::start_with_config(Some(&config)).await;
     let status = settled(&server, 4, 4).await;
     assert_eq!(envelopes_of(&server, &sync_key(&server)).await.len(), 4);
@@ -227,6 +249,44 @@ async fn four_broken_records_of_eight_need_attention_and_the_other_four_go_out()
     );
     let mails = told.len();
 
+    // And the webhook: `sync.record.failed`, signed like the API's webhooks, each record in
+    // one delivery.
+    let delivered = eventually(30, || async {
+        let seen = deliveries.lock().unwrap().clone();
+        let records: usize = seen
+            .iter()
+            .map(|(_, body)| {
+                serde_json::from_slice::<Value>(body).unwrap()["data"]["records"]
+                    .as_array()
+                    .unwrap()
+                    .len()
+            })
+            .sum();
+        (records == 4).then_some(seen)
+    })
+    .await;
+    let mut named = Vec::new();
+    for (headers, body) in &delivered {
+        use hmac::{Hmac, Mac};
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"whsec_ops").unwrap();
+        mac.update(body);
+        assert_eq!(
+            headers["x-certyneo-signature"].to_str().unwrap(),
+            hex::encode(mac.finalize().into_bytes())
+        );
+        assert_eq!(headers["x-certyneo-event"], "sync.record.failed");
+        let event: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(event["event"], "sync.record.failed");
+        for record in event["data"]["records"].as_array().unwrap() {
+            assert_eq!(record["source"], "hris");
+            assert!(record["reason"].as_str().is_some_and(|r| !r.is_empty()));
+            named.push(record["recordId"].as_str().unwrap().to_string());
+        }
+    }
+    named.sort();
+    assert_eq!(named, ["B1", "B2", "B3", "B4"]);
+    let webhooks = delivered.len();
+
     // More runs, and a retry of a record still broken at the same version: nobody is told
     // again; the record is parked again with the same reason.
     poll_and_settle(&server, "hris").await;
@@ -243,6 +303,7 @@ async fn four_broken_records_of_eight_need_attention_and_the_other_four_go_out()
         mails,
         "told once per record and version"
     );
+    assert_eq!(deliveries.lock().unwrap().len(), webhooks);
 
     // Skipped with a reason, kept in the record's history; an unknown record is an error.
     let (ok, text) = cli(
@@ -271,7 +332,7 @@ async fn four_broken_records_of_eight_need_attention_and_the_other_four_go_out()
 
 #[tokio::test]
 async fn kill_9_during_a_run_with_broken_records_then_their_fixes_go_out_once_each() {
-    let (pipeline, config) = broken_pipeline();
+    let (pipeline, config) = broken_pipeline("");
     let mut server = Server::start_with_config(Some(&config)).await;
     // Crash as soon as the run has started sending.
     eventually(60, || async {
@@ -543,19 +604,21 @@ mod connectors {
         assert!(errors[1].contains("HTTP 500"), "{errors:?}");
         assert!(errors[2].contains("not valid JSON"), "{errors:?}");
 
-        // Then three 503s with Retry-After inside one run, and it recovers: nothing lost.
+        // Then, inside one run, three 503s and a 429, each with a Retry-After, and it
+        // recovers: nothing lost.
         fake.lock().unwrap().outages = vec![
             (503, "{}", Some(1)),
             (503, "{}", Some(1)),
-            (503, "{}", Some(2)),
+            (503, "{}", Some(1)),
+            (429, "{\"error\": \"rate limited\"}", Some(2)),
         ];
         let listed_before = fake.lock().unwrap().listed_at.len();
         let (ok, text) = cli(&server, &["sync", "bamboohr"]).await;
         assert!(ok && text.contains("2 new job(s)"), "{text}");
         let listed: Vec<Instant> = fake.lock().unwrap().listed_at[listed_before..].to_vec();
-        assert_eq!(listed.len(), 4, "three 503s, then the answer");
+        assert_eq!(listed.len(), 5, "three 503s, a 429, then the answer");
         // Each Retry-After was waited out.
-        for (pair, wait) in listed.windows(2).zip([1, 1, 2]) {
+        for (pair, wait) in listed.windows(2).zip([1, 1, 1, 2]) {
             assert!(
                 pair[1] - pair[0] >= std::time::Duration::from_secs(wait),
                 "waited {:?} for a Retry-After of {wait} s",

@@ -670,6 +670,8 @@ impl HttpConnector {
                 spec.params.insert(p.clone(), size.to_string());
             }
             let what = format!("{} {stream_name} page {}", self.name, page_number + 1);
+            // The listing is not one record's call: a 403/404 here means a wrong path, account
+            // or permission — the source's configuration.
             let answer = self
                 .request(
                     &what,
@@ -679,7 +681,11 @@ impl HttpConnector {
                     page_body,
                     next_url.take(),
                 )
-                .await?;
+                .await
+                .map_err(|err| match err {
+                    SourceError::BadRecord(message) => SourceError::Config(message),
+                    other => other,
+                })?;
             let body = answer.json(&what)?;
             let selected = at_path(&body, &stream.selector).ok_or_else(|| {
                 SourceError::BadRecord(format!(
@@ -739,10 +745,22 @@ impl HttpConnector {
                     }
                     Err(SourceError::BadRecord(reason)) => {
                         let id = at_path(&raw, &stream.primary_key).and_then(text_of);
-                        let version = stream
-                            .cursor
+                        let stamp = stream.cursor.as_ref().and_then(|spec| {
+                            let value = at_path(&raw, &spec.field).and_then(text_of)?;
+                            let at = parse_time(&value, &spec.format);
+                            Some((value, at))
+                        });
+                        // The broken record is recorded (it needs attention): the cursor may
+                        // pass it like any other.
+                        if let Some(at) = stamp
                             .as_ref()
-                            .and_then(|spec| at_path(&raw, &spec.field).and_then(text_of))
+                            .and_then(|(_, at)| *at)
+                            .filter(|at| newest.is_none_or(|n| *at > n))
+                        {
+                            newest = Some(at);
+                        }
+                        let version = stamp
+                            .map(|(value, _)| value)
                             .unwrap_or_else(|| content_version(&raw));
                         tracing::warn!(source = %self.name, stream = stream_name, record = ?id, %reason, "record needs attention");
                         batch.broken.push(BrokenRecord {
