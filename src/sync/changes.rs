@@ -429,4 +429,56 @@ mod tests {
             "an explicit key stays"
         );
     }
+
+    #[test]
+    fn a_broken_version_parks_what_was_not_made_and_notes_what_was() {
+        let mapping = mapping("");
+        let now = Utc::now();
+        let broken = RecordUpdate {
+            broken: Some(BrokenUpdate {
+                reason: "GET /v1/employees/1: HTTP 404".into(),
+                stream: Some("employees".into()),
+            }),
+            ..update(50_000, "1", "v2")
+        };
+        let parked = apply(&mapping, &job_in(JobState::Pending), &broken, now).unwrap();
+        assert_eq!(parked.state, JobState::Parked);
+        assert_eq!(parked.parked_from, Some(JobState::Pending));
+        assert_eq!(parked.unread.as_deref(), Some("employees"));
+        assert_eq!(parked.version, "v2");
+        assert_eq!(
+            parked.last_error.as_deref(),
+            Some("GET /v1/employees/1: HTTP 404")
+        );
+        // The fixed version resumes it, read whole.
+        let fixed = apply(&mapping, &parked, &update(50_000, "1", "v3"), now).unwrap();
+        assert_eq!(fixed.state, JobState::Pending);
+        assert_eq!(fixed.unread, None);
+        assert_eq!(fixed.last_error, None);
+        // A contract out stands; the broken version is a note.
+        let sent = apply(&mapping, &job_in(JobState::Sent), &broken, now).unwrap();
+        assert_eq!(sent.state, JobState::Sent);
+        assert!(sent
+            .attention
+            .unwrap()
+            .message
+            .contains("cannot be used: GET /v1/employees/1: HTTP 404"));
+    }
+
+    #[test]
+    fn skipped_by_a_person_stays_skipped_unlike_a_record_the_mapping_did_not_select() {
+        let mapping = mapping("");
+        let now = Utc::now();
+        let mut by_person = job_in(JobState::Skipped);
+        by_person.parked_from = None;
+        assert_eq!(
+            apply(&mapping, &by_person, &update(90_000, "1", "v2"), now),
+            None
+        );
+        let mut not_selected = job_in(JobState::Skipped);
+        not_selected.parked_from = Some(JobState::Pending);
+        let resumed = apply(&mapping, &not_selected, &update(90_000, "1", "v2"), now).unwrap();
+        assert_eq!(resumed.state, JobState::Pending);
+        assert_eq!(resumed.record["salary"], 90_000);
+    }
 }

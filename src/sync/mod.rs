@@ -552,7 +552,7 @@ impl SyncDaemon {
                     not_before = Some(source_backoff(failures, retry_after));
                 }
             }
-            let now = chrono::Utc::now();
+            let now = self.now();
             let next = source.schedule.after(&now).next();
             let mut sleep = next
                 .map(|at| (at - now).to_std().unwrap_or_default())
