@@ -600,6 +600,31 @@ fn validate_names_every_problem_with_file_line_and_column() {
             config.clone(),
             format!("{}:", mapping.display()),
         ),
+        (
+            Box::new({
+                let mapping = mapping.clone();
+                move || std::fs::write(&mapping, format!("stream: deals\n{MAPPING}")).unwrap()
+            }),
+            config.clone(),
+            format!(
+                "{}:1:1: source `hris` has no stream `deals` (its streams: records)",
+                mapping.display()
+            ),
+        ),
+        (
+            Box::new({
+                let mapping = mapping.clone();
+                move || {
+                    std::fs::write(
+                        &mapping,
+                        format!("{MAPPING}require:\n  - field: manager.email\n"),
+                    )
+                    .unwrap()
+                }
+            }),
+            config.clone(),
+            "the sample record does not meet it (record sample: no `manager.email`)".into(),
+        ),
     ];
     for (prepare, config, expected) in cases {
         prepare();
