@@ -6,7 +6,9 @@
 //!   outbox; per record, the time from its file being written to its `status.json` appearing
 //!   (p50/p95/max), which includes rendering, upload, create, send, signing by this client,
 //!   sealing, the webhook and the write-back;
-//! - the daemon's resident memory (VmRSS): idle before the records, and the peak during the run.
+//! - the daemon's resident memory (VmRSS): idle before the records, and the peak during the run;
+//! - the 429s the daemon met and the jobs parked (the configuration is the default one: the
+//!   public per-key limit of 100/min, burst 200, and the daemon's concurrency of 4).
 //!
 //! Run: `cargo bench --bench sync` (`BENCH_RECORDS=200` for a shorter run). Without `--bench`
 //! (as `cargo test --all-targets` does) it runs 20 records.
@@ -67,7 +69,7 @@ fn main() {
     std::fs::write(root.join("mappings/hires.yaml"), MAPPING).unwrap();
     let port = common::free_port();
     let config = format!(
-        "sources:\n  hris:\n    connector: folder\n    path: {r}/records\n    output: {r}/out\n    schedule: \"* * * * * *\"\nsync:\n  mappings_dir: {r}/mappings\n  concurrency: 8\nrate_limit:\n  requests_per_minute: 100000000\n  burst: 100000000\n",
+        "sources:\n  hris:\n    connector: folder\n    path: {r}/records\n    output: {r}/out\n    schedule: \"* * * * * *\"\nsync:\n  mappings_dir: {r}/mappings\n",
         r = root.display()
     );
     std::fs::write(root.join("signbridge.yaml"), config).unwrap();
@@ -199,7 +201,7 @@ fn main() {
     let nproc = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
-    println!("sync bench: nproc={nproc} records={records} (folder source → embedded API over loopback, daemon concurrency 8)\n");
+    println!("sync bench: nproc={nproc} records={records} (folder source → embedded API over loopback, default configuration)\n");
     println!(
         "records → sent:          {:.2} s  ({:.1} records/s)",
         sent.as_secs_f64(),
@@ -220,6 +222,33 @@ fn main() {
         "daemon RSS:              idle {:.1} MiB, peak under load {:.1} MiB",
         idle_rss as f64 / 1024.0,
         peak_rss as f64 / 1024.0
+    );
+    let text = runtime
+        .block_on(async {
+            http.get(format!("{base}/metrics"))
+                .send()
+                .await
+                .ok()?
+                .text()
+                .await
+                .ok()
+        })
+        .unwrap_or_default();
+    let count_of = |outcome: &str| -> u64 {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("signbridge_sync_api_call_seconds_count{")
+                    && l.contains(&format!("outcome=\"{outcome}\""))
+            })
+            .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+            .sum()
+    };
+    println!(
+        "API calls:               {} ok, {} answered 429, {} busy; {} jobs parked",
+        count_of("ok"),
+        count_of("throttled"),
+        count_of("busy"),
+        metric(&text, "signbridge_sync_jobs{state=\"parked\"}")
     );
     let _ = child.kill();
     let _ = child.wait();

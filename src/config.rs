@@ -36,7 +36,7 @@ pub struct Config {
 
 /// Which e-signature API the daemon drives: this process's own (`embedded`, the default) or
 /// the Certyneo cloud or another signbridge (`remote`).
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CertyneoConfig {
     pub mode: ApiMode,
@@ -51,6 +51,22 @@ pub struct CertyneoConfig {
     /// start and keeps the secret in `<data-dir>/sync/webhook-secret`.
     #[serde(alias = "webhookSecret")]
     pub webhook_secret: Option<String>,
+    /// Remote: the API's per-key limit the daemon paces itself under until the API's
+    /// `X-RateLimit-*` headers say otherwise. Default 100 (Certyneo's).
+    #[serde(alias = "requestsPerMinute")]
+    pub requests_per_minute: u32,
+}
+
+impl Default for CertyneoConfig {
+    fn default() -> Self {
+        Self {
+            mode: ApiMode::Embedded,
+            base_url: None,
+            api_key: None,
+            webhook_secret: None,
+            requests_per_minute: 100,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]

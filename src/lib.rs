@@ -136,7 +136,15 @@ impl App {
             webhooks::Webhooks::new(esign.clone(), settings.config.webhooks.clone())
                 .map_err(|e| StartError::Serve(std::io::Error::other(e.to_string())))?,
         );
-        let sync = build_sync(&settings, &esign, local_addr, &public_url)?;
+        let sync = match build_sync(&settings, &esign, local_addr, &public_url)? {
+            Some(built) => {
+                if let Some(key_id) = &built.exempt_key {
+                    limiter.exempt(key_id);
+                }
+                Some((built.daemon, built.admin_token))
+            }
+            None => None,
+        };
         let sealing = Arc::new(sealing::Sealing::set_up(
             &settings.config.seal,
             &settings.data_dir,
@@ -226,6 +234,15 @@ impl App {
                 buffer_public_body(public_bodies.clone(), request, next)
             },
         ));
+        // One cancellation path: when shutdown begins, the sync daemon stops taking steps
+        // before the listener drains (its calls to the closing API would fail for nothing).
+        let stopping = self.sync.as_ref().map(|(daemon, _)| daemon.clone());
+        let shutdown = async move {
+            shutdown.await;
+            if let Some(daemon) = stopping {
+                daemon.stop();
+            }
+        };
         let served = server::serve(self.listener, router, self.connection_limits, shutdown).await;
         purge.abort();
         mail_worker.abort();
@@ -315,12 +332,20 @@ fn observability_router(esign: Arc<Esign>, daemon: Option<Arc<sync::SyncDaemon>>
 /// The sync daemon, when there are mappings: its sources, mappings and API client (embedded:
 /// this server over loopback with a key of its own in `<data>/sync/api-key`; remote: the
 /// configured base URL and key), and the admin token.
+/// The sync daemon as built: its admin token, and (embedded) its key, outside the per-key
+/// rate limit.
+struct BuiltSync {
+    daemon: Arc<sync::SyncDaemon>,
+    admin_token: String,
+    exempt_key: Option<String>,
+}
+
 fn build_sync(
     settings: &Settings,
     esign: &Esign,
     local_addr: SocketAddr,
     public_url: &str,
-) -> Result<Option<(Arc<sync::SyncDaemon>, String)>, StartError> {
+) -> Result<Option<BuiltSync>, StartError> {
     let config = &settings.config;
     if !config.sync.enabled {
         return Ok(None);
@@ -367,7 +392,7 @@ fn build_sync(
     } else {
         local_addr
     };
-    let (client, default_receiver) = match config.certyneo.mode {
+    let (client, default_receiver, exempt_key) = match config.certyneo.mode {
         config::ApiMode::Embedded => {
             let key_path = settings.data_dir.join("sync").join("api-key");
             let key = match std::fs::read_to_string(&key_path) {
@@ -383,9 +408,16 @@ fn build_sync(
                     created.secret
                 }
             };
+            // The daemon's own key, used over loopback by this process only: not held to
+            // the public per-key limit (every other key is).
+            let key_id = esign
+                .authenticate(&format!("Bearer {key}"))
+                .map(|found| found.id)
+                .ok();
             (
                 sync::client::ApiClient::new(&format!("http://{loopback}/api/v1"), &key),
                 format!("http://{loopback}/hooks/certyneo"),
+                key_id,
             )
         }
         config::ApiMode::Remote => {
@@ -396,8 +428,10 @@ fn build_sync(
                 StartError::Sync("certyneo.mode is remote: set certyneo.api_key".into())
             })?;
             (
-                sync::client::ApiClient::new(base, key),
+                sync::client::ApiClient::new(base, key)
+                    .with_pacer(config.certyneo.requests_per_minute),
                 format!("{}/hooks/certyneo", public_url.trim_end_matches('/')),
+                None,
             )
         }
     };
@@ -421,7 +455,11 @@ fn build_sync(
         sources = daemon.sources().len(),
         "sync daemon ready"
     );
-    Ok(Some((Arc::new(daemon), token)))
+    Ok(Some(BuiltSync {
+        daemon: Arc::new(daemon),
+        admin_token: token,
+        exempt_key,
+    }))
 }
 
 /// Expires envelopes and queues reminders every `interval`.

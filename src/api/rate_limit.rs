@@ -30,6 +30,9 @@ pub struct RateLimiter {
     per_minute: u32,
     burst: u32,
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// Keys outside the limit: the embedded sync daemon's own key, which this process made
+    /// and keeps in `<data-dir>/sync/api-key` (its pace is the machine's, not a tenant's).
+    exempt: std::sync::RwLock<std::collections::HashSet<String>>,
 }
 
 impl RateLimiter {
@@ -38,7 +41,16 @@ impl RateLimiter {
             per_minute: per_minute.max(1),
             burst: burst.max(1),
             buckets: Mutex::new(HashMap::new()),
+            exempt: Default::default(),
         }
+    }
+
+    /// Takes key `key_id` out of the limit (the embedded daemon's own key).
+    pub fn exempt(&self, key_id: &str) {
+        self.exempt
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key_id.to_string());
     }
 
     fn rate_per_sec(&self) -> f64 {
@@ -48,6 +60,20 @@ impl RateLimiter {
     /// Takes one request from `key`'s bucket at time `now`.
     pub fn check(&self, key: &str, now: Instant) -> RateDecision {
         let rate = self.rate_per_sec();
+        if self
+            .exempt
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(key)
+        {
+            return RateDecision {
+                allowed: true,
+                limit: self.per_minute,
+                remaining: self.burst,
+                reset_secs: 0,
+                retry_after_secs: 0,
+            };
+        }
         let capacity = f64::from(self.burst);
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         let bucket = buckets.entry(key.to_string()).or_insert(Bucket {

@@ -239,6 +239,11 @@ pub struct SyncDaemon {
     last_runs: std::sync::Mutex<BTreeMap<String, Value>>,
     notices: notices::NoticeStore,
     notifier: notices::Notifier,
+    /// Set when the process begins to shut down: no new step, no new run.
+    stopping: std::sync::atomic::AtomicBool,
+    /// While the API is busy (429, 503, no answer): when jobs may call it again, and how many
+    /// busy answers came in a row (the backoff grows with them, and resets on success).
+    api_busy: std::sync::Mutex<(u32, Option<chrono::DateTime<chrono::Utc>>)>,
     /// Notices raised since the job runner's last round.
     notices_waiting: std::sync::atomic::AtomicBool,
     /// Wakes the notifier (at the end of a round that raised notices).
@@ -268,6 +273,8 @@ fn backoff(attempts: u32) -> chrono::Duration {
 
 /// How a step failed.
 enum StepError {
+    /// The API cannot take calls now: wait (at least this long), without spending an attempt.
+    Delay(Option<Duration>, String),
     /// Try again later (counts towards parking).
     Retry(String),
     /// Park now: the kind of problem (for metrics and notices), and what it is.
@@ -277,6 +284,7 @@ enum StepError {
 impl From<ClientError> for StepError {
     fn from(err: ClientError) -> Self {
         match err {
+            ClientError::Busy { retry_after, .. } => StepError::Delay(retry_after, err.to_string()),
             ClientError::Transient(_) => StepError::Retry(err.to_string()),
             ClientError::Refused { .. } => StepError::Park("api_refused", err.to_string()),
         }
@@ -343,6 +351,8 @@ impl SyncDaemon {
             notices: notices::NoticeStore::new(settings.store.sync_notices.clone()),
             notifier: notices::Notifier::new(notify, mailer),
             notices_waiting: std::sync::atomic::AtomicBool::new(false),
+            stopping: std::sync::atomic::AtomicBool::new(false),
+            api_busy: std::sync::Mutex::new((0, None)),
             notice_raised: tokio::sync::Notify::new(),
             clock: settings.clock,
             jobs: JobStore::new(settings.store),
@@ -366,6 +376,44 @@ impl SyncDaemon {
 
     fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
+    }
+
+    /// Shutdown has begun: the job runner takes no new step (a step cut short by it records
+    /// nothing and runs again at the next start) and sources are not read again.
+    pub fn stop(&self) {
+        self.stopping
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        self.wake.notify_one();
+    }
+
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// The API answered busy: jobs wait (its `Retry-After`, else 1 s doubling per busy
+    /// answer in a row, at most 60 s). Returns when they may call again.
+    fn api_was_busy(&self, retry_after: Option<Duration>) -> chrono::DateTime<chrono::Utc> {
+        let mut busy = self.api_busy.lock().unwrap_or_else(|p| p.into_inner());
+        busy.0 = busy.0.saturating_add(1);
+        let backoff = Duration::from_secs(1u64 << busy.0.min(6).saturating_sub(1))
+            .min(Duration::from_secs(60));
+        let wait = retry_after
+            .unwrap_or(backoff)
+            .max(Duration::from_millis(200));
+        let until = self.now() + chrono::Duration::from_std(wait).unwrap_or_default();
+        busy.1 = Some(busy.1.map_or(until, |earlier| earlier.max(until)));
+        until
+    }
+
+    fn api_answered(&self) {
+        let mut busy = self.api_busy.lock().unwrap_or_else(|p| p.into_inner());
+        busy.0 = 0;
+    }
+
+    /// When the API may be called again, if it is busy now.
+    fn api_busy_until(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let busy = self.api_busy.lock().unwrap_or_else(|p| p.into_inner());
+        busy.1.filter(|until| *until > self.now())
     }
 
     /// The webhook receiver is registered with the API (ready to complete jobs).
@@ -508,6 +556,10 @@ impl SyncDaemon {
         // The one writer of job states: received webhooks (and the reconciler's findings),
         // then newer records, then the due steps — never two at once for a job.
         loop {
+            if self.is_stopping() {
+                tracing::info!("sync daemon stopped taking steps");
+                return;
+            }
             if let Err(err) = self.process_inbox().await {
                 tracing::error!(error = %err, "processing received webhooks failed");
             }
@@ -535,6 +587,9 @@ impl SyncDaemon {
         let mut failures = 0u32;
         // A run at start: whatever was missed while down runs once, not once per missed slot.
         loop {
+            if self.is_stopping() {
+                return;
+            }
             let mut not_before = None;
             match self.clone().poll_once(&name).await {
                 Ok(_) => failures = 0,
@@ -965,6 +1020,10 @@ impl SyncDaemon {
             let Ok(permit) = limit.clone().acquire_owned().await else {
                 break;
             };
+            // Shutting down, or the API asked for a pause: the rest wait for a later round.
+            if self.is_stopping() || self.api_busy_until().is_some() {
+                break;
+            }
             let daemon = self.clone();
             tasks.spawn(async move {
                 daemon.drive(job).await;
@@ -977,9 +1036,29 @@ impl SyncDaemon {
     /// Takes one job as far as it can go now.
     async fn drive(&self, mut job: Job) {
         loop {
+            if self.is_stopping() {
+                return;
+            }
             let before = job.state;
-            match self.step(&mut job).await {
+            let outcome = self.step(&mut job).await;
+            if self.is_stopping() && outcome.is_err() {
+                // Cut short by the shutdown (our own API is closing): nothing is recorded,
+                // the step runs again at the next start.
+                return;
+            }
+            match outcome {
+                Err(StepError::Delay(retry_after, message)) => {
+                    let until = self.api_was_busy(retry_after);
+                    tracing::info!(job = %job.id, state = job.state.as_str(), error = %message, "the API is busy; the job waits without spending an attempt");
+                    job.next_attempt_at = until;
+                    job.last_error = Some(message);
+                    if let Err(err) = self.jobs.save(&job) {
+                        tracing::error!(job = %job.id, error = %err, "saving a job failed");
+                    }
+                    return;
+                }
                 Ok(()) => {
+                    self.api_answered();
                     job.attempts = 0;
                     job.last_error = None;
                     job.updated_at = self.now();
@@ -994,6 +1073,8 @@ impl SyncDaemon {
                 Err(error) => {
                     let now = self.now();
                     let (message, park, kind) = match error {
+                        // (Handled above; kept whole so that no error is dropped.)
+                        StepError::Delay(_, message) => (message, false, "busy"),
                         StepError::Retry(message) => {
                             job.attempts += 1;
                             let park = job.attempts >= self.max_attempts;

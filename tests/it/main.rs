@@ -18,6 +18,7 @@ mod isolation;
 mod mail;
 mod one_contract;
 mod openapi;
+mod pacing;
 mod quickstart;
 mod races;
 mod render;

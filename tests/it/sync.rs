@@ -56,7 +56,7 @@ impl Pipeline {
         self.dir.path()
     }
 
-    fn add_records(&self, range: std::ops::Range<usize>) {
+    pub(crate) fn add_records(&self, range: std::ops::Range<usize>) {
         for n in range {
             let record = json!({
                 "id": format!("E{n:04}"),

@@ -109,7 +109,7 @@ impl Server {
             .env("RUST_LOG", "warn")
             .envs(self.env.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(self.log_file());
         if let Some(config) = &self.config {
             command.arg("--config").arg(config);
         }
@@ -132,6 +132,36 @@ impl Server {
             assert!(Instant::now() < deadline, "server did not come up");
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
+    }
+
+    /// The server's log (warnings and errors, every start appended).
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()
+    }
+
+    fn log_file(&self) -> Stdio {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("server.log"))
+            .map(Stdio::from)
+            .unwrap_or_else(|_| Stdio::null())
+    }
+
+    /// SIGTERM, as a service manager stops it; returns once it exited (with its status).
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut child = self.child.take().expect("running");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        child.wait().unwrap()
+    }
+
+    /// Starts again (after `terminate` or `kill9`) on the same data folder and port.
+    pub async fn start_again(&mut self) {
+        self.spawn().await;
     }
 
     /// SIGKILL, no chance to flush anything.
