@@ -10,7 +10,9 @@
 //! - the 429s the daemon met and the jobs parked (the configuration is the default one: the
 //!   public per-key limit of 100/min, burst 200, and the daemon's concurrency of 4).
 //!
-//! Run: `cargo bench --bench sync` (`BENCH_RECORDS=200` for a shorter run). Without `--bench`
+//! Run: `cargo bench --bench sync` (`BENCH_RECORDS=200` for a shorter run,
+//! `BENCH_RAISED_LIMIT=1` to compare with the public rate limit raised out of the way,
+//! `BENCH_REMOTE=1` for remote mode against a second signbridge: 300 records by default). Without `--bench`
 //! (as `cargo test --all-targets` does) it runs 20 records.
 
 #[path = "../tests/it/common/mod.rs"]
@@ -51,8 +53,155 @@ fn metric(text: &str, name: &str) -> u64 {
         .unwrap_or(0)
 }
 
+fn start(
+    root: &std::path::Path,
+    port: u16,
+    config: Option<&str>,
+    data: &str,
+) -> std::process::Child {
+    let mut command = Command::new(common::BIN);
+    command
+        .current_dir(root)
+        .args([
+            "run",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+            data,
+        ])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    if let Some(config) = config {
+        command.args(["--config", config]);
+    }
+    command.spawn().expect("start signbridge")
+}
+
+async fn wait_ready(http: &reqwest::Client, base: &str, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let ready = http.get(format!("{base}{path}")).send().await;
+        if ready.map(|r| r.status().is_success()).unwrap_or(false) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "signbridge did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Remote mode (`BENCH_REMOTE=1`): the daemon drives a second signbridge acting as the cloud,
+/// with the default per-key limit (100/min, burst 200); prints the time to send every record
+/// next to the least the limit allows for the calls made, and the 429s met.
+fn remote(records: usize) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    std::fs::create_dir_all(root.join("records")).unwrap();
+    std::fs::create_dir_all(root.join("mappings")).unwrap();
+    std::fs::write(root.join("mappings/contract.md.hbs"), TEMPLATE).unwrap();
+    std::fs::write(root.join("mappings/hires.yaml"), MAPPING).unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let cloud_port = common::free_port();
+    let cloud_base = format!("http://127.0.0.1:{cloud_port}");
+    let mut cloud = start(root, cloud_port, None, "cloud");
+    runtime.block_on(wait_ready(&http, &cloud_base, "/healthz"));
+    let bootstrap = std::fs::read_to_string(root.join("cloud/bootstrap-key")).unwrap();
+    let created: serde_json::Value = runtime.block_on(async {
+        http.post(format!("{cloud_base}/api/v1/keys"))
+            .bearer_auth(bootstrap.trim())
+            .json(&serde_json::json!({"name": "sync daemon"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    });
+    let port = common::free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let config = format!(
+        "certyneo:\n  mode: remote\n  base_url: {cloud_base}/api/v1\n  api_key: {}\nsources:\n  hris:\n    connector: folder\n    path: {r}/records\n    output: {r}/out\n    schedule: \"* * * * * *\"\nsync:\n  mappings_dir: {r}/mappings\n",
+        created["secret"].as_str().expect("a key"),
+        r = root.display()
+    );
+    std::fs::write(root.join("signbridge.yaml"), config).unwrap();
+    let mut daemon = start(root, port, Some("signbridge.yaml"), "data");
+    runtime.block_on(wait_ready(&http, &base, "/readyz"));
+    let started = Instant::now();
+    for n in 0..records {
+        let id = format!("E{n:05}");
+        let record = serde_json::json!({"id": id, "name": format!("Employee {n}"), "email": format!("e{n}@example.com"), "role": "engineer"});
+        std::fs::write(root.join(format!("records/{id}.json")), record.to_string()).unwrap();
+    }
+    let metrics = || {
+        runtime
+            .block_on(async {
+                http.get(format!("{base}/metrics"))
+                    .send()
+                    .await
+                    .ok()?
+                    .text()
+                    .await
+                    .ok()
+            })
+            .unwrap_or_default()
+    };
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    let text = loop {
+        let text = metrics();
+        if metric(&text, "signbridge_sync_jobs{state=\"sent\"}") as usize >= records {
+            break text;
+        }
+        assert!(Instant::now() < deadline, "not all sent within an hour");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let elapsed = started.elapsed();
+    let count_of = |outcome: &str| -> u64 {
+        text.lines()
+            .filter(|l| {
+                l.starts_with("signbridge_sync_api_call_seconds_count{")
+                    && l.contains(&format!("outcome=\"{outcome}\""))
+            })
+            .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+            .sum()
+    };
+    let calls = count_of("ok") + count_of("throttled") + count_of("busy");
+    // The burst of 200 at once, then 100 a minute (calls before the records were written —
+    // the webhook registration — came out of the same bucket earlier).
+    let least = (calls.saturating_sub(200) as f64) * 60.0 / 100.0;
+    println!("sync bench, remote mode: records={records} → a second signbridge with the default limit (100/min, burst 200)\n");
+    println!(
+        "records → sent:          {:.1} s for {calls} API calls; the limit allows it in {least:.1} s at best ({:+.1} %)",
+        elapsed.as_secs_f64(),
+        (elapsed.as_secs_f64() / least.max(1.0) - 1.0) * 100.0
+    );
+    println!(
+        "API calls:               {} ok, {} answered 429, {} busy; {} jobs parked",
+        count_of("ok"),
+        count_of("throttled"),
+        count_of("busy"),
+        metric(&text, "signbridge_sync_jobs{state=\"parked\"}")
+    );
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    let _ = cloud.kill();
+    let _ = cloud.wait();
+}
+
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
+    if std::env::var("BENCH_REMOTE").is_ok() {
+        let records = std::env::var("BENCH_RECORDS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(if full { 300 } else { 5 });
+        remote(records);
+        return;
+    }
     let records: usize = if full {
         std::env::var("BENCH_RECORDS")
             .ok()
@@ -72,6 +221,12 @@ fn main() {
         "sources:\n  hris:\n    connector: folder\n    path: {r}/records\n    output: {r}/out\n    schedule: \"* * * * * *\"\nsync:\n  mappings_dir: {r}/mappings\n",
         r = root.display()
     );
+    // `BENCH_RAISED_LIMIT=1`: the public limit raised out of the way, for comparison.
+    let config = if std::env::var("BENCH_RAISED_LIMIT").is_ok() {
+        format!("{config}rate_limit:\n  requests_per_minute: 100000000\n  burst: 100000000\n")
+    } else {
+        config
+    };
     std::fs::write(root.join("signbridge.yaml"), config).unwrap();
     let mut child = Command::new(common::BIN)
         .current_dir(root)
