@@ -153,65 +153,8 @@ impl Esign {
                 ),
                 _ => continue,
             };
-            let (page, rect) = match &field.anchor_text {
-                Some(anchor) => {
-                    let budget = crate::pdf::DecodeBudget::default();
-                    let found =
-                        find_anchor(&document, anchor, field.anchor_index as usize, &budget);
-                    budget.outcome().map_err(EsignError::UnusablePdf)?;
-                    let (page, found) = found.ok_or_else(|| {
-                        seal_failed(format!(
-                            "anchor text `{anchor}` is no longer in the document"
-                        ))
-                    })?;
-                    let (width, height) = (field.width, field.height);
-                    let gap = 4.0;
-                    let rect = match field.anchor_placement {
-                        super::model::AnchorPlacement::Right => Rect {
-                            x: found.x + found.width + gap,
-                            y: found.y + found.height / 2.0 - height / 2.0,
-                            width,
-                            height,
-                        },
-                        super::model::AnchorPlacement::Left => Rect {
-                            x: found.x - gap - width,
-                            y: found.y + found.height / 2.0 - height / 2.0,
-                            width,
-                            height,
-                        },
-                        super::model::AnchorPlacement::Below => Rect {
-                            x: found.x,
-                            y: found.y + found.height + gap,
-                            width,
-                            height,
-                        },
-                        super::model::AnchorPlacement::Above => Rect {
-                            x: found.x,
-                            y: found.y - gap - height,
-                            width,
-                            height,
-                        },
-                    };
-                    (page, rect)
-                }
-                None => (
-                    field.page_number,
-                    Rect {
-                        x: field.x,
-                        y: field.y,
-                        width: field.width,
-                        height: field.height,
-                    },
-                ),
-            };
-            let Some(page_id) = (page as usize).checked_sub(1).and_then(|i| pages.get(i)) else {
+            let Some((page, rect)) = place_field(&document, &pages, field)? else {
                 continue;
-            };
-            let (page_width, page_height) = PageGeometry::of(&document, *page_id).display_size();
-            let rect = Rect {
-                x: rect.x.clamp(0.0, (page_width - rect.width).max(0.0)),
-                y: rect.y.clamp(0.0, (page_height - rect.height).max(0.0)),
-                ..rect
             };
             items.push(StampItem {
                 page,
@@ -785,4 +728,74 @@ fn not_completed(envelope: &Envelope, wanted: &str) -> EsignError {
             }
         ),
     }
+}
+
+/// Where a field goes on its document: its page (from 1) and its box from the page's top-left
+/// in points, kept on the page — `None` when its page does not exist. An anchor that is no
+/// longer in the document is an error. Stamping and the signing page place fields alike.
+pub(crate) fn place_field(
+    document: &lopdf::Document,
+    pages: &[lopdf::ObjectId],
+    field: &super::model::Field,
+) -> Result<Option<(u32, Rect)>, EsignError> {
+    let (page, rect) = match &field.anchor_text {
+        Some(anchor) => {
+            let budget = crate::pdf::DecodeBudget::default();
+            let found = find_anchor(document, anchor, field.anchor_index as usize, &budget);
+            budget.outcome().map_err(EsignError::UnusablePdf)?;
+            let (page, found) = found.ok_or_else(|| {
+                seal_failed(format!(
+                    "anchor text `{anchor}` is no longer in the document"
+                ))
+            })?;
+            let (width, height) = (field.width, field.height);
+            let gap = 4.0;
+            let rect = match field.anchor_placement {
+                super::model::AnchorPlacement::Right => Rect {
+                    x: found.x + found.width + gap,
+                    y: found.y + found.height / 2.0 - height / 2.0,
+                    width,
+                    height,
+                },
+                super::model::AnchorPlacement::Left => Rect {
+                    x: found.x - gap - width,
+                    y: found.y + found.height / 2.0 - height / 2.0,
+                    width,
+                    height,
+                },
+                super::model::AnchorPlacement::Below => Rect {
+                    x: found.x,
+                    y: found.y + found.height + gap,
+                    width,
+                    height,
+                },
+                super::model::AnchorPlacement::Above => Rect {
+                    x: found.x,
+                    y: found.y - gap - height,
+                    width,
+                    height,
+                },
+            };
+            (page, rect)
+        }
+        None => (
+            field.page_number,
+            Rect {
+                x: field.x,
+                y: field.y,
+                width: field.width,
+                height: field.height,
+            },
+        ),
+    };
+    let Some(page_id) = (page as usize).checked_sub(1).and_then(|i| pages.get(i)) else {
+        return Ok(None);
+    };
+    let (page_width, page_height) = PageGeometry::of(document, *page_id).display_size();
+    let rect = Rect {
+        x: rect.x.clamp(0.0, (page_width - rect.width).max(0.0)),
+        y: rect.y.clamp(0.0, (page_height - rect.height).max(0.0)),
+        ..rect
+    };
+    Ok(Some((page, rect)))
 }

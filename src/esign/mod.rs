@@ -13,6 +13,7 @@ mod keys;
 mod lifecycle;
 pub mod model;
 mod outbox;
+mod page_view;
 mod signing;
 mod validate;
 mod views;
@@ -26,6 +27,7 @@ pub use evidence::{ChainReport, Sealer};
 pub use keys::{AuthFailure, CreatedKey, NewKey, KEY_MIN_RANDOM_CHARS};
 pub use lifecycle::{event_hash, Actor, TickReport};
 pub use outbox::MAX_MAIL_ATTEMPTS;
+pub use page_view::{DocumentLayout, PageImage, PlacedField};
 pub use signing::page_language;
 pub use signing::{consent_text, SignInput, SigningState, SigningView};
 pub use validate::{FieldIssue, SUPPORTED_LOCALES};
@@ -109,6 +111,8 @@ pub struct Esign {
     pub seal_ready: std::sync::Arc<tokio::sync::Notify>,
     /// Woken whenever a change records a public event (for webhook fan-out).
     pub events_ready: std::sync::Arc<tokio::sync::Notify>,
+    /// Pages drawn as images for the signing page.
+    page_images: page_view::PageImages,
 }
 
 impl Esign {
@@ -133,6 +137,7 @@ impl Esign {
             mail_ready: std::sync::Arc::new(tokio::sync::Notify::new()),
             seal_ready: std::sync::Arc::new(tokio::sync::Notify::new()),
             events_ready: std::sync::Arc::new(tokio::sync::Notify::new()),
+            page_images: page_view::PageImages::new(data_dir.join("pages")),
         })
     }
 

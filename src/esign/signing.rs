@@ -127,7 +127,7 @@ fn state_of(envelope: &Envelope, recipient: &Recipient) -> SigningState {
     }
 }
 
-fn not_found() -> EsignError {
+pub(super) fn not_found() -> EsignError {
     EsignError::NotFound {
         kind: "signing link",
         id: "(hidden)".into(),
@@ -467,20 +467,28 @@ impl Esign {
     }
 
     /// A document of the envelope as its recipient may see it.
+    /// Document `index` of the envelope a token opens, if its holder may see the documents.
+    pub(super) fn visible_document(
+        &self,
+        token: &str,
+        index: usize,
+    ) -> Result<EnvelopeDocument, EsignError> {
+        let (envelope, recipient_index) = self.resolve_token(token)?;
+        let view = self.signing_view(envelope, recipient_index);
+        view.envelope
+            .documents
+            .get(index)
+            .filter(|_| view.documents_visible())
+            .cloned()
+            .ok_or_else(not_found)
+    }
+
     pub fn signing_document(
         &self,
         token: &str,
         index: usize,
     ) -> Result<(EnvelopeDocument, Vec<u8>), EsignError> {
-        let (envelope, recipient_index) = self.resolve_token(token)?;
-        let view = self.signing_view(envelope, recipient_index);
-        let document = view
-            .envelope
-            .documents
-            .get(index)
-            .filter(|_| view.documents_visible())
-            .cloned()
-            .ok_or_else(not_found)?;
+        let document = self.visible_document(token, index)?;
         let bytes = self.store.blobs.get(&document.sha256)?.ok_or_else(|| {
             StoreError::Io(std::io::Error::other(format!(
                 "blob {} is missing",

@@ -10,6 +10,7 @@ mod image;
 pub mod incremental;
 mod inspect;
 pub mod layout;
+pub mod raster;
 pub mod reader;
 pub mod render;
 pub mod seal;

@@ -28,6 +28,10 @@ pub fn router(esign: Arc<Esign>) -> Router {
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/sign/{token}", get(show).post(act))
         .route("/sign/{token}/documents/{index}", get(document))
+        .route(
+            "/sign/{token}/documents/{index}/pages/{page}",
+            get(page_image),
+        )
         .with_state(esign)
 }
 
@@ -143,11 +147,18 @@ async fn show(
 ) -> Response {
     let opened = blocking(&esign, {
         let token = token.clone();
-        move |esign| esign.open_signing(&token, &actor)
+        move |esign| {
+            let view = esign.open_signing(&token, &actor)?;
+            let layouts = esign.signing_layouts(&view)?;
+            Ok((view, layouts))
+        }
     })
     .await;
     match opened {
-        Ok(view) => html(StatusCode::OK, pages::signing_page(&view, &token, None)),
+        Ok((view, layouts)) => html(
+            StatusCode::OK,
+            pages::signing_page(&view, &layouts, &token, None),
+        ),
         Err(err) => failure(err, &headers),
     }
 }
@@ -260,13 +271,15 @@ async fn rerender(
 ) -> Response {
     let token_owned = token.to_string();
     let view = blocking(esign, move |esign| {
-        esign.open_signing(&token_owned, &Actor::default())
+        let view = esign.open_signing(&token_owned, &Actor::default())?;
+        let layouts = esign.signing_layouts(&view)?;
+        Ok((view, layouts))
     })
     .await;
     match view {
-        Ok(view) => {
+        Ok((view, layouts)) => {
             let error = Some(message).filter(|m| !m.is_empty());
-            html(status, pages::signing_page(&view, token, error))
+            html(status, pages::signing_page(&view, &layouts, token, error))
         }
         Err(err) => failure(err, headers),
     }
@@ -338,6 +351,67 @@ async fn document(
             pages::unknown_link_page("en"),
         ),
     }
+}
+
+#[derive(Debug, Deserialize)]
+struct PageQuery {
+    w: Option<u16>,
+}
+
+/// A page of a document as an image, for the holder of the signing link only (private cache).
+/// A page that cannot be drawn answers a placeholder saying so — never an error page in the
+/// middle of the document.
+async fn page_image(
+    State(esign): State<Arc<Esign>>,
+    path: Result<Path<(String, String, String)>, axum::extract::rejection::PathRejection>,
+    query: Result<Query<PageQuery>, axum::extract::rejection::QueryRejection>,
+    headers: HeaderMap,
+) -> Response {
+    let language = preferred_language(&headers);
+    let parsed = path.ok().and_then(|Path((token, index, page))| {
+        Some((
+            token,
+            index.parse::<usize>().ok()?,
+            page.parse::<usize>().ok()?,
+        ))
+    });
+    let (Some((token, index, page)), Ok(Query(query))) = (parsed, query) else {
+        return html(StatusCode::NOT_FOUND, pages::unknown_link_page(language));
+    };
+    let width = query.w.unwrap_or(crate::pdf::raster::PHONE_WIDTH);
+    let esign_for_work = esign.clone();
+    let found = tokio::task::spawn_blocking(move || {
+        esign_for_work.signing_page_image(&token, index, page, width)
+    })
+    .await;
+    let (content_type, body) = match found {
+        Ok(Ok(crate::esign::PageImage::Png(png))) => ("image/png", png),
+        Ok(Ok(crate::esign::PageImage::Unavailable(_))) => (
+            "image/svg+xml",
+            pages::page_placeholder_svg(language).into_bytes(),
+        ),
+        Ok(Err(err)) => return failure(err, &headers),
+        Err(_) => (
+            "image/svg+xml",
+            pages::page_placeholder_svg(language).into_bytes(),
+        ),
+    };
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=3600"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 async fn signature_js() -> Response {

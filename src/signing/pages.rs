@@ -1,17 +1,22 @@
 //! The signer's pages as server-rendered HTML: no framework, no CDN, usable without
-//! JavaScript (a typed signature), with an optional drawn signature when scripts run. Every
-//! text a sender or recipient typed is escaped.
+//! JavaScript (a typed signature), with an optional drawn signature when scripts run. The
+//! documents show as page images with the fields on them. Every text a sender or recipient
+//! typed is escaped.
 
 use super::i18n::{escape, words, Words};
 use crate::esign::model::{FieldType, RecipientRole, RecipientStatus};
-use crate::esign::{consent_text, page_language, SigningState, SigningView};
+use crate::esign::{consent_text, page_language, DocumentLayout, SigningState, SigningView};
+use crate::pdf::raster::{DESKTOP_WIDTH, PHONE_WIDTH};
 
 const STYLE: &str = r#"
 *{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2433;background:#f3f5f8}
 main{max-width:860px;margin:0 auto;padding:16px}header{padding:8px 0 4px}h1{font-size:1.5rem;margin:.2em 0}h2{font-size:1.1rem}
 .sender{color:#4a5568;margin:0}.card{background:#fff;border:1px solid #dde3ea;border-radius:10px;padding:16px;margin:12px 0}
 .message{white-space:pre-wrap}.state{font-size:1.1rem}.error{border-color:#c53030;background:#fff5f5;color:#822727}
-iframe{width:100%;height:min(60vh,640px);border:1px solid #cbd5e0;border-radius:6px;background:#fff}figure{margin:0 0 16px}figcaption{font-size:.9rem;color:#4a5568;padding-top:4px}
+figure{margin:0 0 16px}figcaption{font-size:.9rem;color:#4a5568;padding-top:4px}
+.page{position:relative;margin:0 0 12px;border:1px solid #cbd5e0;border-radius:4px;background:#fff;overflow:hidden}.page img{display:block;width:100%;height:auto}
+.field{position:absolute;box-sizing:border-box;border:2px dashed #2b6cb0;background:rgba(43,108,176,.10);border-radius:3px;overflow:hidden}
+.field span{font-size:.7rem;line-height:1.1;color:#1a365d;padding:1px 3px;display:block}.field.other{border-color:#718096;background:rgba(113,128,150,.10)}.field.other span{color:#2d3748}
 label{display:block;font-weight:600;margin:12px 0 4px}input[type=text],textarea{width:100%;padding:10px;font:inherit;border:1px solid #a0aec0;border-radius:6px}
 .consent{display:flex;gap:10px;align-items:flex-start;margin:16px 0}.consent input{margin-top:5px;width:20px;height:20px}.consent label{font-weight:400;margin:0}
 button,.button{display:inline-block;font:inherit;font-weight:600;padding:12px 24px;border-radius:6px;border:0;background:#2b6cb0;color:#fff;cursor:pointer;text-decoration:none}
@@ -36,7 +41,12 @@ fn date(at: &chrono::DateTime<chrono::Utc>) -> String {
 }
 
 /// The page a signing link shows, for whatever state the recipient is in.
-pub fn signing_page(view: &SigningView, token: &str, error: Option<&str>) -> String {
+pub fn signing_page(
+    view: &SigningView,
+    layouts: &[DocumentLayout],
+    token: &str,
+    error: Option<&str>,
+) -> String {
     let words = words(page_language(&view.envelope));
     let envelope = &view.envelope;
     let recipient = &view.recipient;
@@ -123,9 +133,18 @@ pub fn signing_page(view: &SigningView, token: &str, error: Option<&str>) -> Str
             words.documents
         ));
         for (index, document) in envelope.documents.iter().enumerate() {
+            body.push_str("<figure class=\"document\">");
+            if let Some(layout) = layouts.get(index) {
+                body.push_str(&document_pages(
+                    view,
+                    words,
+                    &format!("{base}/documents/{index}"),
+                    &document.name,
+                    layout,
+                ));
+            }
             body.push_str(&format!(
-                "<figure><iframe src=\"{base}/documents/{index}\" title=\"{name}\" loading=\"lazy\"></iframe>\
-                 <figcaption>{name} · {count} {pages} · <a href=\"{base}/documents/{index}?download=1\" download>{download}</a></figcaption></figure>",
+                "<figcaption>{name} · {count} {pages} · <a href=\"{base}/documents/{index}?download=1\" download>{download}</a></figcaption></figure>",
                 name = escape(&document.name),
                 count = document.page_count,
                 pages = if document.page_count == 1 { words.page } else { words.pages },
@@ -138,6 +157,65 @@ pub fn signing_page(view: &SigningView, token: &str, error: Option<&str>) -> Str
         body.push_str(&action_forms(view, words, &base));
     }
     page(words, &envelope.subject, &body)
+}
+
+/// A document's pages as images sized to the screen (a phone's and a desktop's width at 2×),
+/// with the fields drawn where they will be stamped: the signer's own, and other signers' as
+/// placeholders. The boxes are positioned in percent of the page, so they follow the image at
+/// any width.
+fn document_pages(
+    view: &SigningView,
+    words: &Words,
+    base: &str,
+    name: &str,
+    layout: &DocumentLayout,
+) -> String {
+    let email = view.recipient.email.to_lowercase();
+    let count = layout.pages.len();
+    let mut html = String::from("<div class=\"pages\">");
+    for (page_index, (width, height)) in layout.pages.iter().enumerate() {
+        let number = page_index + 1;
+        let pixels_high = (height / width * f64::from(PHONE_WIDTH)).round();
+        let alt = words
+            .page_of
+            .replace("{name}", name)
+            .replace("{n}", &number.to_string())
+            .replace("{count}", &count.to_string());
+        html.push_str(&format!(
+            "<div class=\"page\" id=\"page-{number}\" data-width=\"{width}\" data-height=\"{height}\">\
+             <img src=\"{base}/pages/{number}?w={PHONE_WIDTH}\" srcset=\"{base}/pages/{number}?w={PHONE_WIDTH} {PHONE_WIDTH}w, {base}/pages/{number}?w={DESKTOP_WIDTH} {DESKTOP_WIDTH}w\" \
+             sizes=\"(max-width: 860px) 100vw, 828px\" width=\"{PHONE_WIDTH}\" height=\"{pixels_high}\" alt=\"{alt}\"{lazy}>",
+            alt = escape(&alt),
+            lazy = if number > 2 { " loading=\"lazy\"" } else { "" },
+        ));
+        for field in layout.fields.iter().filter(|f| f.page as usize == number) {
+            let own = field.recipient_email.to_lowercase() == email;
+            let label = if !own {
+                words.field_other
+            } else {
+                match field.field_type {
+                    FieldType::Signature => words.field_signature,
+                    FieldType::Initials => words.field_initials,
+                    FieldType::DateSigned => words.field_date,
+                    FieldType::Checkbox => words.checkbox_field,
+                    _ => words.text_field,
+                }
+            };
+            let percent = |part: f64, whole: f64| part / whole * 100.0;
+            html.push_str(&format!(
+                "<div class=\"field {whose}\" data-field=\"{number}\" aria-hidden=\"true\" style=\"left:{left:.4}%;top:{top:.4}%;width:{w:.4}%;height:{h:.4}%\"><span>{label}</span></div>",
+                whose = if own { "own" } else { "other" },
+                number = field.number,
+                left = percent(field.rect.x, *width),
+                top = percent(field.rect.y, *height),
+                w = percent(field.rect.width, *width),
+                h = percent(field.rect.height, *height),
+            ));
+        }
+        html.push_str("</div>");
+    }
+    html.push_str("</div>");
+    html
 }
 
 /// Inputs for the signer's TEXT and CHECKBOX fields, named `field_{index}`.
@@ -271,3 +349,14 @@ pub const SIGNATURE_JS: &str = r##""use strict";
   });
 })();
 "##;
+
+/// What a page that cannot be drawn shows in its place (an A4-shaped image with a sentence).
+pub fn page_placeholder_svg(lang: &str) -> String {
+    let words = words(lang);
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"720\" height=\"1018\" viewBox=\"0 0 720 1018\" role=\"img\" aria-label=\"{text}\">\
+         <rect width=\"720\" height=\"1018\" fill=\"#f7fafc\" stroke=\"#cbd5e0\" stroke-width=\"4\"/>\
+         <text x=\"360\" y=\"509\" font-family=\"sans-serif\" font-size=\"22\" fill=\"#2d3748\" text-anchor=\"middle\">{text}</text></svg>",
+        text = escape(words.page_unavailable)
+    )
+}

@@ -11,14 +11,26 @@ const PAGE_WAIT_SECONDS: u64 = 20;
 
 /// Uploads a one-page PDF and creates a draft envelope for `recipients`.
 async fn create_envelope(server: &Server, subject: &str, recipients: Value) -> Value {
+    create_envelope_with(server, subject, recipients, 1, json!([])).await
+}
+
+/// Uploads a PDF of `pages` pages and creates a draft envelope for `recipients` with `fields`.
+async fn create_envelope_with(
+    server: &Server,
+    subject: &str,
+    recipients: Value,
+    pages: usize,
+    fields: Value,
+) -> Value {
     let document = server
-        .upload(pdf(1, "Service agreement"), "agreement.pdf")
+        .upload(pdf(pages, "Service agreement"), "agreement.pdf")
         .await;
     let body = json!({
         "subject": subject,
         "message": "Please review and sign.",
         "documentIds": [document["id"]],
         "recipients": recipients,
+        "fields": fields,
     });
     expect_status(
         server.post("/envelopes").json(&body).send().await.unwrap(),
@@ -53,38 +65,109 @@ fn decode_png(bytes: &[u8]) -> (usize, usize, usize, Vec<u8>) {
     (info.width as usize, info.height as usize, channels, pixels)
 }
 
-/// Checks the frame on the signing page shows the envelope's document (the browser's URL for
-/// it answers with the uploaded PDF's bytes), then saves a screenshot of the page as an
-/// artifact for people to look at. Whether Chromium's viewer drew the PDF is not checked:
-/// headless Chromium draws an inline PDF as a black box.
-async fn check_document_frame_and_save_screenshot(
+/// Checks the signing page shows every page of the document as an image with ink on it (the
+/// browser decoded it; the server's bytes are a PNG of the asked width), at a phone's and a
+/// laptop's size, and that every field box sits where the envelope's coordinates say (within
+/// 2 px of the page's displayed size); saves screenshots as artifacts.
+async fn check_pages_and_fields(
     browser: &Browser,
-    document: &[u8],
-    path: &std::path::Path,
+    pages: usize,
+    fields: &[Value],
+    own_email: &str,
+    artifact: &str,
 ) {
-    let source = browser
-        .execute("return document.querySelector('iframe').src;", vec![])
-        .await;
-    let source = source.as_str().expect("the frame's URL");
-    let shown = reqwest::Client::builder()
-        .no_proxy()
-        .build()
-        .unwrap()
-        .get(source)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(shown.status(), 200, "{source}");
-    assert_eq!(
-        shown.bytes().await.unwrap().as_ref(),
-        document,
-        "the frame shows the envelope's document"
-    );
-    let screenshot = browser.screenshot().await;
-    let (width, height, _, _) = decode_png(&screenshot);
-    assert!(width > 0 && height > 0);
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, screenshot).unwrap();
+    for (width, height) in [(390, 844), (1280, 800)] {
+        browser.set_viewport(width, height).await;
+        let viewport = browser.execute("return window.innerWidth;", vec![]).await;
+        assert_eq!(viewport, width, "viewport width");
+        // Every page image loaded and decoded by the browser (lazy ones scrolled into view).
+        let loaded = browser
+            .execute_async(
+                "const done = arguments[arguments.length - 1];\
+                 const images = [...document.querySelectorAll('.page img')];\
+                 images.forEach(i => i.loading = 'eager');\
+                 Promise.all(images.map(i => i.decode().then(() => [i.naturalWidth, i.currentSrc], () => [0, i.currentSrc])))\
+                   .then(done);",
+            )
+            .await;
+        let loaded = loaded.as_array().expect("the images").clone();
+        assert_eq!(loaded.len(), pages, "one image per page");
+        for image in &loaded {
+            assert!(
+                image[0].as_u64().unwrap() > 0,
+                "an image was not decoded: {image}"
+            );
+            let source = image[1].as_str().unwrap();
+            let png = reqwest::Client::builder()
+                .no_proxy()
+                .build()
+                .unwrap()
+                .get(source)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(png.status(), 200);
+            assert_eq!(png.headers()["content-type"], "image/png");
+            assert!(png.headers()["cache-control"]
+                .to_str()
+                .unwrap()
+                .starts_with("private"));
+            let (w, _, channels, pixels) = decode_png(&png.bytes().await.unwrap());
+            assert!(w == 720 || w == 1600, "drawn at a known width: {w}");
+            let ink = pixels.chunks_exact(channels).filter(|p| p[0] < 128).count();
+            assert!(ink > 100, "the page image has ink ({ink} dark pixels)");
+        }
+        // No horizontal scrolling on a phone.
+        let scroll = browser
+            .execute(
+                "return document.documentElement.scrollWidth - window.innerWidth;",
+                vec![],
+            )
+            .await;
+        assert!(
+            scroll.as_i64().unwrap() <= 0,
+            "scrolls sideways by {scroll}"
+        );
+        // Each field box where its coordinates say, on its page, scaled to the page's width.
+        let boxes = browser
+            .execute(
+                "return [...document.querySelectorAll('.field')].map(f => {\
+                   const page = f.closest('.page'); const p = page.getBoundingClientRect(); const r = f.getBoundingClientRect();\
+                   return {field: +f.dataset.field, own: f.classList.contains('own'), page: page.id,\
+                           pw: +page.dataset.width, left: r.left - p.left - page.clientLeft, top: r.top - p.top - page.clientTop,\
+                           width: r.width, height: r.height, inner: page.clientWidth};\
+                 });",
+                vec![],
+            )
+            .await;
+        let boxes = boxes.as_array().unwrap();
+        assert_eq!(boxes.len(), fields.len(), "{boxes:?}");
+        for (number, field) in fields.iter().enumerate() {
+            let shown = boxes
+                .iter()
+                .find(|b| b["field"] == number)
+                .unwrap_or_else(|| panic!("field {number} is not drawn"));
+            assert_eq!(shown["page"], format!("page-{}", field["pageNumber"]));
+            assert_eq!(shown["own"], field["recipientEmail"] == own_email);
+            let scale = shown["inner"].as_f64().unwrap() / shown["pw"].as_f64().unwrap();
+            for (css, key) in [
+                ("left", "x"),
+                ("top", "y"),
+                ("width", "width"),
+                ("height", "height"),
+            ] {
+                let expected = field[key].as_f64().unwrap() * scale;
+                let actual = shown[css].as_f64().unwrap();
+                assert!(
+                    (actual - expected).abs() <= 2.0,
+                    "field {number} {css}: {actual} px, expected {expected} px at {width}×{height}"
+                );
+            }
+        }
+        browser
+            .save_screenshot(&artifacts_dir().join(format!("{artifact}-{width}x{height}.png")))
+            .await;
+    }
 }
 
 /// Where the server keeps a blob with these bytes (content-addressed by SHA-256).
@@ -153,14 +236,7 @@ async fn sequential_signers_sign_from_their_invitations_in_the_browser() {
     let browser = Browser::start().await;
     browser.goto(&first).await;
     expect_signing_page(&browser, subject, "First Signer").await;
-    let document_id = envelope["documentIds"][0].as_str().unwrap();
-    let document = server.document_bytes(&server.key, document_id).await;
-    check_document_frame_and_save_screenshot(
-        &browser,
-        &document,
-        &artifacts_dir().join("signing-page.png"),
-    )
-    .await;
+    check_pages_and_fields(&browser, 1, &[], "first@example.com", "signing-page").await;
     sign_typed(&browser, "First Signer").await;
 
     let partial = server.envelope(id).await;
@@ -318,5 +394,63 @@ async fn a_signature_drawn_on_the_canvas_is_accepted() {
         Some(&drawn_png[..]),
         "the drawn signature was not stored"
     );
+    browser.quit().await;
+}
+
+#[tokio::test]
+async fn the_document_shows_as_page_images_with_each_field_where_it_will_be_stamped() {
+    let server = Server::start().await;
+    let fields = json!([
+        {"recipientEmail": "ana@example.com", "documentIndex": 0, "pageNumber": 1, "fieldType": "SIGNATURE", "x": 72, "y": 600, "width": 180, "height": 50},
+        {"recipientEmail": "ana@example.com", "documentIndex": 0, "pageNumber": 2, "fieldType": "DATE_SIGNED", "x": 300, "y": 100, "width": 120, "height": 24},
+        {"recipientEmail": "ben@example.com", "documentIndex": 0, "pageNumber": 2, "fieldType": "SIGNATURE", "x": 72, "y": 700, "width": 180, "height": 50}
+    ]);
+    let envelope = create_envelope_with(
+        &server,
+        "Two-page agreement",
+        json!([
+            {"email": "ana@example.com", "name": "Ana Signer", "signingOrder": 1},
+            {"email": "ben@example.com", "name": "Ben Signer", "signingOrder": 2}
+        ]),
+        2,
+        fields.clone(),
+    )
+    .await;
+    let id = envelope["id"].as_str().unwrap();
+    server.send(id).await;
+    let link = invitation_link(&server.outbox(1).await, "ana@example.com");
+    let browser = Browser::start().await;
+    browser.goto(&link).await;
+    expect_signing_page(&browser, "Two-page agreement", "Ana Signer").await;
+    check_pages_and_fields(
+        &browser,
+        2,
+        fields.as_array().unwrap(),
+        "ana@example.com",
+        "page-images",
+    )
+    .await;
+
+    // A page that does not exist, a width not offered, another token: nothing is drawn.
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    for bad in [
+        format!("{link}/documents/0/pages/3"),
+        format!("{link}/documents/0/pages/1?w=5000"),
+        format!("{link}/documents/1/pages/1"),
+        format!(
+            "{}/sign/{}/documents/0/pages/1",
+            server.base(),
+            "A".repeat(43)
+        ),
+    ] {
+        let response = client.get(&bad).send().await.unwrap();
+        assert_eq!(response.status(), 404, "{bad}");
+    }
+    // The original stays downloadable from the page.
+    let download = browser
+        .execute("return document.querySelector('a[download]').href;", vec![])
+        .await;
+    let original = client.get(download.as_str().unwrap()).send().await.unwrap();
+    assert_eq!(original.headers()["content-type"], "application/pdf");
     browser.quit().await;
 }

@@ -313,6 +313,15 @@ impl Browser {
         .await
     }
 
+    /// Runs an asynchronous script: it ends by calling its last argument with the result.
+    pub async fn execute_async(&self, script: &str) -> Value {
+        self.command(
+            "/execute/async",
+            Some(json!({ "script": script, "args": [] })),
+        )
+        .await
+    }
+
     /// Performs one sequence of pointer (mouse) actions, then releases all input state.
     pub async fn pointer_actions(&self, actions: Vec<Value>) {
         self.command(
@@ -378,6 +387,33 @@ impl Browser {
     }
 
     /// A PNG of the viewport.
+    /// Sizes the window (`width`×`height` CSS pixels of the viewport, as a phone or a laptop).
+    pub async fn set_viewport(&self, width: u32, height: u32) {
+        self.command(
+            "/window/rect",
+            Some(json!({"width": width, "height": height})),
+        )
+        .await;
+        // The window's frame takes some of it: grow the window until the viewport is exact.
+        let inner = self
+            .execute("return [window.innerWidth, window.innerHeight];", vec![])
+            .await;
+        let (inner_width, inner_height) = (
+            inner[0].as_u64().unwrap_or(0) as u32,
+            inner[1].as_u64().unwrap_or(0) as u32,
+        );
+        if (inner_width, inner_height) != (width, height) {
+            self.command(
+                "/window/rect",
+                Some(json!({
+                    "width": width * 2 - inner_width.min(width * 2),
+                    "height": height * 2 - inner_height.min(height * 2),
+                })),
+            )
+            .await;
+        }
+    }
+
     pub async fn screenshot(&self) -> Vec<u8> {
         use base64::Engine;
         let encoded = self.command("/screenshot", None).await;
