@@ -454,3 +454,110 @@ async fn the_document_shows_as_page_images_with_each_field_where_it_will_be_stam
     assert_eq!(original.headers()["content-type"], "application/pdf");
     browser.quit().await;
 }
+
+/// The WCAG 2.1 A and AA violations axe-core finds on the open page (axe-core from the npm
+/// registry, unpacked by `.ci/run` into `target/axe/package/`).
+async fn axe_violations(browser: &Browser) -> Vec<Value> {
+    let path = std::env::var("AXE_CORE_JS")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/axe/package/axe.min.js")
+        });
+    let script = std::fs::read_to_string(&path).unwrap_or_else(|err| {
+        panic!(
+            "axe-core is missing at {} ({err}): .ci/run unpacks it from the npm registry",
+            path.display()
+        )
+    });
+    browser.execute(&script, vec![]).await;
+    let result = browser
+        .execute_async(
+            "const done = arguments[arguments.length - 1];\
+             axe.run(document, {runOnly: {type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa']}})\
+               .then(r => done(r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map(n => n.target.join(' ') + ': ' + n.failureSummary)}))),\
+                     e => done([{id: 'axe-error', help: String(e)}]));",
+        )
+        .await;
+    result.as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+async fn every_state_of_the_signing_page_passes_axe_at_wcag_2_1_aa() {
+    let server = Server::start().await;
+    let fields = json!([
+        {"recipientEmail": "ana@example.com", "documentIndex": 0, "pageNumber": 1, "fieldType": "SIGNATURE", "x": 72, "y": 600, "width": 180, "height": 50},
+        {"recipientEmail": "ana@example.com", "documentIndex": 0, "pageNumber": 1, "fieldType": "TEXT", "x": 72, "y": 500, "width": 180, "height": 24},
+        {"recipientEmail": "ben@example.com", "documentIndex": 0, "pageNumber": 1, "fieldType": "SIGNATURE", "x": 300, "y": 600, "width": 180, "height": 50}
+    ]);
+    let envelope = create_envelope_with(
+        &server,
+        "Accessible agreement",
+        json!([
+            {"email": "ana@example.com", "name": "Ana Signer", "signingOrder": 1},
+            {"email": "ben@example.com", "name": "Ben Signer", "signingOrder": 2}
+        ]),
+        1,
+        fields,
+    )
+    .await;
+    let id = envelope["id"].as_str().unwrap();
+    server.send(id).await;
+    let ana = invitation_link(&server.outbox(1).await, "ana@example.com");
+    let browser = Browser::start().await;
+    // The check can fail: an image without a text alternative is reported.
+    browser.goto(&ana).await;
+    browser
+        .execute(
+            "document.querySelector('main').insertAdjacentHTML('beforeend', '<img src=\"/favicon.ico\">');",
+            vec![],
+        )
+        .await;
+    let planted = axe_violations(&browser).await;
+    assert!(
+        planted.iter().any(|v| v["id"] == "image-alt"),
+        "axe did not run: {planted:?}"
+    );
+    let mut found = Vec::new();
+    for (width, height) in [(390, 844), (1280, 800)] {
+        browser.set_viewport(width, height).await;
+        browser.goto(&ana).await;
+        expect_signing_page(&browser, "Accessible agreement", "Ana Signer").await;
+        found.push((
+            format!("first view {width}"),
+            axe_violations(&browser).await,
+        ));
+        // Half-way: the name typed, the decline form open.
+        let typed = browser.find("#typed_name").await;
+        browser.type_text(&typed, "Ana").await;
+        browser.click(&browser.find("details summary").await).await;
+        found.push((format!("half-way {width}"), axe_violations(&browser).await));
+        browser
+            .save_screenshot(&artifacts_dir().join(format!("half-way-{width}x{height}.png")))
+            .await;
+    }
+    browser.goto(&ana).await;
+    browser
+        .type_text(&browser.find("#field_1").await, "Engineer")
+        .await;
+    sign_typed(&browser, "Ana Signer").await;
+    found.push(("signed".into(), axe_violations(&browser).await));
+    browser
+        .save_screenshot(&artifacts_dir().join("signed-1280x800.png"))
+        .await;
+    let ben = invitation_link(&server.outbox(2).await, "ben@example.com");
+    browser.goto(&ben).await;
+    browser.click(&browser.find("details summary").await).await;
+    let reason = browser.wait_displayed("#reason", PAGE_WAIT_SECONDS).await;
+    browser.type_text(&reason, "Not my contract").await;
+    browser.click(&browser.find("#decline").await).await;
+    browser
+        .wait_for_text("#state", "You declined", PAGE_WAIT_SECONDS)
+        .await;
+    found.push(("declined".into(), axe_violations(&browser).await));
+    browser
+        .save_screenshot(&artifacts_dir().join("declined-1280x800.png"))
+        .await;
+    let failing: Vec<_> = found.iter().filter(|(_, v)| !v.is_empty()).collect();
+    assert!(failing.is_empty(), "{failing:#?}");
+    browser.quit().await;
+}
