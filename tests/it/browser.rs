@@ -561,3 +561,114 @@ async fn every_state_of_the_signing_page_passes_axe_at_wcag_2_1_aa() {
     assert!(failing.is_empty(), "{failing:#?}");
     browser.quit().await;
 }
+
+#[tokio::test]
+async fn a_signature_drawn_with_a_finger_on_a_phone_signs_and_is_stamped() {
+    let server = Server::start().await;
+    let envelope = create_envelope_with(
+        &server,
+        "Phone signature",
+        json!([{"email": "tia@example.com", "name": "Tia Touch"}]),
+        1,
+        json!([{"recipientEmail": "tia@example.com", "documentIndex": 0, "pageNumber": 1, "fieldType": "SIGNATURE", "x": 72, "y": 600, "width": 200, "height": 60}]),
+    )
+    .await;
+    let id = envelope["id"].as_str().unwrap();
+    server.send(id).await;
+    let link = invitation_link(&server.outbox(1).await, "tia@example.com");
+    let browser = Browser::start().await;
+    browser.set_viewport(390, 844).await;
+    browser
+        .cdp(
+            "Emulation.setTouchEmulationEnabled",
+            json!({"enabled": true, "maxTouchPoints": 5}),
+        )
+        .await;
+    browser.goto(&link).await;
+    expect_signing_page(&browser, "Phone signature", "Tia Touch").await;
+    let pad = browser.wait_displayed("#pad", PAGE_WAIT_SECONDS).await;
+    browser
+        .execute(
+            "arguments[0].scrollIntoView({block: 'center'});",
+            vec![pad.reference()],
+        )
+        .await;
+    let rect = browser
+        .execute(
+            "const r = arguments[0].getBoundingClientRect(); return [r.left, r.top, r.width, r.height, document.documentElement.scrollWidth];",
+            vec![pad.reference()],
+        )
+        .await;
+    let (left, top, width, height) = (
+        rect[0].as_f64().unwrap(),
+        rect[1].as_f64().unwrap(),
+        rect[2].as_f64().unwrap(),
+        rect[3].as_f64().unwrap(),
+    );
+    assert!(
+        width <= 390.0 && rect[4].as_f64().unwrap() <= 390.0,
+        "the pad fits the phone: {rect}"
+    );
+    let blank = browser
+        .execute(
+            "return arguments[0].toDataURL('image/png');",
+            vec![pad.reference()],
+        )
+        .await;
+    // A finger stroke across the pad: touchStart, moves, touchEnd.
+    let point = |fx: f64, fy: f64| json!([{"x": left + width * fx, "y": top + height * fy}]);
+    browser
+        .cdp(
+            "Input.dispatchTouchEvent",
+            json!({"type": "touchStart", "touchPoints": point(0.1, 0.5)}),
+        )
+        .await;
+    for step in 1..=8 {
+        let fy = if step % 2 == 0 { 0.3 } else { 0.7 };
+        browser
+            .cdp(
+                "Input.dispatchTouchEvent",
+                json!({"type": "touchMove", "touchPoints": point(0.1 + 0.1 * f64::from(step), fy)}),
+            )
+            .await;
+    }
+    browser
+        .cdp(
+            "Input.dispatchTouchEvent",
+            json!({"type": "touchEnd", "touchPoints": []}),
+        )
+        .await;
+    let drawn = browser
+        .execute(
+            "return arguments[0].toDataURL('image/png');",
+            vec![pad.reference()],
+        )
+        .await;
+    assert_ne!(drawn, blank, "the finger left no ink on the pad");
+    sign_typed(&browser, "Tia Touch").await;
+    server.wait_completed(id).await;
+
+    // The sealed document carries the drawn signature as an image on page 1.
+    let signed = server.download(id, "signed-document").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signed.pdf");
+    std::fs::write(&path, signed.bytes().await.unwrap()).unwrap();
+    let listed = std::process::Command::new("pdfimages")
+        .arg("-list")
+        .arg(&path)
+        .output()
+        .expect("pdfimages (poppler-utils) is needed");
+    let text = String::from_utf8_lossy(&listed.stdout);
+    let images: Vec<&str> = text
+        .lines()
+        .skip(2)
+        .filter(|l| l.contains(" image "))
+        .collect();
+    assert!(
+        images
+            .iter()
+            .any(|l| l.split_whitespace().next() == Some("1")),
+        "no image on page 1: {text}"
+    );
+    browser.quit().await;
+}

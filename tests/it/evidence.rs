@@ -54,7 +54,7 @@ fn pyhanko(path: &Path, trust: Option<&Path>) -> String {
 }
 
 impl Server {
-    async fn download(&self, id: &str, what: &str) -> reqwest::Response {
+    pub(crate) async fn download(&self, id: &str, what: &str) -> reqwest::Response {
         self.get(&format!("/envelopes/{id}/{what}"))
             .header("Accept", "application/json")
             .send()

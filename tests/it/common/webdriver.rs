@@ -313,6 +313,15 @@ impl Browser {
         .await
     }
 
+    /// A Chrome DevTools Protocol command (through chromedriver), e.g. touch input.
+    pub async fn cdp(&self, command: &str, params: Value) -> Value {
+        self.command(
+            "/goog/cdp/execute",
+            Some(json!({ "cmd": command, "params": params })),
+        )
+        .await
+    }
+
     /// Runs an asynchronous script: it ends by calling its last argument with the result.
     pub async fn execute_async(&self, script: &str) -> Value {
         self.command(
