@@ -14,6 +14,7 @@
 //! - [`sync`]: the sync daemon — sources, mappings, jobs, the webhook receiver, write-back;
 //!   it reaches the API over HTTP only.
 //! - [`server`]: the HTTP/1 server — connection cap, header and body deadlines, body budgets.
+//! - [`i18n`]: the words of the signer's pages and emails, one Fluent catalogue per language.
 //! - [`clock`], [`ids`]: time and identifiers.
 //!
 //! [`App::start`] wires the parts and serves them until shut down.
@@ -22,6 +23,7 @@ pub mod api;
 pub mod clock;
 pub mod config;
 pub mod esign;
+pub mod i18n;
 pub mod ids;
 pub mod pdf;
 pub mod sealing;

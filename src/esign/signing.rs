@@ -78,18 +78,17 @@ pub struct SignInput {
 /// The consent statement shown next to the Sign button, in the page's language. It is stored
 /// with each signature exactly as shown.
 pub fn consent_text(language: &str) -> &'static str {
-    match language {
-        "fr" => "J'accepte de signer ce document électroniquement et je reconnais que ma signature électronique a la même valeur que ma signature manuscrite.",
-        _ => "I agree to sign this document electronically and accept that my electronic signature is as binding as my handwritten signature.",
-    }
+    crate::i18n::words(language).consent
 }
 
-/// The language of an envelope's pages: the primary subtag of its locale, `en` by default.
+/// The language of an envelope's pages: its locale's (or that locale's primary subtag's) when
+/// there is a catalogue for it, `en` by default.
 pub fn page_language(envelope: &Envelope) -> &'static str {
-    match envelope.locale.as_deref().and_then(|l| l.split('-').next()) {
-        Some("fr") => "fr",
-        _ => "en",
-    }
+    envelope
+        .locale
+        .as_deref()
+        .and_then(crate::i18n::language_of)
+        .unwrap_or("en")
 }
 
 fn state_of(envelope: &Envelope, recipient: &Recipient) -> SigningState {

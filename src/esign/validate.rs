@@ -24,7 +24,7 @@ impl FieldIssue {
 }
 
 /// Languages the signer's pages and emails are written in.
-pub const SUPPORTED_LOCALES: [&str; 2] = ["en", "fr"];
+pub const SUPPORTED_LOCALES: [&str; 7] = crate::i18n::LANGUAGES;
 
 /// Free text: any script, emoji and RTL allowed; control characters and direction overrides
 /// (which could make a name read differently from what it is) refused; at most `max_chars`.

@@ -79,15 +79,12 @@ fn html(status: StatusCode, body: String) -> Response {
 }
 
 fn preferred_language(headers: &HeaderMap) -> &'static str {
-    let accept = headers
-        .get(header::ACCEPT_LANGUAGE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if accept.trim_start().to_ascii_lowercase().starts_with("fr") {
-        "fr"
-    } else {
-        "en"
-    }
+    crate::i18n::from_accept_language(
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+    )
 }
 
 fn failure(err: EsignError, headers: &HeaderMap) -> Response {

@@ -590,3 +590,163 @@ async fn seed_curl_quick_start_with_send_reaches_the_outbox() {
         .unwrap();
     assert!(page.contains("Contrat de prestation") && page.contains("id=\"sign-form\""));
 }
+
+/// Each of the seven languages, chosen by the envelope's locale (a regional tag falls back to
+/// its language): the invitation and the signing page are in it, with no message missing and
+/// no variable left unfilled; an unsupported locale is refused.
+#[tokio::test]
+async fn seven_languages_for_the_page_and_the_invitation() {
+    let server = Server::start().await;
+    // (locale, page language, invitation subject prefix, the sign button, a field label)
+    let cases = [
+        (
+            "en-GB",
+            "en",
+            "Please sign: ",
+            ">Sign</button>",
+            "Sign here",
+        ),
+        (
+            "fr-BE",
+            "fr",
+            "Signature requise",
+            ">Signer</button>",
+            "Signez ici",
+        ),
+        (
+            "de",
+            "de",
+            "Bitte unterschreiben: ",
+            ">Unterschreiben</button>",
+            "Hier unterschreiben",
+        ),
+        (
+            "es-MX",
+            "es",
+            "Firme, por favor: ",
+            ">Firmar</button>",
+            "Firme aquí",
+        ),
+        ("it", "it", "Da firmare: ", ">Firma</button>", "Firmi qui"),
+        (
+            "el",
+            "el",
+            "Παρακαλούμε υπογράψτε: ",
+            ">Υπογραφή</button>",
+            "Υπογράψτε εδώ",
+        ),
+        (
+            "nl-BE",
+            "nl",
+            "Graag ondertekenen: ",
+            ">Ondertekenen</button>",
+            "Hier ondertekenen",
+        ),
+    ];
+    for (index, (locale, lang, subject, button, label)) in cases.iter().enumerate() {
+        let email = format!("signer{index}@example.com");
+        let envelope = envelope_with(
+            &server,
+            json!([{"email": email, "name": "Zoë Signer"}]),
+            json!({
+                "locale": locale,
+                "subject": format!("Contract {lang}"),
+                "fields": [{"recipientEmail": email, "documentIndex": 0, "pageNumber": 1, "fieldType": "SIGNATURE", "x": 72, "y": 600, "width": 180, "height": 50}],
+            }),
+        )
+        .await;
+        server.send(envelope["id"].as_str().unwrap()).await;
+        let messages = server.outbox(index + 1).await;
+        let (_, invitation) = messages
+            .iter()
+            .find(|(_, text)| text.contains(&format!("<{email}>")))
+            .unwrap_or_else(|| panic!("no invitation to {email}"));
+        // The header as sent (not quoted-printable decoded), unfolded: long encoded subjects
+        // continue on indented lines.
+        let raw = std::fs::read_dir(server.data_dir().join("outbox"))
+            .unwrap()
+            .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+            .find(|text| text.contains(&format!("<{email}>")))
+            .unwrap();
+        let subject_line: String = {
+            let mut lines = raw.lines().skip_while(|l| !l.starts_with("Subject: "));
+            let mut header = lines.next().unwrap().to_string();
+            for more in lines.take_while(|l| l.starts_with(' ') || l.starts_with('\t')) {
+                header.push(' ');
+                header.push_str(more.trim());
+            }
+            header
+        };
+        let decoded = decode_header(&subject_line);
+        assert!(
+            decoded.contains(subject.trim()) && decoded.contains(&format!("Contract {lang}")),
+            "{locale}: {decoded:?}"
+        );
+        let page = server
+            .http
+            .get(link_of(&envelope, 0))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains(&format!("<html lang=\"{lang}\">")),
+            "{locale}"
+        );
+        assert!(page.contains(button), "{locale}: {button} missing");
+        assert!(page.contains(label), "{locale}: {label} missing");
+        for leftover in ["{subject}", "{name}", "{n}", "{count}", "{ $"] {
+            assert!(
+                !page.contains(leftover),
+                "{locale}: {leftover} left in the page"
+            );
+            assert!(
+                !invitation.contains(leftover),
+                "{locale}: {leftover} left in the mail"
+            );
+        }
+    }
+    // A language there is no catalogue for is refused, naming the ones there are.
+    let document = server.upload(pdf(1, "x"), "x.pdf").await;
+    let refused = server
+        .post("/envelopes")
+        .json(
+            &json!({"subject": "x", "documentIds": [document["id"]], "locale": "pt-BR",
+                      "recipients": [{"email": "p@example.com", "name": "P"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let body = expect_status(refused, 400).await;
+    assert!(
+        body.to_string().contains("en, fr, de, es, it, el, nl"),
+        "{body}"
+    );
+}
+
+/// A MIME-encoded header (`=?utf-8?b?…?=` or `=?utf-8?q?…?=` words) as text.
+fn decode_header(line: &str) -> String {
+    use base64::Engine;
+    let value = line.trim_start_matches("Subject: ");
+    let mut out = String::new();
+    for word in value.split_whitespace() {
+        if let Some(inner) = word
+            .strip_prefix("=?utf-8?b?")
+            .or_else(|| word.strip_prefix("=?UTF-8?B?"))
+            .and_then(|w| w.strip_suffix("?="))
+        {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(inner)
+                .unwrap_or_default();
+            out.push_str(&String::from_utf8_lossy(&bytes));
+        } else {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+    }
+    out
+}
