@@ -21,7 +21,7 @@ const CATALOGUES: [(&str, &str); 7] = [
 ];
 
 /// The variables messages may use; they stay as `{name}` in the words, filled where used.
-const VARIABLES: [&str; 4] = ["subject", "name", "n", "count"];
+const VARIABLES: [&str; 6] = ["subject", "name", "n", "count", "done", "total"];
 
 /// Every phrase a recipient reads.
 pub struct Words {
@@ -91,6 +91,11 @@ pub struct Words {
     pub mail_footer: &'static str,
     /// What a signer agrees to (recorded with the signature).
     pub consent: &'static str,
+    /// The guide from field to field: its button, its progress (`{done} of {total} done`),
+    /// its name for screen readers.
+    pub guide_next: &'static str,
+    pub guide_progress: &'static str,
+    pub guide_title: &'static str,
 }
 
 /// A catalogue as words: every message formatted once (variables left as `{name}`). Fails
@@ -182,6 +187,9 @@ pub fn load(lang: &'static str, source: &str) -> Result<Words, String> {
         mail_sealing_failed_body: text("mail-sealing-failed-body")?,
         mail_footer: text("mail-footer")?,
         consent: text("consent")?,
+        guide_next: text("guide-next")?,
+        guide_progress: text("guide-progress")?,
+        guide_title: text("guide-title")?,
     })
 }
 

@@ -58,3 +58,6 @@ mail-sealing-failed-subject = Handlungsbedarf: { $subject } konnte nicht versieg
 mail-sealing-failed-body = Alle haben unterschrieben, aber die unterschriebenen Dokumente konnten nicht gestempelt und versiegelt werden; der Umschlag wurde daher zurückgezogen und ist nicht bindend. Senden Sie den Vertrag erneut mit einer sauberen Kopie des Dokuments (zum Beispiel als PDF gedruckt). Grund:
 mail-footer = Gesendet mit signbridge. Geben Sie diesen Link nicht weiter: Damit kann jeder in Ihrem Namen unterschreiben.
 consent = Ich bin damit einverstanden, dieses Dokument elektronisch zu unterschreiben, und erkenne an, dass meine elektronische Unterschrift ebenso verbindlich ist wie meine handschriftliche Unterschrift.
+guide-next = Nächstes Feld
+guide-progress = { $done } von { $total } erledigt
+guide-title = Auszufüllende Felder

@@ -58,3 +58,6 @@ mail-sealing-failed-subject = Action needed: { $subject } could not be sealed
 mail-sealing-failed-body = Everyone signed, but the signed documents could not be stamped and sealed, so the envelope was voided and is not binding. Send the contract again with a clean copy of the document (for example printed to PDF). Reason:
 mail-footer = Sent with signbridge. Do not share this link: it lets anyone sign in your name.
 consent = I agree to sign this document electronically and accept that my electronic signature is as binding as my handwritten signature.
+guide-next = Next field
+guide-progress = { $done } of { $total } done
+guide-title = Fields to fill in

@@ -58,3 +58,6 @@ mail-sealing-failed-subject = Acción necesaria: no se pudo sellar { $subject }
 mail-sealing-failed-body = Todos firmaron, pero los documentos firmados no se pudieron estampar ni sellar, por lo que el sobre se anuló y no es vinculante. Envíe de nuevo el contrato con una copia limpia del documento (por ejemplo, impresa en PDF). Motivo:
 mail-footer = Enviado con signbridge. No comparta este enlace: permite a cualquiera firmar en su nombre.
 consent = Acepto firmar este documento electrónicamente y reconozco que mi firma electrónica es tan vinculante como mi firma manuscrita.
+guide-next = Campo siguiente
+guide-progress = { $done } de { $total } completados
+guide-title = Campos por completar

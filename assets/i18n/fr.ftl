@@ -58,3 +58,6 @@ mail-sealing-failed-subject = Action requise : { $subject } n'a pas pu être sce
 mail-sealing-failed-body = Tout le monde a signé, mais les documents signés n'ont pas pu être tamponnés et scellés : l'enveloppe a été annulée et n'engage personne. Renvoyez le contrat avec une copie propre du document (par exemple imprimée en PDF). Motif :
 mail-footer = Envoyé avec signbridge. Ne partagez pas ce lien : il permet de signer en votre nom.
 consent = J'accepte de signer ce document électroniquement et je reconnais que ma signature électronique a la même valeur que ma signature manuscrite.
+guide-next = Champ suivant
+guide-progress = { $done } sur { $total } remplis
+guide-title = Champs à remplir

@@ -58,3 +58,6 @@ mail-sealing-failed-subject = Azione richiesta: non è stato possibile sigillare
 mail-sealing-failed-body = Tutti hanno firmato, ma non è stato possibile timbrare e sigillare i documenti firmati: la busta è stata quindi annullata e non è vincolante. Invii di nuovo il contratto con una copia pulita del documento (ad esempio stampata in PDF). Motivo:
 mail-footer = Inviato con signbridge. Non condivida questo link: permette a chiunque di firmare a suo nome.
 consent = Accetto di firmare questo documento elettronicamente e riconosco che la mia firma elettronica è vincolante quanto la mia firma autografa.
+guide-next = Campo successivo
+guide-progress = { $done } di { $total } completati
+guide-title = Campi da compilare

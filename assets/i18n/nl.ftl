@@ -58,3 +58,6 @@ mail-sealing-failed-subject = Actie nodig: { $subject } kon niet worden verzegel
 mail-sealing-failed-body = Iedereen heeft ondertekend, maar de ondertekende documenten konden niet worden gestempeld en verzegeld; de envelop is daarom ingetrokken en niet bindend. Stuur het contract opnieuw met een schone kopie van het document (bijvoorbeeld afgedrukt naar pdf). Reden:
 mail-footer = Verzonden met signbridge. Deel deze link niet: iedereen kan er in uw naam mee ondertekenen.
 consent = Ik ga ermee akkoord dit document elektronisch te ondertekenen en erken dat mijn elektronische handtekening even bindend is als mijn handgeschreven handtekening.
+guide-next = Volgend veld
+guide-progress = { $done } van { $total } ingevuld
+guide-title = In te vullen velden

@@ -17,6 +17,9 @@ figure{margin:0 0 16px}figcaption{font-size:.9rem;color:#4a5568;padding-top:4px}
 .page{position:relative;margin:0 0 12px;border:1px solid #cbd5e0;border-radius:4px;background:#fff;overflow:hidden}.page img{display:block;width:100%;height:auto}
 .field{position:absolute;box-sizing:border-box;border:2px dashed #2b6cb0;background:rgba(43,108,176,.10);border-radius:3px;overflow:hidden}
 .field span{font-size:.7rem;line-height:1.1;color:#1a365d;padding:1px 3px;display:block}.field.other{border-color:#718096;background:rgba(113,128,150,.10)}.field.other span{color:#2d3748}
+a.field{text-decoration:none}a.field:focus{outline:3px solid #dd6b20;outline-offset:2px}.field.current{border-style:solid;border-color:#dd6b20;background:rgba(221,107,32,.12)}.field.done{border-style:solid;border-color:#2f855a;background:rgba(47,133,90,.10)}
+.field.filled{border:0;background:transparent}.field.filled span{font-size:.9rem;color:#1a237e;font-style:italic}
+.guide{position:sticky;top:0;z-index:2;display:flex;gap:12px;align-items:center;justify-content:space-between;background:#ebf4ff;border:1px solid #90cdf4;border-radius:8px;padding:6px 8px 6px 12px;margin:0 0 12px}.guide button{min-height:44px}
 label{display:block;font-weight:600;margin:12px 0 4px}input[type=text],textarea{width:100%;padding:10px;font:inherit;border:1px solid #a0aec0;border-radius:6px}
 .consent{display:flex;gap:10px;align-items:flex-start;margin:16px 0}.consent input{margin-top:5px;width:20px;height:20px}.consent label{font-weight:400;margin:0}
 button,.button{display:inline-block;font:inherit;font-weight:600;padding:12px 24px;border-radius:6px;border:0;background:#2b6cb0;color:#fff;cursor:pointer;text-decoration:none}
@@ -129,8 +132,9 @@ pub fn signing_page(
     }
     if view.documents_visible() {
         body.push_str(&format!(
-            "<section class=\"card documents\"><h2>{}</h2>",
-            words.documents
+            "<section class=\"card documents\"><h2>{}</h2>{}",
+            words.documents,
+            guide(words, layouts, view)
         ));
         for (index, document) in envelope.documents.iter().enumerate() {
             body.push_str("<figure class=\"document\">");
@@ -190,6 +194,44 @@ fn document_pages(
         ));
         for field in layout.fields.iter().filter(|f| f.page as usize == number) {
             let own = field.recipient_email.to_lowercase() == email;
+            let percent = |part: f64, whole: f64| part / whole * 100.0;
+            let style = format!(
+                "left:{:.4}%;top:{:.4}%;width:{:.4}%;height:{:.4}%",
+                percent(field.rect.x, *width),
+                percent(field.rect.y, *height),
+                percent(field.rect.width, *width),
+                percent(field.rect.height, *height),
+            );
+            let signer = view
+                .envelope
+                .recipients
+                .iter()
+                .find(|r| r.email.eq_ignore_ascii_case(&field.recipient_email));
+            // Signed already: the value as it will be stamped.
+            if let Some(signature) = signer.and_then(|r| r.signature.as_ref()) {
+                let value = match field.field_type {
+                    FieldType::Signature => signature.typed_name.clone(),
+                    FieldType::Initials => initials_of(&signature.typed_name),
+                    FieldType::DateSigned => signature.at.format("%Y-%m-%d").to_string(),
+                    FieldType::Checkbox => {
+                        let ticked = signature.field_values.get(&(field.number as u32))
+                            == Some(&"true".to_string());
+                        if ticked { "☑" } else { "☐" }.to_string()
+                    }
+                    _ => signature
+                        .field_values
+                        .get(&(field.number as u32))
+                        .cloned()
+                        .unwrap_or_default(),
+                };
+                html.push_str(&format!(
+                    "<div class=\"field filled {kind}\" data-field=\"{n}\" style=\"{style}\"><span>{value}</span></div>",
+                    kind = kind_of(field.field_type),
+                    n = field.number,
+                    value = escape(&value),
+                ));
+                continue;
+            }
             let label = if !own {
                 words.field_other
             } else {
@@ -201,21 +243,75 @@ fn document_pages(
                     _ => words.text_field,
                 }
             };
-            let percent = |part: f64, whole: f64| part / whole * 100.0;
-            html.push_str(&format!(
-                "<div class=\"field {whose}\" data-field=\"{number}\" aria-hidden=\"true\" style=\"left:{left:.4}%;top:{top:.4}%;width:{w:.4}%;height:{h:.4}%\"><span>{label}</span></div>",
-                whose = if own { "own" } else { "other" },
-                number = field.number,
-                left = percent(field.rect.x, *width),
-                top = percent(field.rect.y, *height),
-                w = percent(field.rect.width, *width),
-                h = percent(field.rect.height, *height),
-            ));
+            // The signer's own fields, while it is their turn, are links to the form control
+            // that fills them (keyboard-reachable, named by their label); the guide walks them.
+            let control = match field.field_type {
+                FieldType::Signature | FieldType::Initials => Some("typed_name".to_string()),
+                FieldType::Text | FieldType::Checkbox => Some(format!("field_{}", field.number)),
+                _ => None,
+            };
+            match (own && view.state == SigningState::YourTurn, control) {
+                (true, Some(control)) => html.push_str(&format!(
+                    "<a class=\"field own\" href=\"#{control}\" data-field=\"{n}\" data-kind=\"{kind}\" data-control=\"{control}\" style=\"{style}\"><span>{label}</span></a>",
+                    n = field.number,
+                    kind = kind_of(field.field_type),
+                )),
+                (true, None) => html.push_str(&format!(
+                    "<div class=\"field own\" data-field=\"{n}\" data-kind=\"{kind}\" style=\"{style}\"><span>{label}</span></div>",
+                    n = field.number,
+                    kind = kind_of(field.field_type),
+                )),
+                (false, _) => html.push_str(&format!(
+                    "<div class=\"field {whose}\" data-field=\"{n}\" aria-hidden=\"true\" style=\"{style}\"><span>{label}</span></div>",
+                    whose = if own { "own" } else { "other" },
+                    n = field.number,
+                )),
+            }
         }
         html.push_str("</div>");
     }
     html.push_str("</div>");
     html
+}
+
+/// A field type as the page's scripts and styles name it.
+fn kind_of(field_type: FieldType) -> &'static str {
+    match field_type {
+        FieldType::Signature => "signature",
+        FieldType::Initials => "initials",
+        FieldType::DateSigned => "date",
+        FieldType::Checkbox => "checkbox",
+        _ => "text",
+    }
+}
+
+/// A name's initials, as stamping writes them (`Ana María Ruiz` → `AMR`).
+fn initials_of(name: &str) -> String {
+    name.split_whitespace()
+        .filter_map(|word| word.chars().next())
+        .flat_map(char::to_uppercase)
+        .collect()
+}
+
+/// The guide from field to field (shown by the script; without it the field links and the
+/// form below do the same).
+fn guide(words: &Words, layouts: &[DocumentLayout], view: &SigningView) -> String {
+    let email = view.recipient.email.to_lowercase();
+    let own = layouts
+        .iter()
+        .flat_map(|l| &l.fields)
+        .filter(|f| f.recipient_email.to_lowercase() == email)
+        .count();
+    if own == 0 || view.state != SigningState::YourTurn {
+        return String::new();
+    }
+    format!(
+        "<nav id=\"guide\" class=\"guide\" aria-label=\"{title}\" hidden><span id=\"guide-progress\" role=\"status\" aria-live=\"polite\" data-template=\"{progress}\"></span>\
+         <button type=\"button\" id=\"guide-next\">{next}</button></nav>",
+        title = escape(words.guide_title),
+        progress = escape(words.guide_progress),
+        next = escape(words.guide_next),
+    )
 }
 
 /// Inputs for the signer's TEXT and CHECKBOX fields, named `field_{index}`.
@@ -347,6 +443,50 @@ pub const SIGNATURE_JS: &str = r##""use strict";
   form.addEventListener("submit", function () {
     field.value = drawn ? pad.toDataURL("image/png") : "";
   });
+})();
+(function () {
+  var guide = document.getElementById("guide");
+  if (!guide) { return; }
+  var fields = [].slice.call(document.querySelectorAll(".field.own[data-kind]"));
+  if (!fields.length) { return; }
+  guide.hidden = false;
+  var progress = document.getElementById("guide-progress");
+  var template = progress.getAttribute("data-template");
+  function control(f) {
+    var id = f.getAttribute("data-control");
+    return id ? document.getElementById(id) : null;
+  }
+  function done(f) {
+    var kind = f.getAttribute("data-kind"), c = control(f);
+    if (kind === "date" || kind === "checkbox") { return true; }
+    return !!(c && c.value.trim());
+  }
+  function update() {
+    var count = 0;
+    fields.forEach(function (f) { var d = done(f); f.classList.toggle("done", d); if (d) { count++; } });
+    progress.textContent = template.replace("{done}", count).replace("{total}", fields.length);
+  }
+  function show(f) {
+    fields.forEach(function (other) { other.classList.remove("current"); });
+    f.classList.add("current");
+    f.scrollIntoView({ block: "center" });
+    f.focus();
+  }
+  document.addEventListener("input", update);
+  document.addEventListener("change", update);
+  document.getElementById("guide-next").addEventListener("click", function () {
+    show(fields.filter(function (f) { return !done(f); })[0] || fields[0]);
+  });
+  fields.forEach(function (f) {
+    f.addEventListener("click", function (e) {
+      var c = control(f);
+      if (!c) { return; }
+      e.preventDefault();
+      c.focus();
+      c.scrollIntoView({ block: "center" });
+    });
+  });
+  update();
 })();
 "##;
 

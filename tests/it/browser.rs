@@ -431,6 +431,27 @@ async fn the_document_shows_as_page_images_with_each_field_where_it_will_be_stam
     )
     .await;
 
+    // The guide: the date fills itself, the signature is next; "Next field" goes to it and
+    // typing the name counts it done.
+    assert!(browser.is_displayed(&browser.find("#guide").await).await);
+    assert_eq!(progress(&browser).await, "1 of 2 done");
+    browser.click(&browser.find("#guide-next").await).await;
+    let focused = browser
+        .execute(
+            "const a = document.activeElement; return [a.dataset.field, a.classList.contains('current'), a.getAttribute('href')];",
+            vec![],
+        )
+        .await;
+    assert_eq!(
+        focused,
+        json!(["0", true, "#typed_name"]),
+        "the guide went to the signature"
+    );
+    browser
+        .type_text(&browser.find("#typed_name").await, "Ana Signer")
+        .await;
+    assert_eq!(progress(&browser).await, "2 of 2 done");
+
     // A page that does not exist, a width not offered, another token: nothing is drawn.
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     for bad in [
@@ -452,6 +473,26 @@ async fn the_document_shows_as_page_images_with_each_field_where_it_will_be_stam
         .await;
     let original = client.get(download.as_str().unwrap()).send().await.unwrap();
     assert_eq!(original.headers()["content-type"], "application/pdf");
+
+    // Signed: the page shows the values where they will be stamped.
+    let consent = browser.find("#consent").await;
+    browser.click(&consent).await;
+    browser.click(&browser.find("#sign").await).await;
+    browser
+        .wait_for_text("#state", "You have signed", PAGE_WAIT_SECONDS)
+        .await;
+    let filled = browser
+        .execute(
+            "return [...document.querySelectorAll('.field.filled')].map(f => [f.dataset.field, f.textContent]);",
+            vec![],
+        )
+        .await;
+    let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+    assert_eq!(
+        filled,
+        json!([["0", "Ana Signer"], ["1", today]]),
+        "{filled}"
+    );
     browser.quit().await;
 }
 
@@ -541,9 +582,12 @@ async fn every_state_of_the_signing_page_passes_axe_at_wcag_2_1_aa() {
         .await;
     sign_typed(&browser, "Ana Signer").await;
     found.push(("signed".into(), axe_violations(&browser).await));
-    browser
-        .save_screenshot(&artifacts_dir().join("signed-1280x800.png"))
-        .await;
+    for (width, height) in [(1280, 800), (390, 844)] {
+        browser.set_viewport(width, height).await;
+        browser
+            .save_screenshot(&artifacts_dir().join(format!("signed-{width}x{height}.png")))
+            .await;
+    }
     let ben = invitation_link(&server.outbox(2).await, "ben@example.com");
     browser.goto(&ben).await;
     browser.click(&browser.find("details summary").await).await;
@@ -554,9 +598,12 @@ async fn every_state_of_the_signing_page_passes_axe_at_wcag_2_1_aa() {
         .wait_for_text("#state", "You declined", PAGE_WAIT_SECONDS)
         .await;
     found.push(("declined".into(), axe_violations(&browser).await));
-    browser
-        .save_screenshot(&artifacts_dir().join("declined-1280x800.png"))
-        .await;
+    for (width, height) in [(1280, 800), (390, 844)] {
+        browser.set_viewport(width, height).await;
+        browser
+            .save_screenshot(&artifacts_dir().join(format!("declined-{width}x{height}.png")))
+            .await;
+    }
     let failing: Vec<_> = found.iter().filter(|(_, v)| !v.is_empty()).collect();
     assert!(failing.is_empty(), "{failing:#?}");
     browser.quit().await;
@@ -671,4 +718,15 @@ async fn a_signature_drawn_with_a_finger_on_a_phone_signs_and_is_stamped() {
         "no image on page 1: {text}"
     );
     browser.quit().await;
+}
+
+/// What the guide says of the signer's progress.
+async fn progress(browser: &Browser) -> String {
+    let text = browser
+        .execute(
+            "return document.getElementById('guide-progress').textContent;",
+            vec![],
+        )
+        .await;
+    text.as_str().unwrap_or_default().to_string()
 }
