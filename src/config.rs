@@ -402,6 +402,9 @@ pub struct AccountConfig {
     pub name: String,
     /// Contact email of the account. Default `admin@localhost`.
     pub email: String,
+    /// The account's logo (PNG, JPEG or SVG, at most 256 KiB), shown on the signing pages and
+    /// in the emails above the sender's name.
+    pub logo: Option<PathBuf>,
 }
 
 impl Default for AccountConfig {
@@ -409,6 +412,7 @@ impl Default for AccountConfig {
         Self {
             name: "signbridge".into(),
             email: "admin@localhost".into(),
+            logo: None,
         }
     }
 }

@@ -63,6 +63,8 @@ pub enum StartError {
     Seal(#[from] sealing::SealSetupError),
     #[error("sync: {0}")]
     Sync(String),
+    #[error("{0}")]
+    Config(String),
 }
 
 /// What `signbridge run` resolved from flags, environment and config file.
@@ -115,16 +117,23 @@ impl App {
             };
             format!("http://{host}")
         });
-        let esign = Arc::new(Esign::new(
-            store,
-            clock,
-            &settings.data_dir,
-            public_url.clone(),
-            Limits {
-                max_document_bytes: settings.config.limits.max_document_bytes,
-            },
-            settings.config.account.clone(),
-        )?);
+        let logo = match &settings.config.account.logo {
+            Some(path) => Some(esign::logo::Logo::load(path).map_err(StartError::Config)?),
+            None => None,
+        };
+        let esign = Arc::new(
+            Esign::new(
+                store,
+                clock,
+                &settings.data_dir,
+                public_url.clone(),
+                Limits {
+                    max_document_bytes: settings.config.limits.max_document_bytes,
+                },
+                settings.config.account.clone(),
+            )?
+            .with_logo(logo),
+        );
         ensure_bootstrap_key(&esign, &settings.data_dir)?;
         let limiter = RateLimiter::new(
             settings.config.rate_limit.requests_per_minute,

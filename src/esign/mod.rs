@@ -11,6 +11,7 @@ mod envelopes;
 mod evidence;
 mod keys;
 mod lifecycle;
+pub mod logo;
 pub mod model;
 mod outbox;
 mod page_view;
@@ -113,6 +114,8 @@ pub struct Esign {
     pub events_ready: std::sync::Arc<tokio::sync::Notify>,
     /// Pages drawn as images for the signing page.
     page_images: page_view::PageImages,
+    /// The account's logo, when configured.
+    logo: Option<logo::Logo>,
 }
 
 impl Esign {
@@ -138,6 +141,7 @@ impl Esign {
             seal_ready: std::sync::Arc::new(tokio::sync::Notify::new()),
             events_ready: std::sync::Arc::new(tokio::sync::Notify::new()),
             page_images: page_view::PageImages::new(data_dir.join("pages")),
+            logo: None,
         })
     }
 
@@ -147,6 +151,17 @@ impl Esign {
 
     pub fn clock(&self) -> &crate::clock::SharedClock {
         &self.clock
+    }
+
+    /// Shows `logo` on the signing pages and in the emails.
+    pub fn with_logo(mut self, logo: Option<logo::Logo>) -> Self {
+        self.logo = logo;
+        self
+    }
+
+    /// The account's logo, when configured.
+    pub fn logo(&self) -> Option<&logo::Logo> {
+        self.logo.as_ref()
     }
 
     /// The account's display name (the sender on signing pages and emails).

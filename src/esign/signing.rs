@@ -48,6 +48,8 @@ pub struct SigningView {
     pub state: SigningState,
     /// Who sends the envelope (the account's name).
     pub sender: String,
+    /// The account has a logo to show (`/sign/assets/logo`).
+    pub has_logo: bool,
 }
 
 impl SigningView {
@@ -169,6 +171,7 @@ impl Esign {
             recipient,
             state,
             sender: self.account.name.clone(),
+            has_logo: self.logo.is_some(),
         }
     }
 

@@ -195,8 +195,18 @@ impl Mailer {
             text.push_str(&format!("\n{}: {link}\n", words.mail_open));
         }
         text.push_str(&format!("\n-- \n{}\n", words.mail_footer));
+        // The sender's logo above the greeting, when the account has one.
+        let logo = if esign.logo().is_some() {
+            format!(
+                "<p><img src=\"{}/sign/assets/logo\" alt=\"{}\" style=\"max-height:48px\"></p>",
+                escape(esign.public_url()),
+                escape(sender)
+            )
+        } else {
+            String::new()
+        };
         let mut html = format!(
-            "<!doctype html><html lang=\"{}\"><body style=\"font-family:system-ui,sans-serif;color:#1d2433\"><p>{}</p><p>{}</p>",
+            "<!doctype html><html lang=\"{}\"><body style=\"font-family:system-ui,sans-serif;color:#1d2433\">{logo}<p>{}</p><p>{}</p>",
             words.lang,
             escape(&recipient.name),
             escape(&intro)

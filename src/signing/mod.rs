@@ -25,6 +25,7 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe
 pub fn router(esign: Arc<Esign>) -> Router {
     Router::new()
         .route("/sign/assets/signature.js", get(signature_js))
+        .route("/sign/assets/logo", get(logo))
         .route("/favicon.ico", get(|| async { StatusCode::NO_CONTENT }))
         .route("/sign/{token}", get(show).post(act))
         .route("/sign/{token}/documents/{index}", get(document))
@@ -403,6 +404,33 @@ async fn page_image(
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// The account's logo (404 without one). An SVG is served sandboxed: opened on its own it
+/// runs nothing.
+async fn logo(State(esign): State<Arc<Esign>>) -> Response {
+    let Some(logo) = esign.logo() else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let mut response = logo.bytes.clone().into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(logo.content_type),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; sandbox"),
     );
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,

@@ -25,7 +25,8 @@ label{display:block;font-weight:600;margin:12px 0 4px}input[type=text],textarea{
 button,.button{display:inline-block;font:inherit;font-weight:600;padding:12px 24px;border-radius:6px;border:0;background:#2b6cb0;color:#fff;cursor:pointer;text-decoration:none}
 button:focus,a:focus,input:focus,textarea:focus{outline:3px solid #f6ad55;outline-offset:2px}.secondary{background:#4a5568}.danger{background:#c53030}
 canvas{width:100%;max-width:500px;height:150px;border:1px dashed #718096;border-radius:6px;background:#fff;touch-action:none}
-details summary{cursor:pointer;font-weight:600;color:#c53030}.meta{font-size:.9rem;color:#4a5568}
+details summary{cursor:pointer;font-weight:600;color:#c53030;min-height:44px;display:flex;align-items:center}.logo{display:block;max-height:48px;max-width:60%;margin:4px 0 8px}
+.consent{min-height:44px}.consent input{width:24px;height:24px}figcaption a{display:inline-block;padding:10px 0}.meta{font-size:.9rem;color:#4a5568}
 "#;
 
 fn page(words: &Words, title: &str, body: &str) -> String {
@@ -61,7 +62,15 @@ pub fn signing_page(
         words.invites_sign
     };
     body.push_str(&format!(
-        "<header><p class=\"sender\">{} {}</p><h1>{}</h1>",
+        "<header>{}<p class=\"sender\">{} {}</p><h1>{}</h1>",
+        if view.has_logo {
+            format!(
+                "<img class=\"logo\" src=\"/sign/assets/logo\" alt=\"{}\">",
+                escape(&view.sender)
+            )
+        } else {
+            String::new()
+        },
         escape(&view.sender),
         invites,
         escape(&envelope.subject)

@@ -750,3 +750,61 @@ fn decode_header(line: &str) -> String {
     }
     out
 }
+
+/// The sender, not us: the account's name and logo on the signing page and in the invitation;
+/// the logo is served as configured, and the word "signbridge" appears nowhere on the page.
+#[tokio::test]
+async fn the_accounts_name_and_logo_on_the_page_and_in_the_invitation() {
+    let dir = tempfile::tempdir().unwrap();
+    let logo_path = dir.path().join("logo.png");
+    let mut logo = Vec::new();
+    {
+        let mut encoder = png::Encoder::new(&mut logo, 4, 2);
+        encoder.set_color(png::ColorType::Rgb);
+        encoder.set_depth(png::BitDepth::Eight);
+        let mut writer = encoder.write_header().unwrap();
+        writer.write_image_data(&[0x2b; 4 * 2 * 3]).unwrap();
+    }
+    std::fs::write(&logo_path, &logo).unwrap();
+    let server = Server::start_with_config(Some(&format!(
+        "account:\n  name: Acme Robotics HR\n  email: hr@acme.example\n  logo: {}\n",
+        logo_path.display()
+    )))
+    .await;
+    let envelope = envelope_with(
+        &server,
+        json!([{"email": "lea@example.com", "name": "Léa"}]),
+        json!({}),
+    )
+    .await;
+    server.send(envelope["id"].as_str().unwrap()).await;
+    let page = server
+        .http
+        .get(link_of(&envelope, 0))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<img class=\"logo\" src=\"/sign/assets/logo\" alt=\"Acme Robotics HR\">"),
+        "{page}"
+    );
+    assert!(page.contains("Acme Robotics HR sent you documents to sign"));
+    assert!(!page.to_lowercase().contains("signbridge"), "{page}");
+    let served = server
+        .http
+        .get(format!("{}/sign/assets/logo", server.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(served.headers()["content-type"], "image/png");
+    assert_eq!(served.bytes().await.unwrap().as_ref(), &logo[..]);
+    let (_, invitation) = server.outbox(1).await.remove(0);
+    assert!(
+        invitation.contains(&format!("{}/sign/assets/logo", server.base())),
+        "{invitation}"
+    );
+    assert!(invitation.contains("Acme Robotics HR"), "{invitation}");
+}
