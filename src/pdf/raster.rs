@@ -41,6 +41,12 @@ pub fn page_sizes(pdf: &[u8]) -> Result<Vec<(f32, f32)>, RasterError> {
 
 /// Page `index` (from 0) drawn `width` pixels wide, as PNG.
 pub fn render_page_png(pdf: &[u8], index: usize, width: u16) -> Result<Vec<u8>, RasterError> {
+    let (height, rgba) = draw_page(pdf, index, width)?;
+    encode_png(width, height, &rgba)
+}
+
+/// Page `index` (from 0) drawn `width` pixels wide: its height and its RGBA pixels (opaque).
+pub fn draw_page(pdf: &[u8], index: usize, width: u16) -> Result<(u32, Vec<u8>), RasterError> {
     let bytes = pdf.to_vec();
     std::panic::catch_unwind(move || draw(bytes, index, width)).unwrap_or_else(|_| {
         Err(RasterError::Unreadable(
@@ -49,7 +55,7 @@ pub fn render_page_png(pdf: &[u8], index: usize, width: u16) -> Result<Vec<u8>, 
     })
 }
 
-fn draw(pdf: Vec<u8>, index: usize, width: u16) -> Result<Vec<u8>, RasterError> {
+fn draw(pdf: Vec<u8>, index: usize, width: u16) -> Result<(u32, Vec<u8>), RasterError> {
     let pdf = Pdf::new(pdf).map_err(|err| RasterError::Unreadable(format!("{err:?}")))?;
     let pages = pdf.pages();
     let page = pages.get(index).ok_or(RasterError::NoPage(index + 1))?;
@@ -74,12 +80,16 @@ fn draw(pdf: Vec<u8>, index: usize, width: u16) -> Result<Vec<u8>, RasterError> 
             bg_color: WHITE,
         },
     );
-    // Opaque on white: the premultiplied RGBA is plain RGBA (the constant alpha costs little
-    // once compressed, less than converting every pixel).
-    let rgba = pixmap.data_as_u8_slice();
+    // Opaque on white: the premultiplied RGBA is plain RGBA.
+    Ok((height as u32, pixmap.data_as_u8_slice().to_vec()))
+}
+
+/// RGBA pixels as PNG (the constant alpha costs little once compressed, less than converting
+/// every pixel).
+pub fn encode_png(width: u16, height: u32, rgba: &[u8]) -> Result<Vec<u8>, RasterError> {
     let mut png = Vec::new();
     {
-        let mut encoder = png::Encoder::new(&mut png, u32::from(width), height as u32);
+        let mut encoder = png::Encoder::new(&mut png, u32::from(width), height);
         encoder.set_color(png::ColorType::Rgba);
         encoder.set_depth(png::BitDepth::Eight);
         encoder.set_compression(png::Compression::Default);
