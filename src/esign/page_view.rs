@@ -197,3 +197,57 @@ impl Esign {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn contract() -> Vec<u8> {
+        crate::pdf::render::render_template(
+            "t.md.hbs",
+            "# Contract\n\nBetween Acme and **Ann**.\n",
+            &serde_json::json!({}),
+        )
+        .unwrap()
+        .pdf
+    }
+
+    #[test]
+    fn many_first_views_at_once_draw_the_page_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let images = Arc::new(PageImages::new(dir.path().to_path_buf()));
+        let pdf = Arc::new(contract());
+        let reads = Arc::new(AtomicUsize::new(0));
+        let barrier = Arc::new(std::sync::Barrier::new(8));
+        let viewers: Vec<_> = (0..8)
+            .map(|_| {
+                let (images, pdf, reads, barrier) =
+                    (images.clone(), pdf.clone(), reads.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    images
+                        .get("abc", 1, raster::PHONE_WIDTH, || {
+                            reads.fetch_add(1, Ordering::SeqCst);
+                            Ok(pdf.to_vec())
+                        })
+                        .unwrap()
+                })
+            })
+            .collect();
+        let seen: Vec<PageImage> = viewers.into_iter().map(|v| v.join().unwrap()).collect();
+        assert_eq!(reads.load(Ordering::SeqCst), 1, "drawn once");
+        assert!(seen.iter().all(|s| s == &seen[0]));
+        assert!(matches!(seen[0], PageImage::Png(_)));
+        assert!(dir.path().join("abc/1-720.png").exists());
+        assert!(
+            images.drawing.lock().unwrap().is_empty(),
+            "no lock left behind"
+        );
+        // What cannot be drawn is a placeholder, not an error.
+        let unavailable = images
+            .get("bad", 1, raster::PHONE_WIDTH, || Ok(b"not a pdf".to_vec()))
+            .unwrap();
+        assert!(matches!(unavailable, PageImage::Unavailable(_)));
+    }
+}
