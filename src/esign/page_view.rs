@@ -93,10 +93,12 @@ impl PageImages {
                 }),
             }
         };
+        // The last one out forgets the page's lock.
         let mut drawing = self.drawing.lock().unwrap_or_else(|p| p.into_inner());
+        drop(turn);
         if drawing
             .get(&path)
-            .is_some_and(|t| Arc::strong_count(t) <= 2)
+            .is_some_and(|t| Arc::strong_count(t) == 1)
         {
             drawing.remove(&path);
         }
