@@ -502,17 +502,30 @@ pub fn interpolate_env(origin: &str, text: &str) -> Result<String, ConfigError> 
                     message: format!("`${{{name}}}` is not a valid environment variable name"),
                 });
             }
-            match std::env::var(name) {
-                Ok(value) => out.push_str(&value),
-                Err(_) => {
+            // `NAME`, else the file `NAME_FILE` names (Docker and systemd credentials), its
+            // final newline dropped.
+            let value = match (std::env::var(name), std::env::var(format!("{name}_FILE"))) {
+                (Ok(value), _) => value,
+                (Err(_), Ok(file)) => std::fs::read_to_string(&file)
+                    .map(|text| text.strip_suffix('\n').unwrap_or(&text).to_string())
+                    .map_err(|err| ConfigError::Invalid {
+                        path: origin.into(),
+                        line: index as u64 + 1,
+                        column: at,
+                        message: format!("`{name}_FILE` names {file}, which cannot be read: {err}"),
+                    })?,
+                (Err(_), Err(_)) => {
                     return Err(ConfigError::Invalid {
                         path: origin.into(),
                         line: index as u64 + 1,
                         column: at,
-                        message: format!("environment variable `{name}` is not set"),
+                        message: format!(
+                            "environment variable `{name}` is not set (nor `{name}_FILE`)"
+                        ),
                     })
                 }
-            }
+            };
+            out.push_str(&value);
             column = at + (end + 3) as u64;
             rest = &after[end + 1..];
         }
@@ -551,7 +564,25 @@ mod tests {
         .to_string();
         assert_eq!(
             err,
-            "c.yaml:2:9: environment variable `SIGNBRIDGE_TEST_SURELY_UNSET` is not set"
+            "c.yaml:2:9: environment variable `SIGNBRIDGE_TEST_SURELY_UNSET` is not set (nor `SIGNBRIDGE_TEST_SURELY_UNSET_FILE`)"
+        );
+    }
+
+    #[test]
+    fn a_secret_can_come_from_the_file_name_file_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("smtp-password");
+        std::fs::write(&secret, "s3cr3t value\n").unwrap();
+        std::env::set_var("SIGNBRIDGE_TEST_SECRET_FILE", &secret);
+        let text = interpolate_env("c.yaml", "password: ${SIGNBRIDGE_TEST_SECRET}\n").unwrap();
+        assert_eq!(text, "password: s3cr3t value\n");
+        std::env::set_var("SIGNBRIDGE_TEST_GONE_FILE", dir.path().join("missing"));
+        let err = interpolate_env("c.yaml", "x: ${SIGNBRIDGE_TEST_GONE}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("c.yaml:1:4: `SIGNBRIDGE_TEST_GONE_FILE` names"),
+            "{err}"
         );
     }
 
