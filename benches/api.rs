@@ -364,7 +364,7 @@ fn cpu_model() -> String {
 /// The body the baseline POST route parses (the same shape signbridge's POST receives).
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // parsed for the cost of parsing, not read
+#[allow(dead_code, reason = "parsed for the cost of parsing, not read")]
 struct BaselineBody {
     subject: String,
     document_ids: Vec<String>,

@@ -21,7 +21,10 @@ pub fn router() -> Router<AppState> {
 
 /// The multipart form of an upload.
 #[derive(ToSchema)]
-#[allow(dead_code)]
+#[allow(
+    dead_code,
+    reason = "describes the multipart form in the OpenAPI document; the handler reads the parts"
+)]
 pub struct UploadForm {
     /// The PDF, PNG or JPEG (50 MB at most). An image becomes a one-page PDF.
     #[schema(value_type = String, format = Binary)]

@@ -268,7 +268,10 @@ impl<'a> Reader<'a> {
         self.bytes.get(self.position).copied()
     }
 
-    #[allow(clippy::should_implement_trait)]
+    #[allow(
+        clippy::should_implement_trait,
+        reason = "a fallible reader, not an Iterator: each call can fail"
+    )]
     pub fn next(&mut self) -> Result<Element<'a>, DerError> {
         let start = self.position;
         let tag = *self.bytes.get(start).ok_or(DerError("unexpected end"))?;

@@ -1,6 +1,9 @@
 //! Shared test harness: runs the real `signbridge` binary on a loopback port with its own data
 //! folder, and makes the PDFs and requests the tests need.
-#![allow(dead_code)]
+#![allow(
+    dead_code,
+    reason = "shared by the integration tests and the benches, which each use a part"
+)]
 
 pub mod inprocess;
 pub mod smtp;
