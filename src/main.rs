@@ -32,6 +32,13 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Exit 0 when the server on this machine answers `/healthz` (for container health
+    /// checks, where no HTTP client is installed).
+    Healthcheck {
+        /// The address the server listens on [default: from SIGNBRIDGE_LISTEN, else 127.0.0.1:8080]
+        #[arg(long, env = "SIGNBRIDGE_LISTEN")]
+        listen: Option<SocketAddr>,
+    },
     /// Check a signed PDF's seals: who sealed it and whether its bytes are intact.
     Verify {
         /// The signed PDF.
@@ -604,6 +611,32 @@ impl std::fmt::Display for InvalidConfig {
 
 impl std::error::Error for InvalidConfig {}
 
+/// One `GET /healthz` over loopback (a server listening on every address is asked on
+/// 127.0.0.1), answered 200 within 5 s.
+fn healthcheck(listen: Option<SocketAddr>) -> anyhow::Result<()> {
+    use std::io::{Read, Write};
+    let mut address = listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080)));
+    if address.ip().is_unspecified() {
+        address.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    let timeout = std::time::Duration::from_secs(5);
+    let mut stream = std::net::TcpStream::connect_timeout(&address, timeout)
+        .with_context(|| format!("nothing answers on {address}"))?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.write_all(b"GET /healthz HTTP/1.0\r\nHost: localhost\r\nConnection: close\r\n\r\n")?;
+    let mut answer = Vec::new();
+    stream.take(4096).read_to_end(&mut answer)?;
+    let status = String::from_utf8_lossy(&answer);
+    let line = status.lines().next().unwrap_or_default();
+    if line.split_whitespace().nth(1) == Some("200") {
+        println!("healthy");
+        Ok(())
+    } else {
+        anyhow::bail!("{address} answered: {line}")
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -627,6 +660,7 @@ fn main() -> ExitCode {
             println!("{}", signbridge::api::openapi_json());
             Ok(())
         }
+        Command::Healthcheck { listen } => healthcheck(listen),
         Command::Verify {
             file,
             trust,

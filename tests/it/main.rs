@@ -19,6 +19,7 @@ mod mail;
 mod one_contract;
 mod openapi;
 mod pacing;
+mod packaging;
 mod quickstart;
 mod races;
 mod render;

@@ -1,0 +1,190 @@
+//! Shipping it: the compose file validates (docker-compose), the systemd unit verifies
+//! (systemd-analyze, where the machine has it), the Dockerfile's dependency layer stubs every
+//! target the manifest declares and its runtime stage runs unprivileged with a health check,
+//! and that health check (`signbridge healthcheck`) tells a live server from a dead one.
+
+use crate::common::*;
+use std::path::Path;
+use std::process::Command;
+
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// `docker compose` (the plugin) or `docker-compose` (Debian's package, which .ci/run installs).
+fn compose() -> Command {
+    let plugin = Command::new("docker")
+        .args(["compose", "version"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if plugin {
+        let mut command = Command::new("docker");
+        command.arg("compose");
+        command
+    } else {
+        Command::new("docker-compose")
+    }
+}
+
+#[test]
+fn the_compose_file_validates_with_and_without_the_production_profile() {
+    for profile in [None, Some("production")] {
+        let mut command = compose();
+        command
+            .current_dir(Path::new(ROOT).join("docker"))
+            .args(["-f", "compose.yaml"]);
+        if let Some(profile) = profile {
+            command.args(["--profile", profile]);
+        }
+        let output = command
+            .args(["config", "-q"])
+            .output()
+            .expect("docker-compose is needed (.ci/run installs Debian's docker-compose)");
+        assert!(
+            output.status.success(),
+            "{profile:?}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    // Each configuration the compose file mounts loads with signbridge's own checks.
+    for (file, env) in [
+        ("signbridge.compose.yaml", vec![]),
+        (
+            "signbridge.production.yaml",
+            vec![
+                ("SIGNBRIDGE_PUBLIC_URL", "https://sign.example.com"),
+                ("SMTP_HOST", "smtp.example.com"),
+                ("SMTP_USERNAME", "hr"),
+                ("SMTP_PASSWORD", "secret"),
+                ("TSA_URL", "http://127.0.0.1:9/tsa"),
+            ],
+        ),
+    ] {
+        let output = Command::new(BIN)
+            .args(["validate", "--no-environment", "--config"])
+            .arg(Path::new(ROOT).join("docker").join(file))
+            // As in the image: the working folder holds mappings/, examples/ and connectors/.
+            .current_dir(ROOT)
+            .envs(env)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{file}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
+fn the_systemd_unit_verifies() {
+    let Ok(version) = Command::new("systemd-analyze").arg("--version").output() else {
+        eprintln!("systemd-analyze is not on this machine: the unit is not verified here");
+        return;
+    };
+    assert!(version.status.success());
+    let unit =
+        std::fs::read_to_string(Path::new(ROOT).join("packaging/systemd/signbridge.service"))
+            .unwrap();
+    for hardening in [
+        "DynamicUser=yes",
+        "StateDirectory=signbridge",
+        "ProtectSystem=strict",
+        "NoNewPrivileges=yes",
+        "Restart=on-failure",
+    ] {
+        assert!(unit.contains(hardening), "{hardening}");
+    }
+    // The unit as installed, with its binary where this build put it.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signbridge.service");
+    std::fs::write(&path, unit.replace("/usr/local/bin/signbridge", BIN)).unwrap();
+    let output = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success() && output.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn the_dockerfile_stubs_every_target_and_runs_unprivileged_with_a_health_check() {
+    let dockerfile = std::fs::read_to_string(Path::new(ROOT).join("docker/Dockerfile")).unwrap();
+    // The dependency layer's stub loop, run here on the manifest: one stub per declared bench.
+    let manifest = std::fs::read_to_string(Path::new(ROOT).join("Cargo.toml")).unwrap();
+    let sed = dockerfile
+        .lines()
+        .find_map(|l| l.split("$(").nth(1).and_then(|r| r.split("); do").next()))
+        .expect("the stub loop");
+    let listed = Command::new("sh")
+        .arg("-c")
+        .arg(sed)
+        .current_dir(ROOT)
+        .output()
+        .unwrap();
+    let mut stubbed: Vec<String> = String::from_utf8_lossy(&listed.stdout)
+        .split_whitespace()
+        .map(str::to_string)
+        .collect();
+    let mut declared: Vec<String> = manifest
+        .split("[[bench]]")
+        .skip(1)
+        .filter_map(|b| b.lines().find_map(|l| l.strip_prefix("name = ")))
+        .map(|n| n.trim_matches('"').to_string())
+        .collect();
+    stubbed.sort();
+    declared.sort();
+    assert!(!declared.is_empty());
+    assert_eq!(stubbed, declared);
+    // Everything it copies exists; the runtime runs as a user, with a volume and a check.
+    for line in dockerfile
+        .lines()
+        .filter(|l| l.starts_with("COPY ") && !l.contains("--from"))
+    {
+        let source = line.split_whitespace().rev().nth(1).unwrap();
+        if source.ends_with(".lock") || source == "./" || source.contains("prebuilt") {
+            continue;
+        }
+        assert!(Path::new(ROOT).join(source).exists(), "{line}");
+    }
+    for needed in [
+        "USER signbridge",
+        "VOLUME [\"/data\"]",
+        "EXPOSE 8080",
+        "CMD [\"signbridge\", \"healthcheck\"]",
+        "STOPSIGNAL SIGTERM",
+        "--locked",
+    ] {
+        assert!(dockerfile.contains(needed), "{needed}");
+    }
+}
+
+#[tokio::test]
+async fn healthcheck_tells_a_live_server_from_a_dead_one() {
+    let server = Server::start().await;
+    let check = |port: u16| {
+        Command::new(BIN)
+            .args(["healthcheck", "--listen", &format!("127.0.0.1:{port}")])
+            .output()
+            .unwrap()
+    };
+    let port = server.port;
+    let live = tokio::task::spawn_blocking(move || check(port))
+        .await
+        .unwrap();
+    assert!(live.status.success());
+    assert_eq!(String::from_utf8_lossy(&live.stdout).trim(), "healthy");
+    let nobody = free_port();
+    let dead = tokio::task::spawn_blocking(move || check(nobody))
+        .await
+        .unwrap();
+    assert!(!dead.status.success());
+    assert!(
+        String::from_utf8_lossy(&dead.stderr).contains("nothing answers"),
+        "{}",
+        String::from_utf8_lossy(&dead.stderr)
+    );
+}
