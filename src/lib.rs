@@ -15,6 +15,7 @@
 //!   it reaches the API over HTTP only.
 //! - [`server`]: the HTTP/1 server — connection cap, header and body deadlines, body budgets.
 //! - [`i18n`]: the words of the signer's pages and emails, one Fluent catalogue per language.
+//! - [`shutdown`]: the one cancellation path every worker watches.
 //! - [`clock`], [`ids`]: time and identifiers.
 //!
 //! [`App::start`] wires the parts and serves them until shut down.
@@ -28,6 +29,7 @@ pub mod ids;
 pub mod pdf;
 pub mod sealing;
 pub mod server;
+pub mod shutdown;
 pub mod signing;
 pub mod store;
 pub mod sync;
@@ -205,11 +207,16 @@ impl App {
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> Result<(), StartError> {
         let state = self.state.clone();
+        let (trigger, watch) = shutdown::channel();
         let purge_store = state.esign.store().clone();
+        let mut purge_watch = watch.clone();
         let purge = tokio::spawn(async move {
             let mut every = tokio::time::interval(std::time::Duration::from_secs(3600));
             loop {
-                every.tick().await;
+                tokio::select! {
+                    _ = every.tick() => {}
+                    _ = purge_watch.requested() => return,
+                }
                 if let Err(err) =
                     store::idempotency::purge_expired(&purge_store, chrono::Utc::now())
                 {
@@ -220,12 +227,18 @@ impl App {
         let mail_worker = tokio::spawn(signing::run_mail_worker(
             state.esign.clone(),
             self.mailer.clone(),
+            watch.clone(),
         ));
-        let ticker = tokio::spawn(run_ticker(state.esign.clone(), self.ticker_interval));
-        let webhook_worker = tokio::spawn(state.webhooks.clone().run());
+        let ticker = tokio::spawn(run_ticker(
+            state.esign.clone(),
+            self.ticker_interval,
+            watch.clone(),
+        ));
+        let webhook_worker = tokio::spawn(state.webhooks.clone().run(watch.clone()));
         let seal_worker = tokio::spawn(sealing::run_worker(
             state.esign.clone(),
             state.sealing.clone(),
+            watch.clone(),
         ));
         tracing::info!(address = %self.local_addr, public_url = state.esign.public_url(), "signbridge API listening");
         let mut router = Self::router(state.clone()).merge(observability_router(
@@ -246,25 +259,41 @@ impl App {
             },
         ));
         // One cancellation path: when shutdown begins, the sync daemon stops taking steps
-        // before the listener drains (its calls to the closing API would fail for nothing).
+        // and the workers finish what they hold, while the listener drains.
         let stopping = self.sync.as_ref().map(|(daemon, _)| daemon.clone());
+        let grace = self.connection_limits.shutdown_grace;
         let shutdown = async move {
             shutdown.await;
+            tracing::info!("shutting down: draining requests, workers finish what they hold");
+            trigger.trigger();
             if let Some(daemon) = stopping {
                 daemon.stop();
             }
         };
         let served = server::serve(self.listener, router, self.connection_limits, shutdown).await;
-        purge.abort();
-        mail_worker.abort();
-        ticker.abort();
-        webhook_worker.abort();
-        seal_worker.abort();
-        if let Some(task) = sync_task {
-            task.abort();
+        let draining = std::time::Instant::now();
+        let mut workers = vec![purge, mail_worker, ticker, webhook_worker, seal_worker];
+        workers.extend(sync_task);
+        let finished = tokio::time::timeout(grace, async {
+            for worker in &mut workers {
+                let _ = worker.await;
+            }
+        })
+        .await;
+        if finished.is_err() {
+            tracing::warn!(
+                grace_secs = grace.as_secs(),
+                "a worker did not finish within the grace period; stopped"
+            );
+            for worker in &workers {
+                worker.abort();
+            }
         }
         state.esign.store().flush().await?;
-        tracing::info!("stopped; store flushed");
+        tracing::info!(
+            workers_ms = draining.elapsed().as_millis() as u64,
+            "stopped; store flushed"
+        );
         served.map_err(StartError::Serve)
     }
 }
@@ -474,10 +503,17 @@ fn build_sync(
 }
 
 /// Expires envelopes and queues reminders every `interval`.
-async fn run_ticker(esign: Arc<Esign>, interval: std::time::Duration) {
+async fn run_ticker(
+    esign: Arc<Esign>,
+    interval: std::time::Duration,
+    mut shutdown: shutdown::Shutdown,
+) {
     let mut every = tokio::time::interval(interval);
     loop {
-        every.tick().await;
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = shutdown.requested() => return,
+        }
         let esign_for_tick = esign.clone();
         match tokio::task::spawn_blocking(move || esign_for_tick.expire_and_remind()).await {
             Ok(Ok(report)) if report.expired + report.reminders > 0 => {

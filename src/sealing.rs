@@ -224,11 +224,19 @@ async fn seal_one(
 
 /// Seals envelopes whose last signature is in, as they come, as many at once as there are
 /// cores (sealing is CPU work); failures are logged and retried.
-pub async fn run_worker(esign: Arc<Esign>, sealing: Arc<Sealing>) {
+pub async fn run_worker(
+    esign: Arc<Esign>,
+    sealing: Arc<Sealing>,
+    mut shutdown: crate::shutdown::Shutdown,
+) {
     let parallel = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
     loop {
+        // Seals under way finish (below); none starts once shutdown is requested.
+        if shutdown.is_requested() {
+            return;
+        }
         let listed = {
             let esign = esign.clone();
             tokio::task::spawn_blocking(move || esign.envelopes_to_seal()).await
@@ -242,6 +250,9 @@ pub async fn run_worker(esign: Arc<Esign>, sealing: Arc<Sealing>) {
                     let Ok(permit) = limit.clone().acquire_owned().await else {
                         break;
                     };
+                    if shutdown.is_requested() {
+                        break;
+                    }
                     let (esign, sealing) = (esign.clone(), sealing.clone());
                     tasks.spawn(async move {
                         let sealed = seal_one(esign, sealing, environment, id).await;
@@ -272,6 +283,7 @@ pub async fn run_worker(esign: Arc<Esign>, sealing: Arc<Sealing>) {
         tokio::select! {
             _ = esign.seal_ready.notified() => {}
             _ = tokio::time::sleep(wait) => {}
+            _ = shutdown.requested() => return,
         }
     }
 }

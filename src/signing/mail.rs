@@ -294,8 +294,15 @@ fn still_relevant(job: &MailJob, envelope: &Envelope, recipient: &Recipient) -> 
 }
 
 /// Drains the mail outbox until the process ends: due jobs are delivered, failures retried.
-pub async fn run_mail_worker(esign: Arc<Esign>, mailer: Arc<Mailer>) {
+pub async fn run_mail_worker(
+    esign: Arc<Esign>,
+    mailer: Arc<Mailer>,
+    mut shutdown: crate::shutdown::Shutdown,
+) {
     loop {
+        if shutdown.is_requested() {
+            return;
+        }
         let due = {
             let esign = esign.clone();
             tokio::task::spawn_blocking(move || {
@@ -314,10 +321,17 @@ pub async fn run_mail_worker(esign: Arc<Esign>, mailer: Arc<Mailer>) {
         };
         let busy = jobs.len() == 50;
         for job in jobs {
+            // The message in hand goes out; the rest wait in the outbox for the next start.
+            if shutdown.is_requested() {
+                return;
+            }
             deliver_job(&esign, &mailer, job).await;
         }
         if !busy {
-            let _ = tokio::time::timeout(Duration::from_secs(1), esign.mail_ready.notified()).await;
+            tokio::select! {
+                _ = tokio::time::timeout(Duration::from_secs(1), esign.mail_ready.notified()) => {}
+                _ = shutdown.requested() => return,
+            }
         }
     }
 }

@@ -566,8 +566,12 @@ impl Webhooks {
     }
 
     /// Fans out and delivers until the process ends.
-    pub async fn run(self: Arc<Self>) {
+    pub async fn run(self: Arc<Self>, mut shutdown: crate::shutdown::Shutdown) {
         loop {
+            // Deliveries are recorded before they are attempted: stopping here loses none.
+            if shutdown.is_requested() {
+                return;
+            }
             let fanned = {
                 let this = self.clone();
                 tokio::task::spawn_blocking(move || this.fan_out()).await
@@ -625,6 +629,7 @@ impl Webhooks {
                 _ = wait => {},
                 _ = self.esign.events_ready.notified() => {},
                 _ = self.queued.notified() => {},
+                _ = shutdown.requested() => return,
             }
         }
     }

@@ -119,8 +119,13 @@ async fn sigterm_mid_sync_drains_without_a_failed_step_and_the_rest_go_out_after
     })
     .await;
     assert!(under_way < 300, "the import is still under way");
+    let stopping = std::time::Instant::now();
     let exit = tokio::task::block_in_place(|| server.terminate());
     assert!(exit.success(), "{exit}");
+    eprintln!(
+        "SIGTERM to exit (requests drained, workers finished, store flushed): {} ms",
+        stopping.elapsed().as_millis()
+    );
     assert!(
         !server.log().contains("job step failed"),
         "a step failed during the drain: {}",
