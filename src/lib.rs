@@ -253,11 +253,13 @@ impl App {
             sync_task = Some(tokio::spawn(daemon.clone().run()));
         }
         let public_bodies = server::BodyBudget::new(PUBLIC_BODIES_IN_FLIGHT, PUBLIC_BODY_LIMIT);
-        let router = router.layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                buffer_public_body(public_bodies.clone(), request, next)
-            },
-        ));
+        let router = router
+            .layer(axum::middleware::from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    buffer_public_body(public_bodies.clone(), request, next)
+                },
+            ))
+            .layer(axum::middleware::from_fn(server::request_id));
         // One cancellation path: when shutdown begins, the sync daemon stops taking steps
         // and the workers finish what they hold, while the listener drains.
         let stopping = self.sync.as_ref().map(|(daemon, _)| daemon.clone());

@@ -375,3 +375,47 @@ pub fn declared_length(headers: &axum::http::HeaderMap) -> Option<usize> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<usize>().ok())
 }
+
+/// Gives every request an id — the caller's `X-Request-Id` when it is a sensible token, else a
+/// new one — returned in `X-Request-Id` and carried by a span around the request, so every log
+/// line it causes (and the access line at its end) names it. Signing tokens never reach the
+/// log: the path of a signing link is logged as `/sign/…`.
+pub async fn request_id(
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use tracing::Instrument;
+    let given = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|id| {
+            (1..=128).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        })
+        .map(str::to_string);
+    let id = given.unwrap_or_else(|| format!("req_{}", hex::encode(rand::random::<[u8; 8]>())));
+    let path = request.uri().path();
+    let shown_path = if path.starts_with("/sign/") && !path.starts_with("/sign/assets/") {
+        "/sign/…".to_string()
+    } else {
+        path.to_string()
+    };
+    let method = request.method().clone();
+    let span = tracing::info_span!("request", request_id = %id, %method, path = %shown_path);
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    span.in_scope(|| {
+        tracing::info!(
+            status = response.status().as_u16(),
+            ms = started.elapsed().as_millis() as u64,
+            "request done"
+        )
+    });
+    if let Ok(value) = axum::http::HeaderValue::from_str(&id) {
+        response.headers_mut().insert("x-request-id", value);
+    }
+    response
+}

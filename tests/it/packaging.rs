@@ -188,3 +188,65 @@ async fn healthcheck_tells_a_live_server_from_a_dead_one() {
         String::from_utf8_lossy(&dead.stderr)
     );
 }
+
+/// JSON logs for log shippers: every request gets an id (the caller's `X-Request-Id`, or a new
+/// one), returned in the response and on the lines the request logs; a signing link's token
+/// never reaches the log.
+#[tokio::test]
+async fn json_logs_carry_the_request_id_and_never_a_signing_token() {
+    let server = Server::start_with_config_and_env(
+        None,
+        &[("RUST_LOG", "info"), ("SIGNBRIDGE_LOG_FORMAT", "json")],
+    )
+    .await;
+    let given = server
+        .get("/envelopes")
+        .header("X-Request-Id", "trace-me-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(given.headers()["x-request-id"], "trace-me-42");
+    let made = server.get("/envelopes").send().await.unwrap();
+    let made_id = made.headers()["x-request-id"].to_str().unwrap().to_string();
+    assert!(
+        made_id.starts_with("req_") && made_id.len() == 20,
+        "{made_id}"
+    );
+    let token = "A".repeat(43);
+    let signing = server
+        .http
+        .get(format!("{}/sign/{token}", server.base()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signing.status(), 404);
+    let signing_id = signing.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_string();
+
+    let lines = eventually(10, || async {
+        let log = server.log();
+        let lines: Vec<serde_json::Value> = log
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        let done = |id: &str| {
+            lines
+                .iter()
+                .any(|l| l["fields"]["message"] == "request done" && l["span"]["request_id"] == id)
+        };
+        (done("trace-me-42") && done(&made_id) && done(&signing_id)).then_some(lines)
+    })
+    .await;
+    let signing_line = lines
+        .iter()
+        .find(|l| l["span"]["request_id"] == signing_id.as_str())
+        .unwrap();
+    assert_eq!(signing_line["span"]["path"], "/sign/…");
+    assert_eq!(signing_line["fields"]["status"], 404);
+    assert!(
+        !server.log().contains(&token),
+        "a signing token reached the log"
+    );
+}
