@@ -1,12 +1,59 @@
 //! `signbridge.yaml` → typed [`Config`]: every field documented, unknown keys rejected,
 //! `${ENV}` interpolation, and errors that name file:line:col.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+/// A secret setting (a password, a key, a signing secret): used through [`Secret::expose`],
+/// never shown — `Debug` and `config show` print `[redacted]`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("[redacted]")
+    }
+}
+
+/// A source's settings as `config show` prints them: the values of settings named like a
+/// credential (`…token…`, `…key…`, `…secret…`, `…password…`) redacted.
+fn settings_redacted<S: serde::Serializer>(
+    settings: &std::collections::BTreeMap<String, String>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap;
+    let mut map = serializer.serialize_map(Some(settings.len()))?;
+    for (name, value) in settings {
+        let lower = name.to_ascii_lowercase();
+        let secret = ["token", "key", "secret", "password"]
+            .iter()
+            .any(|word| lower.contains(word));
+        map.serialize_entry(name, if secret { "[redacted]" } else { value })?;
+    }
+    map.end()
+}
+
 /// The whole configuration. Every section is optional: `signbridge run` needs no file at all.
-#[derive(Debug, Clone, Deserialize, Default)]
+#[derive(Debug, Clone, Deserialize, Default, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Where the server listens and how it is reached from outside.
@@ -36,7 +83,7 @@ pub struct Config {
 
 /// Which e-signature API the daemon drives: this process's own (`embedded`, the default) or
 /// the Certyneo cloud or another signbridge (`remote`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CertyneoConfig {
     pub mode: ApiMode,
@@ -45,12 +92,12 @@ pub struct CertyneoConfig {
     pub base_url: Option<String>,
     /// Remote: the API key (use `${CERTYNEO_API_KEY}`).
     #[serde(alias = "apiKey")]
-    pub api_key: Option<String>,
+    pub api_key: Option<Secret>,
     /// The secret of a webhook subscription you manage yourself (e.g. in the Certyneo
     /// dashboard, pointing at `/hooks/certyneo`). Without it the daemon subscribes itself at
     /// start and keeps the secret in `<data-dir>/sync/webhook-secret`.
     #[serde(alias = "webhookSecret")]
-    pub webhook_secret: Option<String>,
+    pub webhook_secret: Option<Secret>,
     /// Remote: the API's per-key limit the daemon paces itself under until the API's
     /// `X-RateLimit-*` headers say otherwise. Default 100 (Certyneo's).
     #[serde(alias = "requestsPerMinute")]
@@ -69,7 +116,7 @@ impl Default for CertyneoConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ApiMode {
     #[default]
@@ -78,7 +125,7 @@ pub enum ApiMode {
 }
 
 /// The sync daemon.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SyncConfig {
     /// Run the daemon with the API (default true; it idles without mappings).
@@ -106,7 +153,7 @@ pub struct SyncConfig {
 
 /// Telling an operator about records that need attention: once per record and version, and
 /// as one digest when several come up together.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotifyConfig {
     /// Addresses mailed through `smtp:` (the `.eml` outbox without it).
@@ -116,12 +163,12 @@ pub struct NotifyConfig {
 }
 
 /// Where `sync.record.failed` events go.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct NotifyWebhook {
     pub url: String,
     /// The signing secret (`${ENV}`); the receiver checks `X-Certyneo-Signature` with it.
-    pub secret: String,
+    pub secret: Secret,
 }
 
 impl Default for SyncConfig {
@@ -141,7 +188,7 @@ impl Default for SyncConfig {
 }
 
 /// One source system.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceConfig {
     /// `folder` (built in).
@@ -164,6 +211,7 @@ pub struct SourceConfig {
     /// HTTP connectors: their settings (documented at the top of `connectors/<name>.yaml`);
     /// put credentials in `${ENV}` variables.
     #[serde(default)]
+    #[serde(serialize_with = "settings_redacted")]
     pub settings: std::collections::BTreeMap<String, String>,
     /// HTTP connectors: another base URL than the definition's (a proxy, a sandbox).
     #[serde(default)]
@@ -174,10 +222,30 @@ pub struct SourceConfig {
     pub requests_per_second: Option<f64>,
 }
 
+impl std::fmt::Debug for SourceConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Settings hold credentials: shown as `config show` shows them.
+        let settings = serde_json::to_value(self)
+            .map(|v| v["settings"].to_string())
+            .unwrap_or_default();
+        f.debug_struct("SourceConfig")
+            .field("connector", &self.connector)
+            .field("schedule", &self.schedule)
+            .field("path", &self.path)
+            .field("output", &self.output)
+            .field("id_field", &self.id_field)
+            .field("version_field", &self.version_field)
+            .field("settings", &format_args!("{settings}"))
+            .field("base_url", &self.base_url)
+            .field("requests_per_second", &self.requests_per_second)
+            .finish()
+    }
+}
+
 /// The PAdES seal. Without a key and certificate, a self-signed CA and signing certificate are
 /// generated into `<data-dir>/seal/` on first start (`seal-ca.pem` is the trust root to give
 /// verifiers).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SealConfig {
     /// Unencrypted PEM private key (PKCS#8, SEC1 EC or PKCS#1 RSA; ECDSA P-256/P-384 or RSA).
@@ -187,7 +255,7 @@ pub struct SealConfig {
     /// Or a PKCS#12 file (`.p12`/`.pfx`) holding the key and its chain.
     pub p12_file: Option<PathBuf>,
     /// The PKCS#12 file's password (use `${ENV_VAR}` rather than writing it here).
-    pub p12_password: Option<String>,
+    pub p12_password: Option<Secret>,
     /// RFC 3161 time-stamp authority for PAdES B-T seals. When set and it fails, sealing
     /// fails and is retried; it never falls back to the local clock.
     pub tsa_url: Option<String>,
@@ -211,7 +279,7 @@ impl Default for SealConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct WebhooksConfig {
     /// Allow webhook URLs on loopback (127.0.0.0/8, ::1). Default true: the sync daemon's own
@@ -243,7 +311,7 @@ impl Default for WebhooksConfig {
 }
 
 /// How mail leaves.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct SmtpConfig {
     /// SMTP server host name.
@@ -255,7 +323,7 @@ pub struct SmtpConfig {
     pub tls: SmtpTls,
     /// Login, if the server wants one (use `${ENV}` for the password).
     pub username: Option<String>,
-    pub password: Option<String>,
+    pub password: Option<Secret>,
     /// The From address, e.g. `Acme HR <hr@acme.example>`. Default `signbridge <no-reply@localhost>`.
     #[serde(default = "default_from")]
     pub from: String,
@@ -265,7 +333,7 @@ fn default_from() -> String {
     "signbridge <no-reply@localhost>".into()
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SmtpTls {
     #[default]
@@ -284,7 +352,7 @@ impl SmtpConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct SigningConfig {
     /// How often expiry and reminders are checked, in seconds. Default 60.
@@ -299,7 +367,7 @@ impl Default for SigningConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
     /// Socket address to listen on. Default `127.0.0.1:8080`.
@@ -350,7 +418,7 @@ impl ServerConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LimitsConfig {
     /// Largest document accepted, in bytes (after base64 decoding). Default 50 MB.
@@ -377,7 +445,7 @@ impl Default for LimitsConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitConfig {
     /// Sustained requests per minute per key. Default 100.
@@ -395,7 +463,7 @@ impl Default for RateLimitConfig {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AccountConfig {
     /// Display name of the account. Default `signbridge`.
@@ -565,6 +633,26 @@ mod tests {
         assert_eq!(
             err,
             "c.yaml:2:9: environment variable `SIGNBRIDGE_TEST_SURELY_UNSET` is not set (nor `SIGNBRIDGE_TEST_SURELY_UNSET_FILE`)"
+        );
+    }
+
+    #[test]
+    fn secrets_are_never_shown() {
+        let config = Config::parse(
+            "c.yaml",
+            "smtp:\n  host: smtp.example.com\n  username: hr\n  password: hunter2-smtp\ncertyneo:\n  api_key: sk_live_hunter2\n  webhook_secret: whsec_hunter2\nseal:\n  p12_password: hunter2-p12\nsync:\n  notify:\n    webhook: {url: \"https://ops.example.com/h\", secret: hunter2-hook}\nsources:\n  crm:\n    connector: hubspot\n    settings: {access_token: hunter2-token, stage_id: won}\n",
+        )
+        .unwrap();
+        let shown = serde_json::to_string(&config).unwrap();
+        let debugged = format!("{config:?}");
+        for text in [&shown, &debugged] {
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+        assert!(shown.contains("[redacted]") && shown.contains("\"stage_id\":\"won\""));
+        // They are still there for the code that uses them.
+        assert_eq!(
+            config.smtp.unwrap().password.unwrap().expose(),
+            "hunter2-smtp"
         );
     }
 

@@ -466,9 +466,14 @@ fn build_sync(
             let base = config.certyneo.base_url.as_deref().ok_or_else(|| {
                 StartError::Sync("certyneo.mode is remote: set certyneo.base_url".into())
             })?;
-            let key = config.certyneo.api_key.as_deref().ok_or_else(|| {
-                StartError::Sync("certyneo.mode is remote: set certyneo.api_key".into())
-            })?;
+            let key = config
+                .certyneo
+                .api_key
+                .as_ref()
+                .map(|k| k.expose())
+                .ok_or_else(|| {
+                    StartError::Sync("certyneo.mode is remote: set certyneo.api_key".into())
+                })?;
             (
                 sync::client::ApiClient::new(base, key)
                     .with_pacer(config.certyneo.requests_per_minute),
@@ -487,7 +492,11 @@ fn build_sync(
         receiver_url: config.sync.receiver_url.clone().unwrap_or(default_receiver),
         data_dir: settings.data_dir.clone(),
         config: config.sync.clone(),
-        webhook_secret: config.certyneo.webhook_secret.clone(),
+        webhook_secret: config
+            .certyneo
+            .webhook_secret
+            .as_ref()
+            .map(|s| s.expose().to_string()),
         smtp: config.smtp.clone(),
         clock: esign.clock().clone(),
     })

@@ -32,6 +32,11 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// The configuration as signbridge reads it.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
     /// Exit 0 when the server on this machine answers `/healthz` (for container health
     /// checks, where no HTTP client is installed).
     Healthcheck {
@@ -150,6 +155,16 @@ enum LogFormat {
 enum EnvArg {
     Test,
     Live,
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print the effective configuration (the file, `${ENV}` filled in, defaults for the
+    /// rest) as JSON, every secret shown as `[redacted]`.
+    Show {
+        #[arg(long, env = "SIGNBRIDGE_CONFIG")]
+        config: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -661,6 +676,12 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Healthcheck { listen } => healthcheck(listen),
+        Command::Config {
+            command: ConfigCommand::Show { config },
+        } => load_config(config.as_ref()).and_then(|config| {
+            println!("{}", serde_json::to_string_pretty(&config)?);
+            Ok(())
+        }),
         Command::Verify {
             file,
             trust,

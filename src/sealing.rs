@@ -61,7 +61,14 @@ impl Sealing {
                     path: p12.display().to_string(),
                     source,
                 })?;
-                SealIdentity::from_pkcs12(&bytes, config.p12_password.as_deref().unwrap_or(""))?
+                SealIdentity::from_pkcs12(
+                    &bytes,
+                    config
+                        .p12_password
+                        .as_ref()
+                        .map(|p| p.expose())
+                        .unwrap_or(""),
+                )?
             }
             (None, None, None) => Self::generated(data_dir, organization)?,
             _ => return Err(SealSetupError::HalfConfigured),

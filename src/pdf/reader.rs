@@ -11,7 +11,7 @@ use std::sync::RwLock;
 
 /// Bounds on the work reading one PDF may take (`limits.pdf` in the config); a document past
 /// one is refused with 422 naming the limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PdfLimits {
     /// Decompressed bytes of any one stream (content, object stream, font map). Default 16 MiB.

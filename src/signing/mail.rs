@@ -68,7 +68,10 @@ impl Mailer {
                     .port(config.port())
                     .timeout(Some(Duration::from_secs(30)));
                 if let (Some(user), Some(password)) = (&config.username, &config.password) {
-                    builder = builder.credentials(Credentials::new(user.clone(), password.clone()));
+                    builder = builder.credentials(Credentials::new(
+                        user.clone(),
+                        password.expose().to_string(),
+                    ));
                 }
                 Some(builder.build())
             }

@@ -231,7 +231,7 @@ impl Notifier {
                 .post(&webhook.url)
                 .header("content-type", "application/json");
             for (name, value) in crate::webhooks::payload::sign_headers(
-                &webhook.secret,
+                webhook.secret.expose(),
                 &event_id,
                 "sync.record.failed",
                 now.timestamp(),

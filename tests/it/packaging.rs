@@ -250,3 +250,39 @@ async fn json_logs_carry_the_request_id_and_never_a_signing_token() {
         "a signing token reached the log"
     );
 }
+
+/// `signbridge config show`: the effective configuration (environment filled in, defaults for
+/// the rest), every secret redacted — including one read from a `_FILE`.
+#[test]
+fn config_show_prints_the_effective_configuration_with_secrets_redacted() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret_file = dir.path().join("smtp-password");
+    std::fs::write(&secret_file, "from-a-file-s3cret\n").unwrap();
+    let config = dir.path().join("signbridge.yaml");
+    std::fs::write(
+        &config,
+        "smtp:\n  host: smtp.example.com\n  password: ${SIGNBRIDGE_SHOW_SMTP}\ncertyneo:\n  api_key: sk_live_plain_s3cret\n",
+    )
+    .unwrap();
+    let output = Command::new(BIN)
+        .args(["config", "show", "--config"])
+        .arg(&config)
+        .env("SIGNBRIDGE_SHOW_SMTP_FILE", &secret_file)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(!text.contains("s3cret"), "{text}");
+    let shown: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(shown["smtp"]["password"], "[redacted]");
+    assert_eq!(shown["certyneo"]["api_key"], "[redacted]");
+    assert_eq!(shown["smtp"]["host"], "smtp.example.com");
+    assert_eq!(
+        shown["rate_limit"]["requests_per_minute"], 100,
+        "defaults shown"
+    );
+}
