@@ -14,6 +14,7 @@ mod durability;
 mod evidence;
 mod hostile;
 mod idempotency;
+mod image;
 mod isolation;
 mod mail;
 mod one_contract;
