@@ -332,6 +332,24 @@ fn print_status(status: &serde_json::Value) {
             );
         }
     }
+    let unidentified = status["unidentified"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if !unidentified.is_empty() {
+        println!(
+            "records without an id (fix them in the source): {}",
+            unidentified.len()
+        );
+        for note in unidentified {
+            println!(
+                "  {}, {} ago: {}",
+                note["source"].as_str().unwrap_or(""),
+                age(note["ageSecs"].as_i64().unwrap_or(0)),
+                note["reason"].as_str().unwrap_or("")
+            );
+        }
+    }
     let parked = status["parked"].as_array().cloned().unwrap_or_default();
     if parked.is_empty() {
         println!("parked: none");

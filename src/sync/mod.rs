@@ -704,6 +704,8 @@ impl SyncDaemon {
                     reason: broken.reason.clone(),
                     at: self.now(),
                     sent: false,
+                    mailed: false,
+                    posted: false,
                 })?;
             }
             // Durable before the cursor moves past these records.
@@ -882,6 +884,8 @@ impl SyncDaemon {
             reason,
             at: self.now(),
             sent: false,
+            mailed: false,
+            posted: false,
         })
     }
 
@@ -891,28 +895,45 @@ impl SyncDaemon {
         let mut failures = 0u32;
         let mut last_prune = self.now();
         loop {
-            if self.notifier.is_configured() {
+            let channels = self.notifier.channels();
+            if !channels.is_empty() {
                 let notices = self.notices.clone();
                 match tokio::task::spawn_blocking(move || notices.unsent()).await {
                     Ok(Ok(pending)) if !pending.is_empty() => {
-                        match self.notifier.deliver(&pending, self.now()).await {
-                            Ok(()) => {
-                                failures = 0;
-                                tracing::info!(
-                                    records = pending.len(),
-                                    "operator told about records needing attention"
-                                );
-                                if let Err(err) = self.notices.mark_sent(&pending) {
-                                    tracing::error!(error = %err, "recording sent notices failed");
-                                }
-                            }
-                            Err(err) => {
-                                failures += 1;
-                                tracing::warn!(error = %err, attempt = failures, "telling the operator failed; trying again later");
-                                tokio::time::sleep(source_backoff(failures, None)).await;
+                        // Each channel tells what it has not told yet: a failing webhook never
+                        // makes the mail go twice.
+                        let mut failed = false;
+                        for channel in &channels {
+                            let due: Vec<notices::Notice> = pending
+                                .iter()
+                                .filter(|n| match channel {
+                                    notices::Channel::Mail => !n.mailed,
+                                    notices::Channel::Webhook => !n.posted,
+                                })
+                                .cloned()
+                                .collect();
+                            if due.is_empty() {
                                 continue;
                             }
+                            match self.notifier.deliver(*channel, &due, self.now()).await {
+                                Ok(()) => {
+                                    tracing::info!(records = due.len(), channel = ?channel, "operator told about records needing attention");
+                                    if let Err(err) = self.notices.mark(&due, *channel, &channels) {
+                                        tracing::error!(error = %err, "recording sent notices failed");
+                                    }
+                                }
+                                Err(err) => {
+                                    failed = true;
+                                    tracing::warn!(error = %err, channel = ?channel, attempt = failures + 1, "telling the operator failed; trying again later");
+                                }
+                            }
                         }
+                        if failed {
+                            failures += 1;
+                            tokio::time::sleep(source_backoff(failures, None)).await;
+                            continue;
+                        }
+                        failures = 0;
                     }
                     Ok(Ok(_)) => {}
                     Ok(Err(err)) => tracing::error!(error = %err, "reading notices failed"),

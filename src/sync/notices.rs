@@ -25,8 +25,21 @@ pub struct Notice {
     pub kind: String,
     pub reason: String,
     pub at: DateTime<Utc>,
+    /// Told on every configured channel.
     #[serde(default)]
     pub sent: bool,
+    /// Told by mail / by the webhook (each channel once, even when the other fails).
+    #[serde(default)]
+    pub mailed: bool,
+    #[serde(default)]
+    pub posted: bool,
+}
+
+/// A way an operator is told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    Mail,
+    Webhook,
 }
 
 impl Notice {
@@ -126,11 +139,26 @@ impl NoticeStore {
         Ok(found)
     }
 
-    pub fn mark_sent(&self, notices: &[Notice]) -> Result<(), StoreError> {
+    /// Records that `notices` were told on `channel`; a notice told on every channel of
+    /// `channels` is sent.
+    pub fn mark(
+        &self,
+        notices: &[Notice],
+        channel: Channel,
+        channels: &[Channel],
+    ) -> Result<(), StoreError> {
         for notice in notices {
-            let mut sent = notice.clone();
-            sent.sent = true;
-            put_json(&self.tree, &notice.key(), &sent)?;
+            let mut told =
+                get_json::<Notice>(&self.tree, &notice.key())?.unwrap_or_else(|| notice.clone());
+            match channel {
+                Channel::Mail => told.mailed = true,
+                Channel::Webhook => told.posted = true,
+            }
+            told.sent = channels.iter().all(|c| match c {
+                Channel::Mail => told.mailed,
+                Channel::Webhook => told.posted,
+            });
+            put_json(&self.tree, &notice.key(), &told)?;
         }
         self.tree.flush()?;
         Ok(())
@@ -196,23 +224,39 @@ impl Notifier {
         }
     }
 
-    /// Whether anyone is to be told.
-    pub fn is_configured(&self) -> bool {
-        !self.config.email.is_empty() || self.config.webhook.is_some()
+    /// The channels configured.
+    pub fn channels(&self) -> Vec<Channel> {
+        let mut channels = Vec::new();
+        if self.mailer.is_some() && !self.config.email.is_empty() {
+            channels.push(Channel::Mail);
+        }
+        if self.config.webhook.is_some() {
+            channels.push(Channel::Webhook);
+        }
+        channels
     }
 
-    /// Sends one message (and one webhook event) for `notices`.
-    pub async fn deliver(&self, notices: &[Notice], now: DateTime<Utc>) -> Result<(), NotifyError> {
+    /// Tells `notices` on `channel`: one mail, or one webhook event, for all of them.
+    pub async fn deliver(
+        &self,
+        channel: Channel,
+        notices: &[Notice],
+        now: DateTime<Utc>,
+    ) -> Result<(), NotifyError> {
         if notices.is_empty() {
             return Ok(());
         }
         let event_id = format!("evt_sync_{}", hex::encode(rand::random::<[u8; 12]>()));
-        if let (Some(mailer), false) = (&self.mailer, self.config.email.is_empty()) {
+        if channel == Channel::Mail {
+            let Some(mailer) = &self.mailer else {
+                return Ok(());
+            };
             let (subject, body) = compose(notices);
             let message = mailer.operator_message(&self.config.email, &subject, &body)?;
             mailer
                 .deliver(Environment::Live, &format!("sync-{event_id}"), message)
                 .await?;
+            return Ok(());
         }
         if let Some(webhook) = &self.config.webhook {
             let records: Vec<Value> = notices
@@ -271,6 +315,8 @@ mod tests {
             reason: "GET /v1/employees/7: HTTP 404".into(),
             at: Utc::now(),
             sent: false,
+            mailed: false,
+            posted: false,
         }
     }
 
@@ -283,7 +329,13 @@ mod tests {
         assert!(store.raise(&notice("E8", "v1")).unwrap());
         let unsent = store.unsent().unwrap();
         assert_eq!(unsent.len(), 2);
-        store.mark_sent(&unsent).unwrap();
+        // Mailed but the webhook failed: still unsent, and mailed.
+        let both = [Channel::Mail, Channel::Webhook];
+        store.mark(&unsent, Channel::Mail, &both).unwrap();
+        let half = store.unsent().unwrap();
+        assert_eq!(half.len(), 2);
+        assert!(half.iter().all(|n| n.mailed && !n.posted));
+        store.mark(&half, Channel::Webhook, &both).unwrap();
         assert!(store.unsent().unwrap().is_empty());
         assert!(!store.raise(&notice("E7", "v1")).unwrap(), "told already");
         assert!(store.raise(&notice("E7", "v2")).unwrap(), "a newer version");
