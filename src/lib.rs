@@ -15,11 +15,13 @@
 //!   it reaches the API over HTTP only.
 //! - [`server`]: the HTTP/1 server — connection cap, header and body deadlines, body budgets.
 //! - [`i18n`]: the words of the signer's pages and emails, one Fluent catalogue per language.
+//! - [`admin`]: the local admin API of the CLI (backup; the sync daemon's own routes).
 //! - [`shutdown`]: the one cancellation path every worker watches.
 //! - [`clock`], [`ids`]: time and identifiers.
 //!
 //! [`App::start`] wires the parts and serves them until shut down.
 
+pub mod admin;
 pub mod api;
 pub mod clock;
 pub mod config;
@@ -88,6 +90,9 @@ pub struct App {
     ticker_interval: std::time::Duration,
     listener: tokio::net::TcpListener,
     sync: Option<(Arc<sync::SyncDaemon>, String)>,
+    /// The data folder and the admin API's token (backups).
+    data_dir: PathBuf,
+    admin_token: String,
 }
 
 impl App {
@@ -181,6 +186,8 @@ impl App {
             ),
             listener,
             sync,
+            admin_token: admin::ensure_token(&settings.data_dir).map_err(StartError::Serve)?,
+            data_dir: settings.data_dir.clone(),
         })
     }
 
@@ -244,6 +251,11 @@ impl App {
         let mut router = Self::router(state.clone()).merge(observability_router(
             state.esign.clone(),
             self.sync.as_ref().map(|(daemon, _)| daemon.clone()),
+        ));
+        router = router.merge(admin::router(
+            state.esign.store().clone(),
+            self.data_dir.clone(),
+            self.admin_token.clone(),
         ));
         let mut sync_task = None;
         if let Some((daemon, token)) = &self.sync {

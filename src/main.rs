@@ -97,6 +97,22 @@ enum Command {
         #[command(flatten)]
         daemon: DaemonArgs,
     },
+    /// Back up the running server's store, blobs and keys to FILE (a consistent snapshot,
+    /// taken while it serves; asks the running server).
+    Backup {
+        /// Where to write the backup (a .tar.gz).
+        file: PathBuf,
+        #[command(flatten)]
+        daemon: DaemonArgs,
+    },
+    /// Restore a backup into a new data folder (the server must not use that folder).
+    Restore {
+        /// The backup (from `signbridge backup`).
+        file: PathBuf,
+        /// The new data folder (must not exist, or be empty).
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
     /// End a record needing attention without a contract (asks the running daemon); the
     /// reason is kept in the record's history. `retry` takes it up again.
     Skip {
@@ -694,6 +710,41 @@ fn main() -> ExitCode {
             Ok(())
         }
         Command::Healthcheck { listen } => healthcheck(listen),
+        Command::Backup { file, daemon } => std::path::absolute(&file)
+            .context("the backup's path")
+            .and_then(|path| {
+                daemon.call(
+                    "POST",
+                    "/admin/backup",
+                    Some(serde_json::json!({"path": path})),
+                )
+            })
+            .map(|answer| {
+                let manifest = &answer["manifest"];
+                println!(
+                    "backup written to {}: {} records in {} trees, {} blobs, {} files ({} ms)",
+                    file.display(),
+                    manifest["records"],
+                    manifest["trees"],
+                    manifest["blobs"],
+                    manifest["files"],
+                    answer["ms"]
+                );
+            }),
+        Command::Restore { file, data_dir } => {
+            signbridge::store::backup::restore(&file, &data_dir)
+                .map(|manifest| {
+                    println!(
+                        "restored into {}: {} records in {} trees, {} blobs, {} files (checksum verified)",
+                        data_dir.display(),
+                        manifest.records,
+                        manifest.trees,
+                        manifest.blobs,
+                        manifest.files
+                    );
+                })
+                .map_err(anyhow::Error::from)
+        }
         Command::Config {
             command: ConfigCommand::Show { config },
         } => load_config(config.as_ref()).and_then(|config| {

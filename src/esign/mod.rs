@@ -291,20 +291,7 @@ fn load_or_create_secret(path: &Path) -> Result<[u8; 32], StoreError> {
 }
 
 /// Writes a file only its owner can read, durably.
-pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let mut file = options.open(path)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    Ok(())
-}
+pub use crate::store::write_private_file;
 
 fn env_key(environment: Environment, id: &str) -> Vec<u8> {
     environment.key(id)

@@ -22,6 +22,11 @@ impl BlobStore {
         Ok(Self { root })
     }
 
+    /// The folder the blobs live in.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     fn path_of(&self, sha256: &str) -> Option<PathBuf> {
         if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
             return None;

@@ -11,6 +11,7 @@
 //! mutex; plain reads and single-key inserts stay concurrent. sled's lock is process-wide (a
 //! static), so ours is too: two stores in one process (tests) would otherwise still deadlock.
 
+pub mod backup;
 mod blobs;
 pub mod idempotency;
 
@@ -193,6 +194,22 @@ impl Store {
         self.db.flush()?;
         Ok(())
     }
+}
+
+/// Writes a file only its owner can read, durably.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    Ok(())
 }
 
 /// Reads and decodes one record.

@@ -18,22 +18,7 @@ struct AdminState {
     token: Arc<String>,
 }
 
-/// The token file's name in the data folder.
-pub const TOKEN_FILE: &str = "admin-token";
-
-/// Reads the admin token, creating it on first start.
-pub fn ensure_token(data_dir: &std::path::Path) -> std::io::Result<String> {
-    let path = data_dir.join(TOKEN_FILE);
-    if let Ok(token) = std::fs::read_to_string(&path) {
-        if !token.trim().is_empty() {
-            return Ok(token.trim().to_string());
-        }
-    }
-    let token = hex::encode(rand::random::<[u8; 32]>());
-    crate::esign::write_private_file(&path, token.as_bytes())
-        .map_err(|err| std::io::Error::other(err.to_string()))?;
-    Ok(token)
-}
+pub use crate::admin::{ensure_token, TOKEN_FILE};
 
 pub fn router(daemon: Arc<SyncDaemon>, token: String) -> Router {
     Router::new()
@@ -48,25 +33,11 @@ pub fn router(daemon: Arc<SyncDaemon>, token: String) -> Router {
         })
 }
 
-/// Whether the request comes from the local CLI: a loopback peer with the token.
 fn allowed(state: &AdminState, peer: &SocketAddr, headers: &HeaderMap) -> bool {
-    let given = headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    use subtle::ConstantTimeEq;
-    let token_ok: bool = given.as_bytes().ct_eq(state.token.as_bytes()).into();
-    peer.ip().is_loopback() && token_ok
+    crate::admin::allowed(&state.token, peer, headers)
 }
 
-fn forbidden() -> Response {
-    (
-        StatusCode::FORBIDDEN,
-        Json(json!({"error": "the admin API answers the local CLI only", "code": "forbidden"})),
-    )
-        .into_response()
-}
+use crate::admin::forbidden;
 
 fn failed(err: impl std::fmt::Display) -> Response {
     (

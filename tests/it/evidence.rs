@@ -95,7 +95,7 @@ fn link_of(envelope: &Value, index: usize) -> String {
 
 /// Uploads `document`, sends an envelope with the given recipients and fields, has everyone
 /// sign (typed names = recipients' names, text fields filled) and returns the envelope id.
-async fn sign_everything(
+pub(crate) async fn sign_everything(
     server: &Server,
     document: Vec<u8>,
     recipients: Value,
