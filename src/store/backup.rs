@@ -107,11 +107,12 @@ impl Store {
                 .and_then(|n| n.to_str())
                 .unwrap_or_default();
             if name.len() == 64 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
-                append(
-                    &mut archive,
-                    &format!("blobs/{name}"),
-                    &std::fs::read(&path)?,
-                )?;
+                // A blob released by a deletion committed before the copy may go meanwhile;
+                // the copied trees no longer name it.
+                let Some(bytes) = read_if_there(&path)? else {
+                    continue;
+                };
+                append(&mut archive, &format!("blobs/{name}"), &bytes)?;
                 blobs += 1;
             }
         }
@@ -127,11 +128,10 @@ impl Store {
                 continue;
             }
             let name = relative.to_string_lossy().replace('\\', "/");
-            append(
-                &mut archive,
-                &format!("files/{name}"),
-                &std::fs::read(&path)?,
-            )?;
+            let Some(bytes) = read_if_there(&path)? else {
+                continue;
+            };
+            append(&mut archive, &format!("files/{name}"), &bytes)?;
             files += 1;
         }
         let manifest = Manifest {
@@ -164,6 +164,15 @@ fn append<W: Write>(
     header.set_mode(0o600);
     header.set_cksum();
     archive.append_data(&mut header, name, bytes)
+}
+
+/// A file's bytes, or `None` when it went away since it was listed.
+fn read_if_there(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => Err(err),
+    }
 }
 
 /// Every file under `root`, recursively (none when it does not exist).
