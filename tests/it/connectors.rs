@@ -165,7 +165,7 @@ async fn pipedrive_files(
     Json(json!({"success": true, "data": {"id": 9001, "deal_id": 1}})).into_response()
 }
 
-fn deal(id: u64, updated: &str) -> Value {
+pub(crate) fn deal(id: u64, updated: &str) -> Value {
     json!({"id": id, "title": format!("Deal {id}"), "person_id": 100 + id, "stage_id": 3, "status": "open", "value": 5000 * id, "currency": "EUR", "update_time": updated})
 }
 
@@ -1730,7 +1730,7 @@ mod pushes_and_validation {
 // precise reason; the rest of the read goes on and the cursor still moves. `reread` tries it
 // again once the source is fixed.
 
-mod broken_records {
+pub(crate) mod broken_records {
     use super::*;
 
     /// Where every shipped cursor starts when none is stored.
@@ -1740,15 +1740,15 @@ mod broken_records {
 
     /// A Pipedrive account: deals listed two a page; persons that may be gone (404).
     #[derive(Default)]
-    struct Pipedrive {
-        deals: Vec<Value>,
-        gone_persons: Vec<String>,
+    pub(crate) struct Pipedrive {
+        pub(crate) deals: Vec<Value>,
+        pub(crate) gone_persons: Vec<String>,
         /// When set, the listing answers this status (200: an HTML page) instead of deals.
-        listing_fails: Option<u16>,
+        pub(crate) listing_fails: Option<u16>,
     }
-    type P = Arc<Mutex<Pipedrive>>;
+    pub(crate) type P = Arc<Mutex<Pipedrive>>;
 
-    async fn pipedrive_deals(
+    pub(crate) async fn pipedrive_deals(
         State(state): State<P>,
         Query(query): Query<HashMap<String, String>>,
     ) -> Response {
@@ -1786,7 +1786,10 @@ mod broken_records {
             .into_response()
     }
 
-    async fn pipedrive_person(State(state): State<P>, Path(id): Path<String>) -> Response {
+    pub(crate) async fn pipedrive_person(
+        State(state): State<P>,
+        Path(id): Path<String>,
+    ) -> Response {
         if state.lock().unwrap().gone_persons.contains(&id) {
             return (
                 StatusCode::NOT_FOUND,

@@ -732,3 +732,74 @@ mod connectors {
             .any(|e| e["recipients"][0]["email"] == "contact902@example.com"));
     }
 }
+
+/// Pipedrive, through the daemon: the person of one deal of three answers 404 — two contracts
+/// go out, the third deal needs attention naming the call, the operator is told once; once the
+/// person is back and the deal changes, its contract goes out by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipedrive_a_deal_whose_person_is_gone_waits_and_goes_out_once_fixed() {
+    use crate::connectors::broken_records::{pipedrive_deals, pipedrive_person, Pipedrive, P};
+    use crate::connectors::deal;
+    let fake: P = std::sync::Arc::new(std::sync::Mutex::new(Pipedrive {
+        deals: vec![
+            deal(1, "2026-11-01T10:00:00Z"),
+            deal(2, "2026-11-02T10:00:00Z"),
+            deal(3, "2026-11-03T10:00:00Z"),
+        ],
+        gone_persons: vec!["102".into()],
+        ..Pipedrive::default()
+    }));
+    let base = crate::connectors::serve(
+        axum::Router::new()
+            .route("/api/v2/deals", axum::routing::get(pipedrive_deals))
+            .route("/api/v2/persons/{id}", axum::routing::get(pipedrive_person))
+            .with_state(fake.clone()),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mappings = dir.path().join("mappings");
+    std::fs::create_dir_all(&mappings).unwrap();
+    std::fs::write(
+        mappings.join("contract.md.hbs"),
+        "# Sales agreement\n\n{{title}}, {{value}} {{currency}}, with **{{person.name}}**.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        mappings.join("deals.yaml"),
+        "source: pipedrive\nstream: deals\ntemplate: contract.md.hbs\nsubject: \"Agreement — {{title}}\"\nrequire:\n  - field: person.emails\n    message: \"deal {{id}}: its person has no email\"\nrecipients:\n  - email: \"{{person.emails.[0].value}}\"\n    name: \"{{person.name}}\"\n",
+    )
+    .unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let config = format!(
+        "sources:\n  pipedrive:\n    connector: pipedrive\n    schedule: \"0 0 0 1 1 *\"\n    base_url: {base}\n    settings:\n      company_domain: acme\n      api_token: secret-token\nsync:\n  mappings_dir: {}\n  connectors_dir: {root}/connectors\n{NOTIFY}",
+        mappings.display()
+    );
+    let server = Server::start_with_config(Some(&config)).await;
+    let status = settled(&server, 2, 1).await;
+    let job = parked(&status, "2");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("GET /api/v2/persons/102: HTTP 404"),
+        "{job}"
+    );
+    eventually(30, || async {
+        (told_about(&server, "pipedrive", "2") == 1).then_some(())
+    })
+    .await;
+
+    // The person is back and the deal is edited in Pipedrive: it goes out with no manual step.
+    {
+        let mut fake = fake.lock().unwrap();
+        fake.gone_persons.clear();
+        fake.deals[1]["update_time"] = serde_json::json!("2026-11-04T10:00:00Z");
+    }
+    poll_and_settle(&server, "pipedrive").await;
+    settled(&server, 3, 0).await;
+    let envelopes = envelopes_of(&server, &sync_key(&server)).await;
+    assert_eq!(envelopes.len(), 3, "one per deal");
+    assert!(envelopes
+        .iter()
+        .any(|e| e["recipients"][0]["email"] == "p102@example.com"));
+}
