@@ -319,7 +319,7 @@ fn basic_user(headers: &axum::http::HeaderMap) -> Option<(String, String)> {
     Some((user.to_string(), password.to_string()))
 }
 
-fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
+pub(crate) fn bearer(headers: &axum::http::HeaderMap) -> Option<String> {
     headers
         .get("authorization")?
         .to_str()
@@ -2056,7 +2056,7 @@ pub(crate) mod broken_records {
 
     /// One Personio v1 employee, every attribute wrapped in {label, value, type, universal_id};
     /// without `last_modified_at` when `modified` is `None`.
-    fn personio_employee(id: u64, modified: Option<&str>) -> Value {
+    pub(crate) fn personio_employee(id: u64, modified: Option<&str>) -> Value {
         let mut attributes = json!({
             "id": {"label": "ID", "value": id, "type": "integer", "universal_id": "id"},
             "first_name": {"label": "First name", "value": format!("Anna{id}"), "type": "standard", "universal_id": "first_name"},

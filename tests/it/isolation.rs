@@ -803,3 +803,92 @@ async fn pipedrive_a_deal_whose_person_is_gone_waits_and_goes_out_once_fixed() {
         .iter()
         .any(|e| e["recipients"][0]["email"] == "p102@example.com"));
 }
+
+/// Personio, through the daemon: one employee of three comes without `last_modified_at` — two
+/// contracts go out, that employee needs attention naming the field; once Personio gives the
+/// field, the contract goes out by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn personio_an_employee_without_a_version_waits_and_goes_out_once_fixed() {
+    use crate::connectors::broken_records::personio_employee;
+    use axum::extract::{Query, State};
+    use axum::response::IntoResponse;
+    use axum::Json;
+    type Staff = std::sync::Arc<std::sync::Mutex<Vec<Value>>>;
+    async fn auth(Json(body): Json<Value>) -> axum::response::Response {
+        if body["client_id"] != "pid" || body["client_secret"] != "psecret" {
+            return axum::http::StatusCode::UNAUTHORIZED.into_response();
+        }
+        Json(json!({"success": true, "data": {"token": "papi-token-1"}})).into_response()
+    }
+    async fn employees(
+        State(staff): State<Staff>,
+        headers: axum::http::HeaderMap,
+        Query(query): Query<std::collections::HashMap<String, String>>,
+    ) -> axum::response::Response {
+        if crate::connectors::bearer(&headers).as_deref() != Some("papi-token-1") {
+            return axum::http::StatusCode::UNAUTHORIZED.into_response();
+        }
+        let all = staff.lock().unwrap().clone();
+        let offset: usize = query
+            .get("offset")
+            .and_then(|o| o.parse().ok())
+            .unwrap_or(0);
+        let limit: usize = query
+            .get("limit")
+            .and_then(|o| o.parse().ok())
+            .unwrap_or(50)
+            .clamp(1, 100);
+        let page: Vec<Value> = all.iter().skip(offset).take(limit).cloned().collect();
+        Json(json!({"success": true, "metadata": {"total_elements": all.len(), "current_page": offset / limit, "total_pages": all.len().div_ceil(limit)}, "offset": offset, "limit": limit, "data": page})).into_response()
+    }
+    let staff: Staff = std::sync::Arc::new(std::sync::Mutex::new(vec![
+        personio_employee(1, Some("2026-11-01T09:00:00+01:00")),
+        personio_employee(2, None),
+        personio_employee(3, Some("2026-11-03T09:00:00+01:00")),
+    ]));
+    let base = crate::connectors::serve(
+        axum::Router::new()
+            .route("/v1/auth", axum::routing::post(auth))
+            .route("/v1/company/employees", axum::routing::get(employees))
+            .with_state(staff.clone()),
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let mappings = dir.path().join("mappings");
+    std::fs::create_dir_all(&mappings).unwrap();
+    std::fs::write(
+        mappings.join("contract.md.hbs"),
+        "# Employment contract\n\nWith **{{attributes.first_name}}**.\n",
+    )
+    .unwrap();
+    std::fs::write(
+        mappings.join("hires.yaml"),
+        "source: personio\nstream: employees\ntemplate: contract.md.hbs\nsubject: \"Contract — {{attributes.first_name}}\"\nrecipients:\n  - email: \"{{attributes.email}}\"\n    name: \"{{attributes.first_name}}\"\n",
+    )
+    .unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let config = format!(
+        "sources:\n  personio:\n    connector: personio\n    schedule: \"0 0 0 1 1 *\"\n    base_url: {base}\n    settings:\n      client_id: pid\n      client_secret: psecret\n      document_category_id: \"55\"\nsync:\n  mappings_dir: {}\n  connectors_dir: {root}/connectors\n{NOTIFY}",
+        mappings.display()
+    );
+    let server = Server::start_with_config(Some(&config)).await;
+    let status = settled(&server, 2, 1).await;
+    let job = parked(&status, "2");
+    assert!(
+        job["error"]
+            .as_str()
+            .unwrap()
+            .contains("record 2 has no `attributes.last_modified_at`"),
+        "{job}"
+    );
+    eventually(30, || async {
+        (told_about(&server, "personio", "2") == 1).then_some(())
+    })
+    .await;
+
+    // Personio gives the field: the contract goes out with no manual step.
+    staff.lock().unwrap()[1] = personio_employee(2, Some("2026-11-04T09:00:00+01:00"));
+    poll_and_settle(&server, "personio").await;
+    settled(&server, 3, 0).await;
+    assert_eq!(envelopes_of(&server, &sync_key(&server)).await.len(), 3);
+}
