@@ -160,15 +160,7 @@ fn remote(records: usize) {
         std::thread::sleep(Duration::from_millis(200));
     };
     let elapsed = started.elapsed();
-    let count_of = |outcome: &str| -> u64 {
-        text.lines()
-            .filter(|l| {
-                l.starts_with("signbridge_sync_api_call_seconds_count{")
-                    && l.contains(&format!("outcome=\"{outcome}\""))
-            })
-            .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
-            .sum()
-    };
+    let count_of = |outcome: &str| api_calls(&text, outcome);
     let calls = count_of("ok") + count_of("throttled") + count_of("busy");
     // The burst of 200 at once, then 100 a minute (calls before the records were written —
     // the webhook registration — came out of the same bucket earlier).
@@ -190,6 +182,18 @@ fn remote(records: usize) {
     let _ = daemon.wait();
     let _ = cloud.kill();
     let _ = cloud.wait();
+}
+
+/// The daemon's API calls with `outcome` (`ok`, `throttled`, `busy`, …), from `/metrics` text.
+fn api_calls(metrics: &str, outcome: &str) -> u64 {
+    metrics
+        .lines()
+        .filter(|l| {
+            l.starts_with("signbridge_sync_api_call_seconds_count{")
+                && l.contains(&format!("outcome=\"{outcome}\""))
+        })
+        .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
+        .sum()
 }
 
 fn main() {
@@ -389,15 +393,7 @@ fn main() {
                 .ok()
         })
         .unwrap_or_default();
-    let count_of = |outcome: &str| -> u64 {
-        text.lines()
-            .filter(|l| {
-                l.starts_with("signbridge_sync_api_call_seconds_count{")
-                    && l.contains(&format!("outcome=\"{outcome}\""))
-            })
-            .filter_map(|l| l.split_whitespace().last()?.parse::<u64>().ok())
-            .sum()
-    };
+    let count_of = |outcome: &str| api_calls(&text, outcome);
     println!(
         "API calls:               {} ok, {} answered 429, {} busy; {} jobs parked",
         count_of("ok"),

@@ -756,25 +756,14 @@ async fn pipedrive_a_deal_whose_person_is_gone_waits_and_goes_out_once_fixed() {
             .with_state(fake.clone()),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let mappings = dir.path().join("mappings");
-    std::fs::create_dir_all(&mappings).unwrap();
-    std::fs::write(
-        mappings.join("contract.md.hbs"),
+    let (_dir, server) = start_with_mapping(
+        "pipedrive",
+        &base,
+        "      company_domain: acme\n      api_token: secret-token\n",
         "# Sales agreement\n\n{{title}}, {{value}} {{currency}}, with **{{person.name}}**.\n",
+        "stream: deals\nsubject: \"Agreement — {{title}}\"\nrequire:\n  - field: person.emails\n    message: \"deal {{id}}: its person has no email\"\nrecipients:\n  - email: \"{{person.emails.[0].value}}\"\n    name: \"{{person.name}}\"\n",
     )
-    .unwrap();
-    std::fs::write(
-        mappings.join("deals.yaml"),
-        "source: pipedrive\nstream: deals\ntemplate: contract.md.hbs\nsubject: \"Agreement — {{title}}\"\nrequire:\n  - field: person.emails\n    message: \"deal {{id}}: its person has no email\"\nrecipients:\n  - email: \"{{person.emails.[0].value}}\"\n    name: \"{{person.name}}\"\n",
-    )
-    .unwrap();
-    let root = env!("CARGO_MANIFEST_DIR");
-    let config = format!(
-        "sources:\n  pipedrive:\n    connector: pipedrive\n    schedule: \"0 0 0 1 1 *\"\n    base_url: {base}\n    settings:\n      company_domain: acme\n      api_token: secret-token\nsync:\n  mappings_dir: {}\n  connectors_dir: {root}/connectors\n{NOTIFY}",
-        mappings.display()
-    );
-    let server = Server::start_with_config(Some(&config)).await;
+    .await;
     let status = settled(&server, 2, 1).await;
     let job = parked(&status, "2");
     assert!(
@@ -853,25 +842,14 @@ async fn personio_an_employee_without_a_version_waits_and_goes_out_once_fixed() 
             .with_state(staff.clone()),
     )
     .await;
-    let dir = tempfile::tempdir().unwrap();
-    let mappings = dir.path().join("mappings");
-    std::fs::create_dir_all(&mappings).unwrap();
-    std::fs::write(
-        mappings.join("contract.md.hbs"),
+    let (_dir, server) = start_with_mapping(
+        "personio",
+        &base,
+        "      client_id: pid\n      client_secret: psecret\n      document_category_id: \"55\"\n",
         "# Employment contract\n\nWith **{{attributes.first_name}}**.\n",
+        "stream: employees\nsubject: \"Contract — {{attributes.first_name}}\"\nrecipients:\n  - email: \"{{attributes.email}}\"\n    name: \"{{attributes.first_name}}\"\n",
     )
-    .unwrap();
-    std::fs::write(
-        mappings.join("hires.yaml"),
-        "source: personio\nstream: employees\ntemplate: contract.md.hbs\nsubject: \"Contract — {{attributes.first_name}}\"\nrecipients:\n  - email: \"{{attributes.email}}\"\n    name: \"{{attributes.first_name}}\"\n",
-    )
-    .unwrap();
-    let root = env!("CARGO_MANIFEST_DIR");
-    let config = format!(
-        "sources:\n  personio:\n    connector: personio\n    schedule: \"0 0 0 1 1 *\"\n    base_url: {base}\n    settings:\n      client_id: pid\n      client_secret: psecret\n      document_category_id: \"55\"\nsync:\n  mappings_dir: {}\n  connectors_dir: {root}/connectors\n{NOTIFY}",
-        mappings.display()
-    );
-    let server = Server::start_with_config(Some(&config)).await;
+    .await;
     let status = settled(&server, 2, 1).await;
     let job = parked(&status, "2");
     assert!(
@@ -891,4 +869,32 @@ async fn personio_an_employee_without_a_version_waits_and_goes_out_once_fixed() 
     poll_and_settle(&server, "personio").await;
     settled(&server, 3, 0).await;
     assert_eq!(envelopes_of(&server, &sync_key(&server)).await.len(), 3);
+}
+
+/// A server whose one source is the shipped `connector` served from `base` with `settings`
+/// (YAML lines), polled at start and then when asked, with a mapping made of `mapping` (after
+/// its `source:` and `template:`) and `template`; operator notices on. Keep the folder alive.
+async fn start_with_mapping(
+    connector: &str,
+    base: &str,
+    settings: &str,
+    template: &str,
+    mapping: &str,
+) -> (tempfile::TempDir, Server) {
+    let dir = tempfile::tempdir().unwrap();
+    let mappings = dir.path().join("mappings");
+    std::fs::create_dir_all(&mappings).unwrap();
+    std::fs::write(mappings.join("contract.md.hbs"), template).unwrap();
+    std::fs::write(
+        mappings.join("contract.yaml"),
+        format!("source: {connector}\ntemplate: contract.md.hbs\n{mapping}"),
+    )
+    .unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let config = format!(
+        "sources:\n  {connector}:\n    connector: {connector}\n    schedule: \"0 0 0 1 1 *\"\n    base_url: {base}\n    settings:\n{settings}sync:\n  mappings_dir: {}\n  connectors_dir: {root}/connectors\n{NOTIFY}",
+        mappings.display()
+    );
+    let server = Server::start_with_config(Some(&config)).await;
+    (dir, server)
 }

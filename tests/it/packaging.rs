@@ -1,5 +1,5 @@
 //! Shipping it: the compose file validates (docker-compose), the systemd unit verifies
-//! (systemd-analyze, where the machine has it), the Dockerfile's dependency layer stubs every
+//! (systemd-analyze), the Dockerfile's dependency layer stubs every
 //! target the manifest declares and its runtime stage runs unprivileged with a health check,
 //! and that health check (`signbridge healthcheck`) tells a live server from a dead one.
 
@@ -77,10 +77,10 @@ fn the_compose_file_validates_with_and_without_the_production_profile() {
 
 #[test]
 fn the_systemd_unit_verifies() {
-    let Ok(version) = Command::new("systemd-analyze").arg("--version").output() else {
-        eprintln!("systemd-analyze is not on this machine: the unit is not verified here");
-        return;
-    };
+    let version = Command::new("systemd-analyze")
+        .arg("--version")
+        .output()
+        .expect("systemd-analyze is needed (.ci/run installs Debian's systemd)");
     assert!(version.status.success());
     let unit =
         std::fs::read_to_string(Path::new(ROOT).join("packaging/systemd/signbridge.service"))
