@@ -11,7 +11,7 @@
 
 use signbridge::pdf::identity::SealIdentity;
 use signbridge::pdf::layout::Rect;
-use signbridge::pdf::seal::{seal_pdf, SealRequest};
+use signbridge::pdf::seal::{seal_pdf, PadesLevel, SealRequest, TrustServices};
 use signbridge::pdf::stamp::{stamp_pdf, StampContent, StampItem};
 use std::process::Command;
 use std::time::Instant;
@@ -120,7 +120,7 @@ fn main() {
         );
         let stamped = stamp_pdf(&pdf, &items, &[]).expect("stamp");
         let (mean, min) = time_ms(runs, || {
-            seal_pdf(&stamped, &request, None).expect("seal");
+            seal_pdf(&stamped, &request, PadesLevel::BB, TrustServices::default()).expect("seal");
         });
         println!(
             "{:<34} {:>6} {:>10.2} {:>10.2}",

@@ -256,9 +256,14 @@ pub struct SealConfig {
     pub p12_file: Option<PathBuf>,
     /// The PKCS#12 file's password (use `${ENV_VAR}` rather than writing it here).
     pub p12_password: Option<Secret>,
-    /// RFC 3161 time-stamp authority for PAdES B-T seals. When set and it fails, sealing
+    /// RFC 3161 time-stamp authority (PAdES B-T and up). When set and it fails, sealing
     /// fails and is retried; it never falls back to the local clock.
     pub tsa_url: Option<String>,
+    /// The PAdES baseline level of seals: `B-B`, `B-T`, `B-LT` or `B-LTA`. Default: `B-LTA`
+    /// with a time-stamp authority, `B-B` without (B-T and up need one).
+    pub level: Option<crate::pdf::seal::PadesLevel>,
+    /// Seconds to wait for an OCSP responder or a CRL download (B-LT and up). Default 10.
+    pub revocation_timeout_secs: u64,
     /// Seconds to wait for the time-stamp authority. Default 10.
     pub tsa_timeout_secs: u64,
     /// Seconds between attempts when sealing failed. Default 30.
@@ -273,6 +278,8 @@ impl Default for SealConfig {
             p12_file: None,
             p12_password: None,
             tsa_url: None,
+            level: None,
+            revocation_timeout_secs: 10,
             tsa_timeout_secs: 10,
             retry_secs: 30,
         }

@@ -44,16 +44,22 @@ enum Command {
         #[arg(long, env = "SIGNBRIDGE_LISTEN")]
         listen: Option<SocketAddr>,
     },
-    /// Check a signed PDF's seals: who sealed it and whether its bytes are intact.
+    /// Check a signed PDF's signatures and time-stamps: each CMS signature and digest, the
+    /// signing-certificate binding, time-stamp tokens (signature, imprint, authority), the
+    /// certificate paths (CA constraints, key usage, validity at the time of signing, trust),
+    /// what changed after each signature, and the PAdES level reached.
     Verify {
         /// The signed PDF.
         file: PathBuf,
-        /// A trusted root certificate (PEM); repeatable. The generated CA of a data folder
-        /// (`<data-dir>/seal/seal-ca.pem`) is trusted when `--data-dir` is given.
+        /// A trusted root certificate (PEM, one or more per file); repeatable. The generated CA
+        /// of a data folder (`<data-dir>/seal/seal-ca.pem`) is trusted when `--data-dir` is given.
         #[arg(long)]
         trust: Vec<PathBuf>,
         #[arg(long, env = "SIGNBRIDGE_DATA_DIR")]
         data_dir: Option<PathBuf>,
+        /// Print the report as JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Check an envelope's audit trail in the store (the server must not be running).
     Audit {
@@ -501,15 +507,18 @@ fn open_esign(
     )?)
 }
 
-/// `signbridge verify`: exit 0 when every seal is intact, covers the file and chains to a
-/// trusted root (or no root was given), else 1.
+/// `signbridge verify`: exit 0 when every signature is valid, the last covers the file and each
+/// path chains to a trusted root (or no root was given), else 1.
 fn verify(
     file: &std::path::Path,
     trust: &[PathBuf],
     data_dir: Option<PathBuf>,
+    json: bool,
 ) -> anyhow::Result<bool> {
+    use signbridge::pdf::seal::{describe, verify_pdf, VerifyOptions};
+    use signbridge::pdf::x509::Cert;
     let bytes = std::fs::read(file).with_context(|| format!("{}: cannot read", file.display()))?;
-    let mut roots = Vec::new();
+    let mut anchors = Vec::new();
     let mut trust_files: Vec<PathBuf> = trust.to_vec();
     if let Some(dir) = data_dir {
         let generated = dir.join("seal").join(signbridge::sealing::GENERATED_CA);
@@ -522,17 +531,31 @@ fn verify(
             .with_context(|| format!("{}: cannot read", path.display()))?;
         let blocks = signbridge::pdf::identity::pem_blocks(&text)
             .map_err(|err| anyhow::anyhow!("{}: {err}", path.display()))?;
-        roots.extend(
-            blocks
-                .into_iter()
-                .filter(|(label, _)| label == "CERTIFICATE")
-                .map(|(_, der)| der),
-        );
+        let before = anchors.len();
+        for (label, der) in blocks {
+            if label == "CERTIFICATE" {
+                anchors.push(Cert::from_der(&der).map_err(|err| {
+                    anyhow::anyhow!("{}: a certificate cannot be read: {err}", path.display())
+                })?);
+            }
+        }
+        if anchors.len() == before {
+            anyhow::bail!("{}: no CERTIFICATE block found", path.display());
+        }
     }
-    let reports = signbridge::pdf::seal::verify_pdf(&bytes);
-    let (text, ok) = signbridge::pdf::seal::describe(&reports, &roots, !trust_files.is_empty());
-    print!("{text}");
-    Ok(ok)
+    let report = verify_pdf(
+        &bytes,
+        &VerifyOptions {
+            anchors,
+            now: chrono::Utc::now(),
+        },
+    );
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", describe(&report));
+    }
+    Ok(report.valid)
 }
 
 fn audit_check(
@@ -755,7 +778,8 @@ fn main() -> ExitCode {
             file,
             trust,
             data_dir,
-        } => match verify(&file, &trust, data_dir) {
+            json,
+        } => match verify(&file, &trust, data_dir, json) {
             Ok(true) => Ok(()),
             Ok(false) => return ExitCode::FAILURE,
             Err(err) => Err(err),

@@ -1,13 +1,16 @@
-//! Sealing: the platform's sealing identity (the operator's PEM key and chain, or a self-signed
-//! CA and signing certificate generated into the data folder on first start), the optional
-//! RFC 3161 time-stamp authority client, and the worker that turns fully signed envelopes into
-//! sealed evidence. A configured time-stamp authority that fails makes the seal fail and be
-//! retried; it never falls back to the local clock.
+//! Sealing: the platform's sealing identity (the operator's PEM key and chain or PKCS#12 file,
+//! or a self-signed CA and signing certificate generated into the data folder on first start),
+//! the PAdES level, the RFC 3161 time-stamp authority client and the revocation-data client
+//! (OCSP, CRLs), and the worker that turns fully signed envelopes into sealed evidence. A
+//! time-stamp authority or revocation source that fails makes the seal fail and be retried; it
+//! never falls back to the local clock or a lower level.
 
 use crate::config::SealConfig;
 use crate::esign::{Esign, Sealer};
-use crate::pdf::cms::{timestamp_request, timestamp_token_from_reply};
 use crate::pdf::identity::{IdentityError, SealIdentity};
+use crate::pdf::ltv::RevocationSource;
+use crate::pdf::seal::{PadesLevel, TrustServices};
+use crate::pdf::tsp;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,12 +29,18 @@ pub enum SealSetupError {
     HalfConfigured,
     #[error("seal.tsa_url: {0}")]
     BadTsaUrl(String),
+    #[error("seal.level {0} needs a time-stamp authority: set seal.tsa_url, or choose B-B")]
+    LevelNeedsTsa(PadesLevel),
+    #[error("seal: the HTTP client cannot be made: {0}")]
+    Client(String),
 }
 
-/// The identity and time-stamp authority in use.
+/// The identity, level and trust services in use.
 pub struct Sealing {
     pub identity: SealIdentity,
+    pub level: PadesLevel,
     tsa: Option<TsaClient>,
+    revocation: NetworkRevocation,
     retry_after: Duration,
 }
 
@@ -90,14 +99,32 @@ impl Sealing {
             }
             None => None,
         };
+        let level = config.level.unwrap_or(if tsa.is_some() {
+            PadesLevel::BLTA
+        } else {
+            PadesLevel::BB
+        });
+        if level >= PadesLevel::BT && tsa.is_none() {
+            return Err(SealSetupError::LevelNeedsTsa(level));
+        }
+        let revocation = NetworkRevocation {
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(config.revocation_timeout_secs.max(1)))
+                .build()
+                .map_err(|err| SealSetupError::Client(err.to_string()))?,
+            runtime: None,
+        };
         tracing::info!(
             subject = %identity.subject(),
-            timestamp_authority = config.tsa_url.as_deref().unwrap_or("none (PAdES B-B)"),
+            level = %level,
+            timestamp_authority = config.tsa_url.as_deref().unwrap_or("none"),
             "sealing identity ready"
         );
         Ok(Self {
             identity,
+            level,
             tsa,
+            revocation,
             retry_after: Duration::from_secs(config.retry_secs.max(1)),
         })
     }
@@ -150,12 +177,20 @@ impl Sealing {
                 };
                 runtime.block_on(tsa.timestamp(digest))
             };
+            let revocation = NetworkRevocation {
+                client: sealing.revocation.client.clone(),
+                runtime: Some(runtime.clone()),
+            };
             let sealer = Sealer {
                 identity: &sealing.identity,
-                timestamper: if tsa.is_some() {
-                    Some(&timestamp)
-                } else {
-                    None
+                level: sealing.level,
+                services: TrustServices {
+                    timestamper: if tsa.is_some() {
+                        Some(&timestamp)
+                    } else {
+                        None
+                    },
+                    revocation: Some(&revocation),
                 },
             };
             work(&esign, &sealer)
@@ -170,13 +205,16 @@ struct TsaClient {
 }
 
 impl TsaClient {
+    /// A token over `digest`, checked in full: the imprint and nonce sent, the token's own
+    /// signature, the authority's timeStamping purpose.
     async fn timestamp(&self, digest: &[u8; 32]) -> Result<Vec<u8>, String> {
         let nonce = rand::random::<u64>() >> 1;
+        let request = tsp::request(digest, nonce).map_err(|err| err.to_string())?;
         let response = self
             .client
             .post(&self.url)
             .header("Content-Type", "application/timestamp-query")
-            .body(timestamp_request(digest, nonce))
+            .body(request)
             .send()
             .await
             .map_err(|err| format!("{}: {err}", self.url))?;
@@ -188,7 +226,68 @@ impl TsaClient {
             .bytes()
             .await
             .map_err(|err| format!("{}: {err}", self.url))?;
-        timestamp_token_from_reply(&body).map_err(|err| err.to_string())
+        let token = tsp::token_from_reply(&body).map_err(|err| err.to_string())?;
+        tsp::check_fresh_token(&token, digest, nonce)
+            .map_err(|reason| format!("{}: {reason}", self.url))?;
+        Ok(token)
+    }
+}
+
+/// Revocation data over HTTP (OCSP by POST, CRLs by GET), from a blocking thread.
+struct NetworkRevocation {
+    client: reqwest::Client,
+    runtime: Option<tokio::runtime::Handle>,
+}
+
+impl NetworkRevocation {
+    fn run(
+        &self,
+        request: reqwest::RequestBuilder,
+        url: &str,
+        expected_type: &str,
+    ) -> Result<Vec<u8>, String> {
+        let Some(runtime) = &self.runtime else {
+            return Err(format!("{url}: no runtime to fetch revocation data on"));
+        };
+        runtime.block_on(async {
+            let response = request
+                .send()
+                .await
+                .map_err(|err| format!("{url}: {err}"))?;
+            let status = response.status();
+            if !status.is_success() {
+                return Err(format!("{url} answered HTTP {status}"));
+            }
+            let content_type = response
+                .headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+                .to_string();
+            if content_type.starts_with("text/html") {
+                return Err(format!("{url} answered a web page, not {expected_type}"));
+            }
+            let body = response
+                .bytes()
+                .await
+                .map_err(|err| format!("{url}: {err}"))?;
+            Ok(body.to_vec())
+        })
+    }
+}
+
+impl RevocationSource for NetworkRevocation {
+    fn ocsp(&self, url: &str, request: &[u8]) -> Result<Vec<u8>, String> {
+        let builder = self
+            .client
+            .post(url)
+            .header("Content-Type", "application/ocsp-request")
+            .body(request.to_vec());
+        self.run(builder, url, "an OCSP response")
+    }
+
+    fn crl(&self, url: &str) -> Result<Vec<u8>, String> {
+        self.run(self.client.get(url), url, "a CRL")
     }
 }
 

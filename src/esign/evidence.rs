@@ -10,11 +10,10 @@ use super::model::{
 };
 use super::{env_key, Esign, EsignError};
 use crate::ids::IdKind;
-use crate::pdf::cms::Timestamper;
 use crate::pdf::evidence::{self, AuditLine, AuditTrail, CertifiedRecipient, DocumentHashes};
 use crate::pdf::identity::SealIdentity;
 use crate::pdf::layout::{find_anchor, PageGeometry, Rect};
-use crate::pdf::seal::{seal_pdf, SealRequest};
+use crate::pdf::seal::{seal_pdf, PadesLevel, SealRequest, TrustServices};
 use crate::pdf::stamp::{stamp_pdf, StampContent, StampItem};
 use crate::pdf::{incremental, PdfError};
 use crate::store::{get_json, StoreError};
@@ -22,11 +21,12 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-/// What sealing needs besides the envelope: the platform's identity and, optionally, a
-/// time-stamp authority.
+/// What sealing needs besides the envelope: the platform's identity, the PAdES level to reach
+/// and the services that level needs (a time-stamp authority, revocation data).
 pub struct Sealer<'a> {
     pub identity: &'a SealIdentity,
-    pub timestamper: Option<Timestamper<'a>>,
+    pub level: PadesLevel,
+    pub services: TrustServices<'a>,
 }
 
 /// How an envelope's audit chain checks out.
@@ -379,7 +379,7 @@ impl Esign {
             contact: None,
             at: now,
         };
-        let signed = seal_pdf(&assembled, &request, sealer.timestamper)?;
+        let signed = seal_pdf(&assembled, &request, sealer.level, sealer.services)?;
         let trail = self.audit_trail_document(&current, &events, &hashes, now, "COMPLETED")?;
         let trail = seal_pdf(
             &trail,
@@ -388,7 +388,8 @@ impl Esign {
                 field_name: "Signbridge audit seal".into(),
                 ..request.clone()
             },
-            sealer.timestamper,
+            sealer.level,
+            sealer.services,
         )?;
 
         let signed_sha = self.store.blobs.put(&signed).map_err(StoreError::from)?;
@@ -680,7 +681,8 @@ impl Esign {
                 contact: None,
                 at: now,
             },
-            sealer.timestamper,
+            sealer.level,
+            sealer.services,
         )?;
         let sha256 = self.store.blobs.put(&sealed).map_err(StoreError::from)?;
         let record = SealedFile {

@@ -8,7 +8,7 @@
 use super::identity::SealIdentity;
 use super::inspect::read_pdf;
 use super::layout::Rect;
-use super::seal::{seal_pdf, SealRequest};
+use super::seal::{seal_pdf, PadesLevel, SealRequest, TrustServices};
 use super::stamp::{stamp_pdf, StampContent, StampItem};
 use super::{inspect_pdf, reader, PdfError, PdfInfo};
 use lopdf::{Dictionary, Document, Object};
@@ -111,7 +111,7 @@ fn trial_seal(bytes: &[u8], pages: u32) -> Result<(), PdfError> {
         contact: None,
         at: chrono::Utc::now(),
     };
-    let sealed = seal_pdf(&stamped, &request, None)?;
+    let sealed = seal_pdf(&stamped, &request, PadesLevel::BB, TrustServices::default())?;
     let info = inspect_pdf(&sealed)?;
     if info.page_count != pages {
         return Err(PdfError::Corrupt(format!(

@@ -1,86 +1,31 @@
-//! CMS SignedData for the PAdES seal (detached, SHA-256, signing-certificate-v2, optional
-//! RFC 3161 signature time-stamp) and reading one back to verify it; RFC 3161 requests and
-//! replies.
+//! CMS SignedData on RustCrypto's typed `cms` structures: the detached PAdES seal (SHA-256,
+//! signing-certificate-v2, an optional RFC 3161 signature time-stamp) and reading any
+//! SignedData back — a seal or a time-stamp token — to check it.
 
-use super::der::{self, oid, tag, DerError, Element, Reader};
-use super::identity::{Certificate, IdentityError, SealIdentity};
-use chrono::{DateTime, Utc};
-use sha2::{Digest, Sha256};
+use super::asn1::{oid, EssCertIdV2, IssuerSerial, SigningCertificateV2};
+use super::identity::{IdentityError, SealIdentity};
+use super::x509::Cert;
+use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
+use cms::content_info::{CmsVersion, ContentInfo};
+use cms::signed_data::{
+    CertificateSet, EncapsulatedContentInfo, SignedData, SignerIdentifier, SignerInfo, SignerInfos,
+};
+use der::asn1::{Any, ObjectIdentifier, OctetString, SetOfVec};
+use der::{Decode, Encode};
+use sha2::{Digest, Sha256, Sha384, Sha512};
+use spki::AlgorithmIdentifierOwned;
+use x509_cert::attr::Attribute;
+use x509_cert::ext::pkix::name::GeneralName;
 
 /// Asks a time-stamp authority for a token over a SHA-256 digest; returns the token
-/// (a CMS ContentInfo, DER).
+/// (a CMS ContentInfo, DER), already checked against the request.
 pub type Timestamper<'a> = &'a dyn Fn(&[u8; 32]) -> Result<Vec<u8>, String>;
-
-fn attribute(kind: &str, values: Vec<Vec<u8>>) -> Vec<u8> {
-    der::sequence(&[der::oid(kind), der::set_of(values)])
-}
-
-/// The signed attributes' content (the elements of the SET, in DER order).
-fn signed_attributes(content_digest: &[u8; 32], certificate: &Certificate<'_>) -> Vec<u8> {
-    let issuer_serial = der::sequence(&[
-        der::sequence(&[der::context(4, certificate.issuer)]),
-        certificate.serial.to_vec(),
-    ]);
-    let cert_id = der::sequence(&[der::octet_string(&certificate.sha256()), issuer_serial]);
-    let signing_certificate = der::sequence(&[der::sequence(&[cert_id])]);
-    let mut attributes = [
-        attribute(oid::CONTENT_TYPE, vec![der::oid(oid::DATA)]),
-        attribute(oid::MESSAGE_DIGEST, vec![der::octet_string(content_digest)]),
-        attribute(oid::SIGNING_CERTIFICATE_V2, vec![signing_certificate]),
-    ];
-    attributes.sort();
-    attributes.concat()
-}
-
-/// A detached CMS SignedData over content whose SHA-256 is `content_digest`.
-pub fn signed_data(
-    identity: &SealIdentity,
-    content_digest: &[u8; 32],
-    timestamper: Option<Timestamper<'_>>,
-) -> Result<Vec<u8>, CmsError> {
-    let certificate = identity.certificate();
-    let attributes = signed_attributes(content_digest, &certificate);
-    let signature = identity.sign(&der::tlv(tag::SET, &attributes))?;
-    let signature_algorithm = der::algorithm(
-        identity.signature_algorithm_oid(),
-        identity.signature_algorithm_oid() == oid::SHA256_WITH_RSA,
-    );
-    let mut signer_info = vec![
-        der::small_integer(1),
-        der::sequence(&[certificate.issuer.to_vec(), certificate.serial.to_vec()]),
-        der::algorithm(oid::SHA256, false),
-        der::context(0, &attributes),
-        signature_algorithm,
-        der::octet_string(&signature),
-    ];
-    if let Some(timestamp) = timestamper {
-        let digest: [u8; 32] = Sha256::digest(&signature).into();
-        let token = timestamp(&digest).map_err(CmsError::Timestamp)?;
-        check_timestamp_token(&token, &digest)?;
-        signer_info.push(der::context(
-            1,
-            &attribute(oid::SIGNATURE_TIME_STAMP_TOKEN, vec![token]),
-        ));
-    }
-    let certificates: Vec<u8> = identity.chain().concat();
-    let signed = der::sequence(&[
-        der::small_integer(1),
-        der::set_of(vec![der::algorithm(oid::SHA256, false)]),
-        der::sequence(&[der::oid(oid::DATA)]),
-        der::context(0, &certificates),
-        der::set_of(vec![der::sequence(&signer_info)]),
-    ]);
-    Ok(der::sequence(&[
-        der::oid(oid::SIGNED_DATA),
-        der::context(0, &signed),
-    ]))
-}
 
 /// Why a CMS structure could not be made or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CmsError {
-    #[error(transparent)]
-    Der(#[from] DerError),
+    #[error("the CMS structure cannot be read: {0}")]
+    Der(String),
     #[error(transparent)]
     Identity(#[from] IdentityError),
     #[error("time-stamp authority: {0}")]
@@ -89,274 +34,321 @@ pub enum CmsError {
     Invalid(&'static str),
 }
 
-/// An RFC 3161 TimeStampReq for a SHA-256 digest, with a nonce.
-pub fn timestamp_request(digest: &[u8; 32], nonce: u64) -> Vec<u8> {
-    der::sequence(&[
-        der::small_integer(1),
-        der::sequence(&[der::algorithm(oid::SHA256, true), der::octet_string(digest)]),
-        der::small_integer(nonce),
-        der::boolean(true),
-    ])
-}
-
-/// The token out of a TimeStampResp, when the authority granted it.
-pub fn timestamp_token_from_reply(reply: &[u8]) -> Result<Vec<u8>, CmsError> {
-    let response = Reader::new(reply).expect(tag::SEQUENCE)?;
-    let mut parts = response.children();
-    let status_info = parts.expect(tag::SEQUENCE)?;
-    let status = status_info.children().expect(tag::INTEGER)?;
-    if !matches!(status.content, [0] | [1]) {
-        return Err(CmsError::Timestamp(format!(
-            "the request was refused (PKIStatus {})",
-            status.content.first().copied().unwrap_or(255)
-        )));
+impl From<der::Error> for CmsError {
+    fn from(err: der::Error) -> Self {
+        Self::Der(err.to_string())
     }
-    let token = parts.expect(tag::SEQUENCE)?;
-    Ok(token.raw.to_vec())
 }
 
-/// The TSTInfo inside a time-stamp token: (imprint digest, generation time).
-fn timestamp_info(token: &[u8]) -> Result<(Vec<u8>, Option<DateTime<Utc>>), CmsError> {
-    let signed = signed_data_of(token)?;
-    let mut parts = signed.children();
-    parts.expect(tag::INTEGER)?;
-    parts.expect(tag::SET)?;
-    let encapsulated = parts.expect(tag::SEQUENCE)?;
-    let mut encapsulated = encapsulated.children();
-    if encapsulated.next()?.oid_string()? != oid::TST_INFO {
-        return Err(CmsError::Invalid("the time-stamp token holds no TSTInfo"));
+fn algorithm(oid: ObjectIdentifier, null_parameters: bool) -> AlgorithmIdentifierOwned {
+    AlgorithmIdentifierOwned {
+        oid,
+        parameters: null_parameters.then(|| Any::from(der::asn1::Null)),
     }
-    let wrapped = encapsulated.expect(0xa0)?;
-    let info_octets = der::parse(wrapped.content)?.expect(tag::OCTET_STRING)?;
-    let info = der::parse(info_octets.content)?.expect(tag::SEQUENCE)?;
-    let mut fields = info.children();
-    fields.expect(tag::INTEGER)?;
-    fields.expect(tag::OID)?;
-    let imprint = fields.expect(tag::SEQUENCE)?;
-    let mut imprint = imprint.children();
-    imprint.expect(tag::SEQUENCE)?;
-    let digest = imprint.expect(tag::OCTET_STRING)?.content.to_vec();
-    fields.expect(tag::INTEGER)?;
-    let generated = fields.expect(tag::GENERALIZED_TIME)?;
-    let text = String::from_utf8_lossy(generated.content);
-    let seconds = text
-        .trim_end_matches('Z')
-        .split('.')
-        .next()
-        .unwrap_or_default()
-        .to_string();
-    let at = chrono::NaiveDateTime::parse_from_str(&seconds, "%Y%m%d%H%M%S")
-        .ok()
-        .map(|naive| naive.and_utc());
-    Ok((digest, at))
 }
 
-fn check_timestamp_token(token: &[u8], digest: &[u8; 32]) -> Result<(), CmsError> {
-    let (imprint, _) = timestamp_info(token)?;
-    if imprint != digest {
-        return Err(CmsError::Timestamp(
-            "the token is for another digest than the one sent".into(),
-        ));
+fn attribute(kind: ObjectIdentifier, value: Any) -> Result<Attribute, CmsError> {
+    let mut values = SetOfVec::new();
+    values.insert(value)?;
+    Ok(Attribute { oid: kind, values })
+}
+
+fn any_of<T: Encode>(value: &T) -> Result<Any, CmsError> {
+    Ok(Any::from_der(&value.to_der()?)?)
+}
+
+/// The digest of `data` with the digest algorithm `kind` (SHA-256/384/512).
+pub fn digest_with(kind: &ObjectIdentifier, data: &[&[u8]]) -> Option<Vec<u8>> {
+    fn run<D: Digest>(data: &[&[u8]]) -> Vec<u8> {
+        let mut hasher = D::new();
+        for part in data {
+            hasher.update(part);
+        }
+        hasher.finalize().to_vec()
     }
-    Ok(())
+    match *kind {
+        k if k == oid::SHA256 => Some(run::<Sha256>(data)),
+        k if k == oid::SHA384 => Some(run::<Sha384>(data)),
+        k if k == oid::SHA512 => Some(run::<Sha512>(data)),
+        _ => None,
+    }
 }
 
-fn signed_data_of(content_info: &[u8]) -> Result<Element<'_>, CmsError> {
-    let info = Reader::new(content_info).expect(tag::SEQUENCE)?;
-    let mut parts = info.children();
-    if parts.next()?.oid_string()? != oid::SIGNED_DATA {
+/// A detached CMS SignedData over content whose SHA-256 is `content_digest`, with a signature
+/// time-stamp when `timestamper` is given (PAdES B-T).
+pub fn signed_data(
+    identity: &SealIdentity,
+    content_digest: &[u8; 32],
+    timestamper: Option<Timestamper<'_>>,
+) -> Result<Vec<u8>, CmsError> {
+    let signer = identity.certificate();
+    let issuer_serial = IssuerSerial {
+        issuer: vec![GeneralName::DirectoryName(signer.issuer_name().clone())],
+        serial_number: signer.serial().clone(),
+    };
+    let signing_certificate = SigningCertificateV2 {
+        certs: vec![EssCertIdV2 {
+            hash_algorithm: None,
+            cert_hash: OctetString::new(signer.sha256().to_vec())?,
+            issuer_serial: Some(issuer_serial),
+        }],
+        policies: None,
+    };
+    let mut signed_attributes = SetOfVec::new();
+    signed_attributes.insert(attribute(oid::CONTENT_TYPE, any_of(&oid::DATA)?)?)?;
+    signed_attributes.insert(attribute(
+        oid::MESSAGE_DIGEST,
+        any_of(&OctetString::new(content_digest.to_vec())?)?,
+    )?)?;
+    signed_attributes.insert(attribute(
+        oid::SIGNING_CERTIFICATE_V2,
+        any_of(&signing_certificate)?,
+    )?)?;
+    let signature = identity.sign(&signed_attributes.to_der()?)?;
+    let mut unsigned_attributes = None;
+    if let Some(timestamp) = timestamper {
+        let digest: [u8; 32] = Sha256::digest(&signature).into();
+        let token = timestamp(&digest).map_err(CmsError::Timestamp)?;
+        let mut attributes = SetOfVec::new();
+        attributes.insert(attribute(
+            oid::SIGNATURE_TIME_STAMP_TOKEN,
+            Any::from_der(&token)?,
+        )?)?;
+        unsigned_attributes = Some(attributes);
+    }
+    let signature_algorithm = identity.signature_algorithm_oid();
+    let signer_info = SignerInfo {
+        version: CmsVersion::V1,
+        sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+            issuer: signer.issuer_name().clone(),
+            serial_number: signer.serial().clone(),
+        }),
+        digest_alg: algorithm(oid::SHA256, false),
+        signed_attrs: Some(signed_attributes),
+        signature_algorithm: algorithm(
+            signature_algorithm,
+            signature_algorithm == oid::SHA256_WITH_RSA,
+        ),
+        signature: OctetString::new(signature)?,
+        unsigned_attrs: unsigned_attributes,
+    };
+    let mut certificates = SetOfVec::new();
+    for certificate in identity.chain() {
+        certificates.insert(CertificateChoices::Certificate(
+            certificate.certificate().clone(),
+        ))?;
+    }
+    let mut digest_algorithms = SetOfVec::new();
+    digest_algorithms.insert(algorithm(oid::SHA256, false))?;
+    let mut signer_infos = SetOfVec::new();
+    signer_infos.insert(signer_info)?;
+    let signed = SignedData {
+        version: CmsVersion::V1,
+        digest_algorithms,
+        encap_content_info: EncapsulatedContentInfo {
+            econtent_type: oid::DATA,
+            econtent: None,
+        },
+        certificates: Some(CertificateSet(certificates)),
+        crls: None,
+        signer_infos: SignerInfos(signer_infos),
+    };
+    let info = ContentInfo {
+        content_type: oid::SIGNED_DATA,
+        content: any_of(&signed)?,
+    };
+    Ok(info.to_der()?)
+}
+
+/// A SignedData read back: its certificates and its (first) signer.
+#[derive(Debug, Clone)]
+pub struct CmsReading {
+    pub certificates: Vec<Cert>,
+    signer: SignerInfo,
+    signer_index: Option<usize>,
+    encapsulated: Option<(ObjectIdentifier, Vec<u8>)>,
+}
+
+/// Reads a CMS ContentInfo holding a SignedData with one signer.
+pub fn read(content_info: &[u8]) -> Result<CmsReading, CmsError> {
+    let info = ContentInfo::from_der(content_info)?;
+    if info.content_type != oid::SIGNED_DATA {
         return Err(CmsError::Invalid("not a CMS SignedData"));
     }
-    let wrapped = parts.expect(0xa0)?;
-    Ok(der::parse(wrapped.content)?.expect(tag::SEQUENCE)?)
-}
-
-/// What a seal's CMS says, checked against the signed bytes' digest.
-#[derive(Debug, Clone)]
-pub struct SealCheck {
-    /// The digest in the signed attributes equals the signed bytes' digest.
-    pub digest_matches: bool,
-    /// The signature over the signed attributes verifies with the signer's certificate.
-    pub signature_valid: bool,
-    /// The signing-certificate-v2 attribute names the signer's certificate.
-    pub signing_certificate_bound: bool,
-    pub signer_subject: String,
-    pub signer_common_name: String,
-    pub issuer_subject: String,
-    /// Certificates from the signer up, as far as the embedded ones chain.
-    pub chain_subjects: Vec<String>,
-    /// The embedded chain ends in a self-signed certificate whose signatures all verify.
-    pub chain_valid: bool,
-    /// DER of the last certificate of the chain (its root, when complete).
-    pub root_certificate: Option<Vec<u8>>,
-    pub timestamp: Option<DateTime<Utc>>,
-    pub timestamp_matches: Option<bool>,
-    pub not_after: Option<DateTime<Utc>>,
-}
-
-/// Reads a detached SignedData and checks it against `content_digest` (SHA-256 of the
-/// signed byte ranges).
-pub fn check_signed_data(cms: &[u8], content_digest: &[u8; 32]) -> Result<SealCheck, CmsError> {
-    let signed = signed_data_of(cms)?;
-    let mut parts = signed.children();
-    parts.expect(tag::INTEGER)?;
-    parts.expect(tag::SET)?;
-    parts.expect(tag::SEQUENCE)?;
+    let signed: SignedData = info.content.decode_as()?;
     let mut certificates = Vec::new();
-    if let Some(set) = parts.optional(0xa0)? {
-        let mut reader = set.children();
-        while !reader.is_empty() {
-            let element = reader.next()?;
-            if element.tag == tag::SEQUENCE {
-                certificates.push(Certificate::parse(element.raw)?);
-            }
+    for choice in signed.certificates.iter().flat_map(|set| set.0.iter()) {
+        if let CertificateChoices::Certificate(certificate) = choice {
+            certificates.push(Cert::from_der(&certificate.to_der()?)?);
         }
     }
-    parts.optional(0xa1)?;
-    let signer_infos = parts.expect(tag::SET)?;
-    let signer = signer_infos.children().expect(tag::SEQUENCE)?;
-    let mut fields = signer.children();
-    fields.expect(tag::INTEGER)?;
-    let sid = fields.expect(tag::SEQUENCE)?;
-    let mut sid_parts = sid.children();
-    let sid_issuer = sid_parts.expect(tag::SEQUENCE)?.raw;
-    let sid_serial = sid_parts.expect(tag::INTEGER)?.raw;
-    let digest_algorithm = fields
-        .expect(tag::SEQUENCE)?
-        .children()
-        .next()?
-        .oid_string()?;
-    if digest_algorithm != oid::SHA256 {
-        return Err(CmsError::Invalid(
-            "the seal's digest algorithm is not SHA-256",
-        ));
-    }
-    let attributes = fields.expect(0xa0)?;
-    let signature_algorithm = fields
-        .expect(tag::SEQUENCE)?
-        .children()
-        .next()?
-        .oid_string()?;
-    let signature = fields.expect(tag::OCTET_STRING)?.content;
-    let unsigned = fields.optional(0xa1)?;
-
-    let signer_certificate = certificates
+    let signer = signed
+        .signer_infos
+        .0
         .iter()
-        .find(|c| c.issuer == sid_issuer && c.serial == sid_serial)
-        .ok_or(CmsError::Invalid(
-            "the signer's certificate is not embedded",
-        ))?;
-
-    let mut message_digest = None;
-    let mut bound_hash = None;
-    let mut reader = attributes.children();
-    while !reader.is_empty() {
-        let attribute = reader.expect(tag::SEQUENCE)?;
-        let mut attribute_parts = attribute.children();
-        let kind = attribute_parts.next()?.oid_string()?;
-        let values = attribute_parts.expect(tag::SET)?;
-        match kind.as_str() {
-            oid::MESSAGE_DIGEST => {
-                message_digest = Some(values.children().expect(tag::OCTET_STRING)?.content);
-            }
-            oid::SIGNING_CERTIFICATE_V2 => {
-                let certificate_ids = values.children().expect(tag::SEQUENCE)?;
-                let first = certificate_ids.children().expect(tag::SEQUENCE)?;
-                let mut id = first.children().expect(tag::SEQUENCE)?.children();
-                id.optional(tag::SEQUENCE)?;
-                bound_hash = Some(id.expect(tag::OCTET_STRING)?.content);
-            }
-            _ => {}
+        .next()
+        .cloned()
+        .ok_or(CmsError::Invalid("the SignedData has no signer"))?;
+    let signer_index = certificates.iter().position(|c| match &signer.sid {
+        SignerIdentifier::IssuerAndSerialNumber(id) => {
+            c.issuer_name() == &id.issuer && c.serial() == &id.serial_number
         }
-    }
-    let signed_attributes = der::tlv(tag::SET, attributes.content);
-
-    let mut chain = vec![signer_certificate.clone()];
-    while chain.len() <= certificates.len() {
-        let last = chain.last().cloned().unwrap_or_else(|| unreachable!());
-        if last.issuer == last.subject {
-            break;
-        }
-        match certificates.iter().find(|c| last.issued_by(c)) {
-            Some(parent) => chain.push(parent.clone()),
-            None => break,
-        }
-    }
-    let root = chain.last().cloned().unwrap_or_else(|| unreachable!());
-    let chain_valid =
-        root.issued_by(&root) && chain.windows(2).all(|pair| pair[0].issued_by(&pair[1]));
-
-    let (mut timestamp, mut timestamp_matches) = (None, None);
-    if let Some(unsigned) = unsigned {
-        let mut reader = unsigned.children();
-        while !reader.is_empty() {
-            let attribute = reader.expect(tag::SEQUENCE)?;
-            let mut attribute_parts = attribute.children();
-            if attribute_parts.next()?.oid_string()? == oid::SIGNATURE_TIME_STAMP_TOKEN {
-                let token = attribute_parts
-                    .expect(tag::SET)?
-                    .children()
-                    .expect(tag::SEQUENCE)?;
-                let (imprint, at) = timestamp_info(token.raw)?;
-                let expected: [u8; 32] = Sha256::digest(signature).into();
-                timestamp = at;
-                timestamp_matches = Some(imprint == expected);
-            }
-        }
-    }
-
-    Ok(SealCheck {
-        digest_matches: message_digest == Some(content_digest.as_slice()),
-        signature_valid: signer_certificate.verifies(
-            &signature_algorithm,
-            &signed_attributes,
-            signature,
-        ),
-        signing_certificate_bound: bound_hash == Some(signer_certificate.sha256().as_slice()),
-        signer_subject: signer_certificate.subject_summary(),
-        signer_common_name: signer_certificate.common_name(),
-        issuer_subject: signer_certificate.issuer_summary(),
-        chain_subjects: chain.iter().map(Certificate::subject_summary).collect(),
-        chain_valid,
-        root_certificate: Some(root.raw.to_vec()),
-        timestamp,
-        timestamp_matches,
-        not_after: signer_certificate.not_after,
+        SignerIdentifier::SubjectKeyIdentifier(ski) => c
+            .certificate()
+            .tbs_certificate()
+            .get_extension::<x509_cert::ext::pkix::SubjectKeyIdentifier>()
+            .ok()
+            .flatten()
+            .is_some_and(|(_, own)| own == *ski),
+    });
+    let encapsulated = match &signed.encap_content_info.econtent {
+        Some(content) => Some((
+            signed.encap_content_info.econtent_type,
+            content.decode_as::<OctetString>()?.as_bytes().to_vec(),
+        )),
+        None => None,
+    };
+    Ok(CmsReading {
+        certificates,
+        signer,
+        signer_index,
+        encapsulated,
     })
+}
+
+impl CmsReading {
+    /// The signer's certificate, when it is embedded.
+    pub fn signer_certificate(&self) -> Option<&Cert> {
+        self.signer_index.map(|i| &self.certificates[i])
+    }
+
+    /// The signer's digest algorithm.
+    pub fn digest_algorithm(&self) -> ObjectIdentifier {
+        self.signer.digest_alg.oid
+    }
+
+    /// The signature value.
+    pub fn signature_value(&self) -> &[u8] {
+        self.signer.signature.as_bytes()
+    }
+
+    /// The encapsulated content (type and bytes), when the SignedData is not detached.
+    pub fn encapsulated(&self) -> Option<&(ObjectIdentifier, Vec<u8>)> {
+        self.encapsulated.as_ref()
+    }
+
+    fn signed_attribute(&self, kind: ObjectIdentifier) -> Option<&Any> {
+        self.signer
+            .signed_attrs
+            .as_ref()?
+            .iter()
+            .find(|a| a.oid == kind)?
+            .values
+            .iter()
+            .next()
+    }
+
+    /// The first value of an unsigned attribute (e.g. the signature time-stamp token), as DER.
+    pub fn unsigned_attribute(&self, kind: ObjectIdentifier) -> Option<Vec<u8>> {
+        self.signer
+            .unsigned_attrs
+            .as_ref()?
+            .iter()
+            .find(|a| a.oid == kind)?
+            .values
+            .iter()
+            .next()
+            .and_then(|value| value.to_der().ok())
+    }
+
+    /// The messageDigest signed attribute equals the digest of `content` (the signed bytes)
+    /// under the signer's digest algorithm.
+    pub fn digest_matches(&self, content: &[&[u8]]) -> bool {
+        let Some(expected) = digest_with(&self.digest_algorithm(), content) else {
+            return false;
+        };
+        self.signed_attribute(oid::MESSAGE_DIGEST)
+            .and_then(|value| value.decode_as::<OctetString>().ok())
+            .is_some_and(|digest| digest.as_bytes() == expected.as_slice())
+    }
+
+    /// The signature over the signed attributes verifies with the signer's certificate.
+    pub fn signature_valid(&self) -> bool {
+        let (Some(certificate), Some(attributes)) =
+            (self.signer_certificate(), self.signer.signed_attrs.as_ref())
+        else {
+            return false;
+        };
+        let Ok(message) = attributes.to_der() else {
+            return false;
+        };
+        certificate.verifies(
+            &self.signer.signature_algorithm.oid,
+            &message,
+            self.signature_value(),
+        )
+    }
+
+    /// Whether the signed attributes bind the signer's certificate: `Some(true)` when the
+    /// ESS signing-certificate-v2 names it, `Some(false)` when it names another, `None` when
+    /// the attribute is absent.
+    pub fn signing_certificate_bound(&self) -> Option<bool> {
+        let value = self.signed_attribute(oid::SIGNING_CERTIFICATE_V2)?;
+        let Ok(binding) = value.decode_as::<SigningCertificateV2>() else {
+            return Some(false);
+        };
+        let (Some(certificate), Some(first)) = (self.signer_certificate(), binding.certs.first())
+        else {
+            return Some(false);
+        };
+        let kind = first
+            .hash_algorithm
+            .as_ref()
+            .map(|a| a.oid)
+            .unwrap_or(oid::SHA256);
+        let hash = digest_with(&kind, &[certificate.der()]);
+        let serial_ok = first
+            .issuer_serial
+            .as_ref()
+            .is_none_or(|is| &is.serial_number == certificate.serial());
+        Some(hash.as_deref() == Some(first.cert_hash.as_bytes()) && serial_ok)
+    }
+
+    /// Whether the signed attributes carry a signing-time (PAdES forbids it: the time is in
+    /// the signature dictionary's `/M`).
+    pub fn has_signing_time(&self) -> bool {
+        self.signed_attribute(oid::SIGNING_TIME).is_some()
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
 
     #[test]
     fn a_signed_data_checks_out_and_a_wrong_digest_does_not() {
         let (identity, _) = SealIdentity::generate("Test", Utc::now()).unwrap();
-        let digest: [u8; 32] = Sha256::digest(b"the document").into();
+        let content = b"the document";
+        let digest: [u8; 32] = Sha256::digest(content).into();
         let cms = signed_data(&identity, &digest, None).unwrap();
-        let check = check_signed_data(&cms, &digest).unwrap();
-        assert!(check.digest_matches && check.signature_valid && check.signing_certificate_bound);
-        assert!(check.chain_valid);
-        assert_eq!(check.chain_subjects.len(), 2);
-        assert_eq!(check.signer_common_name, "Test Document Seal");
-        let other: [u8; 32] = Sha256::digest(b"another document").into();
-        assert!(!check_signed_data(&cms, &other).unwrap().digest_matches);
-        let mut broken = cms.clone();
-        let at = broken.len() - 10;
-        broken[at] ^= 1;
-        assert!(!check_signed_data(&broken, &digest)
-            .map(|c| c.signature_valid)
-            .unwrap_or(false));
-    }
+        let reading = read(&cms).unwrap();
+        assert!(reading.digest_matches(&[content]));
+        assert!(reading.signature_valid());
+        assert_eq!(reading.signing_certificate_bound(), Some(true));
+        assert!(!reading.has_signing_time());
+        assert_eq!(reading.certificates.len(), 2);
+        assert_eq!(
+            reading.signer_certificate().unwrap().common_name(),
+            "Test Document Seal"
+        );
+        assert!(!reading.digest_matches(&[b"another document"]));
 
-    #[test]
-    fn timestamp_requests_are_der() {
-        let request = timestamp_request(&[7; 32], 42);
-        let parsed = der::parse(&request).unwrap();
-        assert_eq!(parsed.tag, tag::SEQUENCE);
-        assert!(timestamp_token_from_reply(&der::sequence(&[der::sequence(&[
-            der::small_integer(2)
-        ])]))
-        .is_err());
+        // A changed signature value no longer verifies.
+        let mut broken = cms.clone();
+        let signature = reading.signature_value().to_vec();
+        let at = memchr::memmem::find(&broken, &signature).unwrap() + 5;
+        broken[at] ^= 1;
+        assert!(!read(&broken).unwrap().signature_valid());
     }
 }

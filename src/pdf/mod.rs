@@ -2,20 +2,24 @@
 //! rendering contracts, finding anchors, stamping signatures, sealing and verifying.
 
 pub mod admission;
+pub mod asn1;
 pub mod cms;
-pub mod der;
 pub mod evidence;
 pub mod identity;
 mod image;
 pub mod incremental;
 mod inspect;
 pub mod layout;
+pub mod ltv;
 pub mod raster;
 pub mod reader;
 pub mod render;
 pub mod seal;
 pub mod stamp;
 mod text;
+pub mod tsp;
+pub mod validation;
+pub mod x509;
 
 pub use admission::{admit_pdf, Admitted};
 pub use image::{image_to_pdf, sniff_image, ImageKind, PIXELS_IN_FLIGHT};
