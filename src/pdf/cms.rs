@@ -282,11 +282,21 @@ impl CmsReading {
         let Ok(message) = attributes.to_der() else {
             return false;
         };
-        certificate.verifies(
-            &self.signer.signature_algorithm.oid,
-            &message,
-            self.signature_value(),
-        )
+        certificate.verifies(&self.signature_algorithm(), &message, self.signature_value())
+    }
+
+    /// The signature algorithm, with `rsaEncryption` (which many signers write, leaving the
+    /// hash to the digest algorithm) resolved to its PKCS#1 v1.5 signature with that hash.
+    fn signature_algorithm(&self) -> ObjectIdentifier {
+        let written = self.signer.signature_algorithm.oid;
+        if written != oid::RSA_ENCRYPTION {
+            return written;
+        }
+        match self.digest_algorithm() {
+            d if d == oid::SHA384 => oid::SHA384_WITH_RSA,
+            d if d == oid::SHA512 => oid::SHA512_WITH_RSA,
+            _ => oid::SHA256_WITH_RSA,
+        }
     }
 
     /// Whether the signed attributes bind the signer's certificate: `Some(true)` when the
