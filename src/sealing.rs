@@ -33,6 +33,12 @@ pub enum SealSetupError {
     LevelNeedsTsa(PadesLevel),
     #[error("seal: the HTTP client cannot be made: {0}")]
     Client(String),
+    #[error("the sealing certificate {subject} is not valid now (valid from {not_before} to {not_after}): configure a current one")]
+    CertificateNotCurrent {
+        subject: String,
+        not_before: String,
+        not_after: String,
+    },
 }
 
 /// The identity, level and trust services in use.
@@ -82,6 +88,22 @@ impl Sealing {
             (None, None, None) => Self::generated(data_dir, organization)?,
             _ => return Err(SealSetupError::HalfConfigured),
         };
+        let now = chrono::Utc::now();
+        let certificate = identity.certificate();
+        if now < certificate.not_before() || now > certificate.not_after() {
+            return Err(SealSetupError::CertificateNotCurrent {
+                subject: certificate.subject(),
+                not_before: certificate.not_before().to_rfc3339(),
+                not_after: certificate.not_after().to_rfc3339(),
+            });
+        }
+        if certificate.not_after() - now < chrono::Duration::days(30) {
+            tracing::warn!(
+                subject = %certificate.subject(),
+                not_after = %certificate.not_after().to_rfc3339(),
+                "the sealing certificate expires within 30 days: configure its successor (documents sealed before stay verifiable)"
+            );
+        }
         let tsa = match &config.tsa_url {
             Some(url) => {
                 let parsed = url::Url::parse(url)

@@ -282,7 +282,11 @@ impl CmsReading {
         let Ok(message) = attributes.to_der() else {
             return false;
         };
-        certificate.verifies(&self.signature_algorithm(), &message, self.signature_value())
+        certificate.verifies(
+            &self.signature_algorithm(),
+            &message,
+            self.signature_value(),
+        )
     }
 
     /// The signature algorithm, with `rsaEncryption` (which many signers write, leaving the

@@ -1129,4 +1129,63 @@ mod tests {
             "{text}"
         );
     }
+
+    #[test]
+    fn hostile_bytes_in_a_sealed_pdf_never_panic_the_verifier() {
+        let (identity, _) = SealIdentity::generate("Test", Utc::now()).unwrap();
+        let original = crate::pdf::render::tests_support::simple_pdf("Contract");
+        let request = SealRequest {
+            identity: &identity,
+            field_name: "Seal".into(),
+            reason: "Sealed".into(),
+            location: None,
+            contact: None,
+            at: Utc::now(),
+        };
+        let sealed = seal_pdf(
+            &original,
+            &request,
+            PadesLevel::BB,
+            TrustServices::default(),
+        )
+        .unwrap();
+        let contents = memchr::memmem::find(&sealed, b"/Contents<").unwrap() + 10;
+        let contents_end = contents + memchr::memchr(b'>', &sealed[contents..]).unwrap();
+        // A deterministic walk over the signature value, the byte range and the rest.
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for round in 0..600 {
+            let mut mutated = sealed.clone();
+            let at = if round % 2 == 0 {
+                contents + (next() as usize % 1_200)
+            } else {
+                next() as usize % mutated.len()
+            };
+            mutated[at] = match round % 3 {
+                0 => b"0123456789ABCDEF"[next() as usize % 16],
+                1 => next() as u8,
+                _ => b'[',
+            };
+            if round % 5 == 0 {
+                mutated.truncate(at.max(1));
+            }
+            let report = verify_pdf(&mutated, &options());
+            let _ = describe(&report);
+            // Outside the signature value every byte is signed: any change breaks the seal.
+            // (Inside it, CMS leaves some parts unsigned — the certificate set, the digest
+            // algorithm list — so a change there may rightly go unnoticed.)
+            let outside = at < contents - 1 || at > contents_end;
+            if outside && mutated != sealed {
+                assert!(
+                    !report.valid,
+                    "round {round}: byte {at} changed and still valid"
+                );
+            }
+        }
+    }
 }

@@ -88,7 +88,10 @@ impl Server {
 
     /// Replaces the server's `signbridge.yaml` (it takes effect at the next start).
     pub fn rewrite_config(&self, yaml: &str) {
-        let path = self.config.as_ref().expect("the server was started with a config");
+        let path = self
+            .config
+            .as_ref()
+            .expect("the server was started with a config");
         std::fs::write(path, yaml).unwrap();
     }
 
