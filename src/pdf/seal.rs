@@ -545,6 +545,13 @@ pub struct VerifyOptions {
 /// Changes made after the revision ending at `end` that a seal does not allow: anything but
 /// validation data (DSS), document time-stamps and further signatures with their fields.
 fn later_changes(pdf: &[u8], end: usize) -> Vec<String> {
+    let tail = pdf[end..].trim_ascii_end();
+    if !tail.ends_with(b"%%EOF") {
+        return vec![format!(
+            "{} byte(s) were appended that are not a PDF revision",
+            pdf.len() - end
+        )];
+    }
     let (Ok(before), Ok(after)) = (incremental::load(&pdf[..end]), incremental::load(pdf)) else {
         return vec!["the later revisions cannot be read".into()];
     };
@@ -863,9 +870,8 @@ pub fn verify_pdf(pdf: &[u8], options: &VerifyOptions) -> VerifyReport {
         report.checks = checks;
         signatures.push(report);
     }
-    let valid = !signatures.is_empty()
-        && signatures.iter().all(|s| s.valid)
-        && signatures.last().is_some_and(|s| s.covers_whole_file);
+    // What follows the last signature was checked ("changes after signing", required for it).
+    let valid = !signatures.is_empty() && signatures.iter().all(|s| s.valid);
     let level = last_signature
         .and_then(|index| signatures.get(index))
         .filter(|s| s.valid)
@@ -999,8 +1005,17 @@ pub fn describe(report: &VerifyReport) -> String {
         } else {
             "BROKEN"
         };
+        let later_allowed = signature
+            .checks
+            .iter()
+            .any(|c| c.check == "changes after signing" && c.ok);
         let coverage = if signature.covers_whole_file {
             "the whole file".to_string()
+        } else if later_allowed {
+            format!(
+                "the revision ending at byte {}, followed only by validation data, time-stamps or signatures",
+                signature.signed_bytes_end
+            )
         } else if index + 1 == total {
             "NOT the whole file — bytes were added after the last signature".to_string()
         } else {

@@ -21,6 +21,7 @@ mod one_contract;
 mod openapi;
 mod pacing;
 mod packaging;
+mod pades;
 mod quickstart;
 mod races;
 mod render;
