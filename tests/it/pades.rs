@@ -69,8 +69,14 @@ struct Pki {
 
 impl Pki {
     fn start() -> Pki {
+        Self::start_with(&[])
+    }
+
+    fn start_with(flags: &[&str]) -> Pki {
         let dir = tempfile::tempdir().unwrap();
-        let server = Fixture::start("pki.py", &[dir.path().to_str().unwrap()]);
+        let mut args = vec![dir.path().to_str().unwrap()];
+        args.extend(flags);
+        let server = Fixture::start("pki.py", &args);
         Pki {
             dir,
             _server: server,
@@ -267,6 +273,8 @@ struct Case {
     pyhanko_says: &'static [&'static str],
     /// The PAdES level pyHanko's library must find (valid files).
     level: Option<&'static str>,
+    /// A PKI root other than the main test PKI's.
+    pki_root: Option<PathBuf>,
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -276,6 +284,8 @@ async fn a_corpus_judged_by_signbridge_verify_and_pyhanko_agrees() {
         let good = Tsa::start(None);
         let wrong_key = Tsa::start(Some("--wrong-key"));
         let wrong_imprint = Tsa::start(Some("--wrong-imprint"));
+        // A second PKI whose OCSP responder is down: revocation data falls back to its CRLs.
+        let crl_only = Pki::start_with(&["--ocsp-down"]);
         let leaf = pki.identity("leaf.p12");
         let document = pdf(2, "Employment contract");
         let bb = seal(&leaf, &document, PadesLevel::BB, None);
@@ -292,6 +302,7 @@ async fn a_corpus_judged_by_signbridge_verify_and_pyhanko_agrees() {
                 verify_says: &["PAdES level: B-B", "RESULT: VALID"],
                 pyhanko_says: PYHANKO_GOOD,
                 level: Some("B-B"),
+                pki_root: None,
             },
             Case {
                 name: "b-t",
@@ -301,6 +312,7 @@ async fn a_corpus_judged_by_signbridge_verify_and_pyhanko_agrees() {
                 verify_says: &["PAdES level: B-T", "matches the signature"],
                 pyhanko_says: PYHANKO_GOOD_TIMESTAMPED,
                 level: Some("B-T"),
+                pki_root: None,
             },
             Case {
                 name: "b-lt",
@@ -310,6 +322,7 @@ async fn a_corpus_judged_by_signbridge_verify_and_pyhanko_agrees() {
                 verify_says: &["PAdES level: B-LT", "OCSP response(s)"],
                 pyhanko_says: PYHANKO_GOOD_LTV,
                 level: Some("B-LT"),
+                pki_root: None,
             },
             Case {
                 name: "b-lta",
@@ -319,6 +332,22 @@ async fn a_corpus_judged_by_signbridge_verify_and_pyhanko_agrees() {
                 verify_says: &["PAdES level: B-LTA", "document time-stamp"],
                 pyhanko_says: PYHANKO_GOOD_LTV,
                 level: Some("B-LTA"),
+                pki_root: None,
+            },
+            Case {
+                name: "b-lt-from-crls",
+                file: seal(
+                    &crl_only.identity("leaf.p12"),
+                    &document,
+                    PadesLevel::BLT,
+                    Some(&good),
+                ),
+                tsa_root: good_root.clone(),
+                valid: true,
+                verify_says: &["PAdES level: B-LT", "0 OCSP response(s), 2 CRL(s)"],
+                pyhanko_says: PYHANKO_GOOD_LTV,
+                level: Some("B-LT"),
+                pki_root: Some(crl_only.path("root.pem")),
             },
             Case {
                 name: "bytes-changed",
@@ -328,6 +357,7 @@ async fn a_corpus_judged_by_signbridge_verify_and_pyhanko_agrees() {
                 verify_says: &["BROKEN — the signed bytes were changed after sealing"],
                 pyhanko_says: PYHANKO_BYTES_CHANGED,
                 level: None,
+                pki_root: None,
             },
             Case {
                 name: "signature-replaced",
@@ -337,6 +367,7 @@ async fn a_corpus_judged_by_signbridge_verify_and_pyhanko_agrees() {
                 verify_says: &["[FAIL] signature value", "does not verify"],
                 pyhanko_says: PYHANKO_SIGNATURE_REPLACED,
                 level: None,
+                pki_root: None,
             },
             Case {
                 name: "timestamp-wrong-key",
@@ -346,6 +377,7 @@ async fn a_corpus_judged_by_signbridge_verify_and_pyhanko_agrees() {
                 verify_says: &["[FAIL] time-stamp signature"],
                 pyhanko_says: PYHANKO_TIMESTAMP_WRONG_KEY,
                 level: None,
+                pki_root: None,
             },
             Case {
                 name: "timestamp-wrong-imprint",
@@ -355,6 +387,7 @@ async fn a_corpus_judged_by_signbridge_verify_and_pyhanko_agrees() {
                 verify_says: &["[FAIL] time-stamp imprint"],
                 pyhanko_says: PYHANKO_TIMESTAMP_WRONG_IMPRINT,
                 level: None,
+                pki_root: None,
             },
             Case {
                 name: "expired-signer",
@@ -373,6 +406,7 @@ async fn a_corpus_judged_by_signbridge_verify_and_pyhanko_agrees() {
                 ],
                 pyhanko_says: PYHANKO_EXPIRED,
                 level: None,
+                pki_root: None,
             },
             Case {
                 name: "leaf-as-ca",
@@ -387,6 +421,7 @@ async fn a_corpus_judged_by_signbridge_verify_and_pyhanko_agrees() {
                 verify_says: &["[FAIL] certificate path", "is not a CA (basicConstraints)"],
                 pyhanko_says: PYHANKO_LEAF_AS_CA,
                 level: None,
+                pki_root: None,
             },
         ];
         let out = tempfile::tempdir().unwrap();
@@ -394,7 +429,7 @@ async fn a_corpus_judged_by_signbridge_verify_and_pyhanko_agrees() {
         for case in cases {
             let path = out.path().join(format!("{}.pdf", case.name));
             std::fs::write(&path, &case.file).unwrap();
-            let mut roots: Vec<&Path> = vec![&pki_root];
+            let mut roots: Vec<&Path> = vec![case.pki_root.as_deref().unwrap_or(&pki_root)];
             roots.extend(case.tsa_root.as_deref());
             let (verified, report) = verify(&path, &roots);
             let (validated, judgement) = pyhanko(&path, &roots);
@@ -422,6 +457,19 @@ async fn a_corpus_judged_by_signbridge_verify_and_pyhanko_agrees() {
                     case.name
                 );
             }
+            let mut json_args = vec!["verify", "--json", text(&path)];
+            for root in &roots {
+                json_args.extend(["--trust", text(root)]);
+            }
+            let (_, json_report) = run(BIN, &json_args);
+            let json_report: Value = serde_json::from_str(&json_report).unwrap();
+            assert_eq!(json_report["valid"], case.valid, "{}: --json", case.name);
+            assert_eq!(
+                json_report["level"],
+                case.level.map_or(Value::Null, |level| json!(level)),
+                "{}: --json level",
+                case.name
+            );
             if let Some(level) = case.level {
                 let found = pyhanko_level(&path, &roots);
                 assert!(
