@@ -207,7 +207,7 @@ pub fn gather(pool: &[Cert], source: &dyn RevocationSource) -> Result<Validation
         push_unique(&mut data.certificates, certificate.der());
     }
     for certificate in pool {
-        if certificate.is_self_issued() && certificate.issued_by(certificate) {
+        if certificate.is_self_signed() {
             continue;
         }
         let (ocsp, crls) = (certificate.ocsp_urls(), certificate.crl_urls());

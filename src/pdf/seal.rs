@@ -912,9 +912,8 @@ fn reached_level(
     let complete = paths.iter().copied().flatten().all(|path| {
         path.certificates.iter().all(|certificate| {
             let kept = certificates.contains(certificate);
-            let needs_revocation = !(certificate.is_self_issued()
-                && certificate.issued_by(certificate))
-                && !(certificate.ocsp_urls().is_empty() && certificate.crl_urls().is_empty());
+            let needs_revocation =
+                !certificate.is_self_signed() && certificate.names_revocation_data();
             let revocation = !needs_revocation
                 || ltv::issuer_of(certificate, &path.certificates).is_some_and(|issuer| {
                     dss.ocsp_responses.iter().any(|response| {

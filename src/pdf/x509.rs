@@ -197,6 +197,16 @@ impl Cert {
         self.subject_name() == self.issuer_name()
     }
 
+    /// A root: self-issued and signed by its own key.
+    pub fn is_self_signed(&self) -> bool {
+        self.is_self_issued() && self.issued_by(self)
+    }
+
+    /// The certificate names where its revocation status is published (OCSP or CRL).
+    pub fn names_revocation_data(&self) -> bool {
+        !(self.ocsp_urls().is_empty() && self.crl_urls().is_empty())
+    }
+
     fn extension<'a, T: Decode<'a> + const_oid::AssociatedOid>(
         &'a self,
     ) -> Result<Option<(bool, T)>, String> {
