@@ -1,4 +1,4 @@
-//! Object identifiers: a type prefix (`env_`, `doc_`, `rcp_`, `key_`, …) plus a monotonic ULID,
+//! Object identifiers: a type prefix (`env_`, `doc_`, `rcp_`, `key_`, `tpl_`, …) plus a monotonic ULID,
 //! so ids sort by creation time and "newest first" is a reverse scan.
 
 use std::sync::Mutex;
@@ -15,6 +15,7 @@ pub enum IdKind {
     Event,
     Webhook,
     Delivery,
+    Template,
 }
 
 impl IdKind {
@@ -28,6 +29,7 @@ impl IdKind {
             IdKind::Event => "evt_",
             IdKind::Webhook => "wh_",
             IdKind::Delivery => "dlv_",
+            IdKind::Template => "tpl_",
         }
     }
 

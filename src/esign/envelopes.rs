@@ -1,6 +1,6 @@
-//! Envelopes: creation in both request shapes (three-step with `documentIds`, one-shot with
-//! inline `documents` and `signers`), reading, listing, editing a draft, deleting a draft or
-//! voiding one in flight.
+//! Envelopes: creation in both request shapes (three-step with `documentIds` or `templateId`,
+//! one-shot with inline `documents` and `signers`), reading, listing, editing a draft, deleting a
+//! draft or voiding one in flight; the field placement rules envelopes and templates share.
 
 use super::documents::PreparedDocument;
 use super::lifecycle::{send_transition, token_hash, Change, EventDraft};
@@ -25,9 +25,9 @@ use serde_json::json;
 use std::collections::BTreeSet;
 use utoipa::ToSchema;
 
-const MAX_RECIPIENTS: usize = 50;
-const MAX_DOCUMENTS: usize = 20;
-const MAX_FIELDS: usize = 500;
+pub(super) const MAX_RECIPIENTS: usize = 50;
+pub(super) const MAX_DOCUMENTS: usize = 20;
+pub(super) const MAX_FIELDS: usize = 500;
 
 /// `POST /envelopes`: the three-step shape (`documentIds` + `recipients`) or the one-shot shape
 /// (`documents` with `base64Pdf` + `signers`). Unknown fields are refused so a typo never
@@ -35,11 +35,15 @@ const MAX_FIELDS: usize = 500;
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateEnvelopeRequest {
-    /// Envelope subject / title.
+    /// Envelope subject / title. With `templateId` it may be left out: the template's subject
+    /// is used.
+    #[serde(default)]
     pub subject: String,
-    /// Message shown to recipients.
+    /// Message shown to recipients (with `templateId`: the template's when left out).
     pub message: Option<String>,
-    /// A saved template (not together with `documentIds`).
+    /// A saved template (`GET /templates`): the envelope gets its documents and fields, and the
+    /// recipients take its roles (see `recipients[].templateRole`). Not together with
+    /// `documentIds` or `documents`.
     pub template_id: Option<String>,
     /// Ids from `POST /documents`, in order.
     pub document_ids: Option<Vec<String>>,
@@ -57,7 +61,8 @@ pub struct CreateEnvelopeRequest {
     pub category: Option<Category>,
     /// Up to 10, each up to 40 characters; lower-cased and de-duplicated.
     pub tags: Option<Vec<String>>,
-    /// BCP-47 language of the signer's pages and emails (`en`, `fr`, `fr-BE`, …).
+    /// BCP-47 language of the signer's pages and emails (`en`, `fr`, `fr-BE`, …); with
+    /// `templateId`, the template's when left out.
     pub locale: Option<String>,
     /// https URL the signer is sent to after signing.
     pub redirect_url: Option<String>,
@@ -90,6 +95,10 @@ pub struct RecipientInput {
     pub signing_order: Option<u32>,
     /// E.164 phone number (kept for the record).
     pub phone: Option<String>,
+    /// Extension, with `templateId` only: the name of the template role this recipient takes
+    /// (`Employee`). Recipients without it take the template's remaining roles in their
+    /// signing order. The role decides `role` and `signingOrder`.
+    pub template_role: Option<String>,
     /// Read-only fields some clients echo back; ignored.
     #[serde(default)]
     #[schema(ignore)]
@@ -170,7 +179,7 @@ pub struct PatchEnvelopeRequest {
 }
 
 /// Tells "absent" (outer `None`) from "null" (`Some(None)`).
-fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
+pub(super) fn nullable<'de, D, T>(deserializer: D) -> Result<Option<Option<T>>, D::Error>
 where
     D: Deserializer<'de>,
     T: Deserialize<'de>,
@@ -188,6 +197,7 @@ pub struct EnvelopeListQuery {
 
 /// Everything an envelope is made from, whichever request shape it came in.
 struct EnvelopeSpec {
+    template_id: Option<String>,
     subject: String,
     message: Option<String>,
     recipients_field: &'static str,
@@ -246,15 +256,9 @@ impl Esign {
                 message: "use templateId or documents, not both".into(),
             });
         }
-        if let Some(template_id) = &request.template_id {
-            return Err(EsignError::invalid(
-                "templateId",
-                format!("no template {template_id} exists"),
-            ));
-        }
         let one_shot = request.documents.is_some();
         let send_now = one_shot && !request.draft.unwrap_or(false);
-        let (recipients_field, recipients) = match (request.recipients, request.signers) {
+        let (recipients_field, mut recipients) = match (request.recipients, request.signers) {
             (Some(_), Some(_)) => {
                 return Err(EsignError::invalid(
                     "signers",
@@ -272,6 +276,7 @@ impl Esign {
                         role: Some(RecipientRole::Signer),
                         signing_order: s.signing_order,
                         phone: s.phone,
+                        template_role: None,
                         id: None,
                         status: None,
                         signed_at: None,
@@ -310,17 +315,48 @@ impl Esign {
             self.resolve_documents(environment, request.document_ids.as_deref().unwrap_or(&[]))?,
         );
 
+        let mut subject = request.subject;
+        let mut message = request.message;
+        let mut locale = request.locale;
+        let mut fields = request.fields.unwrap_or_default();
+        // Documents the envelope brings from its template: new records of the template's blobs.
+        let mut copied_documents: Vec<Document> = Vec::new();
+        if let Some(template_id) = &request.template_id {
+            if !fields.is_empty() {
+                return Err(EsignError::invalid(
+                    "fields",
+                    "a template brings its own fields; leave `fields` out with `templateId`",
+                ));
+            }
+            let made = self.envelope_parts_from_template(
+                environment,
+                template_id,
+                recipients_field,
+                recipients,
+            )?;
+            if subject.trim().is_empty() {
+                subject = made.subject.unwrap_or_default();
+            }
+            message = message.filter(|m| !m.trim().is_empty()).or(made.message);
+            locale = locale.filter(|l| !l.trim().is_empty()).or(made.locale);
+            recipients = made.recipients;
+            fields = made.fields;
+            copied_documents = made.documents;
+            documents.extend(copied_documents.iter().cloned());
+        }
+
         let spec = EnvelopeSpec {
-            subject: request.subject,
-            message: request.message,
+            template_id: request.template_id,
+            subject,
+            message,
             recipients_field,
             recipients,
-            fields: request.fields.unwrap_or_default(),
+            fields,
             signature_level: request.signature_level.unwrap_or_default(),
             expires_at: request.expires_at,
             category: request.category,
             tags: request.tags.unwrap_or_default(),
-            locale: request.locale,
+            locale,
             redirect_url: request.redirect_url,
             initials_on_every_page: request.initials_on_every_page.unwrap_or(false),
             workspace_id: request.workspace_id,
@@ -331,7 +367,10 @@ impl Esign {
         let mut change = Change::new(envelope, None);
         change.events.push(EventDraft::by_api(
             EventKind::EnvelopeCreated,
-            json!({ "shape": if one_shot { "one_shot" } else { "three_step" } }),
+            match &change.envelope.template_id {
+                Some(template_id) => json!({ "shape": "template", "templateId": template_id }),
+                None => json!({ "shape": if one_shot { "one_shot" } else { "three_step" } }),
+            },
         ));
         if send_now {
             self.check_sendable(&change.envelope, &new_documents)?;
@@ -343,11 +382,13 @@ impl Esign {
         }
         let new_records: Vec<(Vec<u8>, Vec<u8>, String)> = new_documents
             .iter()
-            .map(|p| {
+            .map(|p| &p.record)
+            .chain(&copied_documents)
+            .map(|record| {
                 Ok((
-                    env_key(environment, &p.record.id),
-                    encode(&p.record)?,
-                    p.record.sha256.clone(),
+                    env_key(environment, &record.id),
+                    encode(record)?,
+                    record.sha256.clone(),
                 ))
             })
             .collect::<Result<_, StoreError>>()?;
@@ -357,7 +398,7 @@ impl Esign {
         Ok(self.view(&envelope))
     }
 
-    fn resolve_documents(
+    pub(super) fn resolve_documents(
         &self,
         environment: Environment,
         ids: &[String],
@@ -494,6 +535,12 @@ impl Esign {
         let mut recipients: Vec<Recipient> = Vec::new();
         for (index, input) in spec.recipients.iter().enumerate() {
             let path = format!("{field_name}[{index}]");
+            if input.template_role.is_some() {
+                issues.push(FieldIssue::new(
+                    format!("{path}.templateRole"),
+                    "names a role of the envelope's template; give it only together with `templateId`",
+                ));
+            }
             let email = match normalize_email(&format!("{path}.email"), &input.email) {
                 Ok(email) => email,
                 Err(issue) => {
@@ -575,12 +622,12 @@ impl Esign {
                 format!("at most {MAX_FIELDS} fields"),
             ));
         }
+        let page_counts: Vec<u32> = documents.iter().map(|d| d.page_count).collect();
         let mut fields = Vec::new();
         for (index, input) in spec.fields.iter().enumerate() {
             let path = format!("fields[{index}]");
-            match build_field(&path, input, &recipients, documents) {
-                Ok(field) => fields.push(field),
-                Err(mut field_issues) => issues.append(&mut field_issues),
+            if let Some(field) = build_field(&path, input, &recipients, &page_counts, &mut issues) {
+                fields.push(field);
             }
         }
         if !issues.is_empty() {
@@ -606,6 +653,7 @@ impl Esign {
             initials_on_every_page: spec.initials_on_every_page,
             workspace_id: spec.workspace_id,
             reminders: spec.reminders,
+            template_id: spec.template_id,
             documents: documents
                 .iter()
                 .map(|d| EnvelopeDocument {
@@ -736,6 +784,7 @@ impl Esign {
                     role: Some(r.role),
                     signing_order: Some(r.signing_order),
                     phone: r.phone.clone(),
+                    template_role: None,
                     id: None,
                     status: None,
                     signed_at: None,
@@ -763,6 +812,7 @@ impl Esign {
                 .collect()
         });
         let spec = EnvelopeSpec {
+            template_id: current.template_id.clone(),
             subject: patch.subject.unwrap_or_else(|| current.subject.clone()),
             message: patch.message.unwrap_or_else(|| current.message.clone()),
             recipients_field: "recipients",
@@ -871,28 +921,97 @@ impl Esign {
     }
 }
 
-fn build_field(
-    path: &str,
-    input: &FieldInput,
-    recipients: &[Recipient],
-    documents: &[Document],
-) -> Result<Field, Vec<FieldIssue>> {
-    let mut issues = Vec::new();
-    let email = input.recipient_email.trim();
-    match recipients
-        .iter()
-        .find(|r| r.email.eq_ignore_ascii_case(email))
-    {
-        None => issues.push(FieldIssue::new(
-            format!("{path}.recipientEmail"),
-            format!("`{email}` is not one of the recipients"),
-        )),
-        Some(r) if !r.role.acts() => issues.push(FieldIssue::new(
-            format!("{path}.recipientEmail"),
-            "belongs to a viewer or carbon-copy recipient, who fills no fields",
-        )),
-        Some(_) => {}
+/// A field's place and kind as requested: what envelope and template fields share.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct PlacementInput<'a> {
+    pub document_index: Option<u32>,
+    pub page_number: Option<u32>,
+    pub field_type: Option<FieldType>,
+    pub anchor_text: Option<&'a str>,
+    pub anchor_placement: Option<AnchorPlacement>,
+    pub anchor_index: Option<u32>,
+    pub x: Option<f64>,
+    pub y: Option<f64>,
+    pub width: Option<f64>,
+    pub height: Option<f64>,
+}
+
+/// A checked placement, defaults applied.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Placement {
+    pub document_index: u32,
+    pub page_number: u32,
+    pub field_type: FieldType,
+    pub anchor_text: Option<String>,
+    pub anchor_placement: AnchorPlacement,
+    pub anchor_index: u32,
+    pub x: f64,
+    pub y: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+impl FieldInput {
+    fn placement(&self) -> PlacementInput<'_> {
+        PlacementInput {
+            document_index: self.document_index,
+            page_number: self.page_number,
+            field_type: self.field_type,
+            anchor_text: self.anchor_text.as_deref(),
+            anchor_placement: self.anchor_placement,
+            anchor_index: self.anchor_index,
+            x: self.x,
+            y: self.y,
+            width: self.width,
+            height: self.height,
+        }
     }
+
+    /// The request that places `placement` for `recipient_email`.
+    pub(super) fn placed(recipient_email: String, placement: &Placement) -> Self {
+        Self {
+            recipient_email,
+            document_index: Some(placement.document_index),
+            page_number: Some(placement.page_number),
+            field_type: Some(placement.field_type),
+            anchor_text: placement.anchor_text.clone(),
+            anchor_placement: Some(placement.anchor_placement),
+            anchor_index: Some(placement.anchor_index),
+            x: Some(placement.x),
+            y: Some(placement.y),
+            width: Some(placement.width),
+            height: Some(placement.height),
+        }
+    }
+}
+
+impl Field {
+    /// Where and what this field is, without its recipient.
+    pub(super) fn placement(&self) -> Placement {
+        Placement {
+            document_index: self.document_index,
+            page_number: self.page_number,
+            field_type: self.field_type,
+            anchor_text: self.anchor_text.clone(),
+            anchor_placement: self.anchor_placement,
+            anchor_index: self.anchor_index,
+            x: self.x,
+            y: self.y,
+            width: self.width,
+            height: self.height,
+        }
+    }
+}
+
+/// Checks a placement against the documents (`page_counts`, in order): a supported type, an
+/// existing document and page, a short anchor text, coordinates and sizes in range. Problems go
+/// to `issues` under `path`.
+pub(super) fn check_placement(
+    path: &str,
+    input: PlacementInput<'_>,
+    page_counts: &[u32],
+    issues: &mut Vec<FieldIssue>,
+) -> Placement {
     let field_type = input.field_type.unwrap_or_default();
     if !field_type.is_supported() {
         issues.push(FieldIssue::new(
@@ -902,32 +1021,26 @@ fn build_field(
     }
     let document_index = input.document_index.unwrap_or(0);
     let page_number = input.page_number.unwrap_or(1);
-    match documents.get(document_index as usize) {
-        None if documents.is_empty() => issues.push(FieldIssue::new(
+    match page_counts.get(document_index as usize) {
+        None if page_counts.is_empty() => issues.push(FieldIssue::new(
             format!("{path}.documentIndex"),
-            "the envelope has no documents for a field to be on",
+            "there are no documents for a field to be on",
         )),
         None => issues.push(FieldIssue::new(
             format!("{path}.documentIndex"),
             format!(
                 "there are only {} documents (0-based index)",
-                documents.len()
+                page_counts.len()
             ),
         )),
-        Some(document) if page_number == 0 || page_number > document.page_count => {
-            issues.push(FieldIssue::new(
-                format!("{path}.pageNumber"),
-                format!(
-                    "document {document_index} has pages 1 to {}",
-                    document.page_count
-                ),
-            ))
-        }
+        Some(&pages) if page_number == 0 || page_number > pages => issues.push(FieldIssue::new(
+            format!("{path}.pageNumber"),
+            format!("document {document_index} has pages 1 to {pages}"),
+        )),
         Some(_) => {}
     }
     let anchor_text = input
         .anchor_text
-        .as_deref()
         .map(str::trim)
         .filter(|t| !t.is_empty())
         .map(|t| {
@@ -950,15 +1063,7 @@ fn build_field(
     let y = number("y", input.y, 700.0, 0.0, 14_400.0);
     let width = number("width", input.width, 150.0, 1.0, 2_000.0);
     let height = number("height", input.height, 40.0, 1.0, 2_000.0);
-    if !issues.is_empty() {
-        return Err(issues);
-    }
-    Ok(Field {
-        recipient_email: recipients
-            .iter()
-            .find(|r| r.email.eq_ignore_ascii_case(email))
-            .map(|r| r.email.clone())
-            .unwrap_or_default(),
+    Placement {
         document_index,
         page_number,
         field_type,
@@ -969,6 +1074,49 @@ fn build_field(
         y,
         width,
         height,
+    }
+}
+
+/// An envelope field: its recipient must be one who acts, its placement valid.
+fn build_field(
+    path: &str,
+    input: &FieldInput,
+    recipients: &[Recipient],
+    page_counts: &[u32],
+    issues: &mut Vec<FieldIssue>,
+) -> Option<Field> {
+    let before = issues.len();
+    let email = input.recipient_email.trim();
+    let recipient = recipients
+        .iter()
+        .find(|r| r.email.eq_ignore_ascii_case(email));
+    match recipient {
+        None => issues.push(FieldIssue::new(
+            format!("{path}.recipientEmail"),
+            format!("`{email}` is not one of the recipients"),
+        )),
+        Some(r) if !r.role.acts() => issues.push(FieldIssue::new(
+            format!("{path}.recipientEmail"),
+            "belongs to a viewer or carbon-copy recipient, who fills no fields",
+        )),
+        Some(_) => {}
+    }
+    let placement = check_placement(path, input.placement(), page_counts, issues);
+    if issues.len() > before {
+        return None;
+    }
+    Some(Field {
+        recipient_email: recipient.map(|r| r.email.clone()).unwrap_or_default(),
+        document_index: placement.document_index,
+        page_number: placement.page_number,
+        field_type: placement.field_type,
+        anchor_text: placement.anchor_text,
+        anchor_placement: placement.anchor_placement,
+        anchor_index: placement.anchor_index,
+        x: placement.x,
+        y: placement.y,
+        width: placement.width,
+        height: placement.height,
     })
 }
 

@@ -1,5 +1,5 @@
 //! The e-signature domain, free of HTTP: API keys, documents, envelopes and their recipients,
-//! the rules that govern them, and the signing tokens that open them.
+//! envelope templates, the rules that govern them, and the signing tokens that open them.
 //!
 //! Every operation takes the caller's [`Environment`] and only ever touches records of it.
 //! Operations that create objects take an optional idempotency key: the object and the key are
@@ -16,6 +16,7 @@ pub mod model;
 mod outbox;
 mod page_view;
 mod signing;
+mod templates;
 mod validate;
 mod views;
 
@@ -31,6 +32,10 @@ pub use outbox::MAX_MAIL_ATTEMPTS;
 pub use page_view::{DocumentLayout, PageImage, PlacedField};
 pub use signing::page_language;
 pub use signing::{consent_text, SignInput, SigningState, SigningView};
+pub use templates::{
+    CreateTemplateRequest, EnvelopeTemplate, PatchTemplateRequest, SaveAsTemplateRequest,
+    TemplateDocument, TemplateField, TemplateFieldInput, TemplateRole, TemplateRoleInput,
+};
 pub use validate::{FieldIssue, SUPPORTED_LOCALES};
 pub use views::{EnvelopeView, RecipientView};
 
@@ -262,13 +267,16 @@ pub mod model_account {
         pub role: String,
     }
 
-    /// A reusable envelope template.
+    /// A saved envelope template as Certyneo lists it (`GET /templates`); the whole template is
+    /// an `EnvelopeTemplate`.
     #[derive(Debug, Clone, Serialize, ToSchema)]
     #[serde(rename_all = "camelCase")]
     pub struct Template {
         pub id: String,
         pub name: String,
+        /// Empty when the template has none.
         pub description: String,
+        /// Its SIGNER roles.
         pub signer_count: u32,
         pub document_count: u32,
     }

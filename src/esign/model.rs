@@ -226,6 +226,15 @@ pub enum RecipientRole {
 }
 
 impl RecipientRole {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RecipientRole::Signer => "SIGNER",
+            RecipientRole::Approver => "APPROVER",
+            RecipientRole::Viewer => "VIEWER",
+            RecipientRole::CarbonCopy => "CARBON_COPY",
+        }
+    }
+
     /// Signers and approvers act on the envelope and get a signing link.
     pub fn acts(self) -> bool {
         matches!(self, RecipientRole::Signer | RecipientRole::Approver)
@@ -476,6 +485,9 @@ pub struct Envelope {
     pub initials_on_every_page: bool,
     pub workspace_id: Option<String>,
     pub reminders: Option<Reminders>,
+    /// The template it was made from, if any (its documents and fields were copied).
+    #[serde(default)]
+    pub template_id: Option<String>,
     pub documents: Vec<EnvelopeDocument>,
     pub recipients: Vec<Recipient>,
     pub fields: Vec<Field>,

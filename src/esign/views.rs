@@ -51,6 +51,8 @@ pub struct EnvelopeView {
     pub initials_on_every_page: bool,
     pub workspace_id: Option<String>,
     pub reminders: Option<Reminders>,
+    /// The template the envelope was made from (`templateId` at creation), if any.
+    pub template_id: Option<String>,
     pub document_ids: Vec<String>,
     pub documents: Vec<EnvelopeDocument>,
     pub recipients: Vec<RecipientView>,
@@ -119,6 +121,7 @@ impl Esign {
             initials_on_every_page: envelope.initials_on_every_page,
             workspace_id: envelope.workspace_id.clone(),
             reminders: envelope.reminders,
+            template_id: envelope.template_id.clone(),
             document_ids: envelope.documents.iter().map(|d| d.id.clone()).collect(),
             documents: envelope.documents.clone(),
             recipients,

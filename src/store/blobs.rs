@@ -71,6 +71,18 @@ impl BlobStore {
         }
     }
 
+    /// The size of a blob in bytes; `None` if it is not there.
+    pub fn size(&self, sha256: &str) -> std::io::Result<Option<u64>> {
+        let Some(path) = self.path_of(sha256) else {
+            return Ok(None);
+        };
+        match fs::metadata(path) {
+            Ok(metadata) => Ok(Some(metadata.len())),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
     /// Removes a blob (no error if it is already gone).
     pub fn remove(&self, sha256: &str) -> std::io::Result<()> {
         let Some(path) = self.path_of(sha256) else {
@@ -99,8 +111,10 @@ mod tests {
         assert_eq!(a, sha256_hex(b"hello"));
         assert_eq!(blobs.put(b"hello").unwrap(), a);
         assert_eq!(blobs.get(&a).unwrap().unwrap(), b"hello");
+        assert_eq!(blobs.size(&a).unwrap(), Some(5));
         blobs.remove(&a).unwrap();
         assert!(blobs.get(&a).unwrap().is_none());
+        assert_eq!(blobs.size(&a).unwrap(), None);
         assert!(blobs.get("../../etc/passwd").unwrap().is_none());
     }
 }

@@ -62,13 +62,15 @@ pub struct Store {
     pub document_usage: sled::Tree,
     /// `{env}/{envelope_id}` → `Envelope`
     pub envelopes: sled::Tree,
+    /// `{env}/{template_id}` → `EnvelopeTemplate` (documents by blob, roles, fields)
+    pub templates: sled::Tree,
     /// SHA-256 of a signing token → `TokenTarget`
     pub sign_tokens: sled::Tree,
     /// `{env}/{scope}/{sha256(idempotency key)}` → id of the object that request created
     pub creation_keys: sled::Tree,
     /// `{env}/{sha256(idempotency key)}` → stored response
     pub idempotency: sled::Tree,
-    /// SHA-256 of a blob → how many document records use it (u64, big-endian)
+    /// SHA-256 of a blob → how many document and template records use it (u64, big-endian)
     pub blob_refs: sled::Tree,
     /// `{env}/{envelope_id}/{event_id}` → `Event` (the audit trail, hash-chained)
     pub events: sled::Tree,
@@ -141,6 +143,7 @@ impl Store {
             documents: db.open_tree("documents")?,
             document_usage: db.open_tree("document_usage")?,
             envelopes: db.open_tree("envelopes")?,
+            templates: db.open_tree("templates")?,
             sign_tokens: db.open_tree("sign_tokens")?,
             creation_keys: db.open_tree("creation_keys")?,
             idempotency: db.open_tree("idempotency")?,
