@@ -4,6 +4,7 @@
 use super::error::ApiError;
 use super::extract::{ApiQuery, Caller, DataList, PageParams, Paginated};
 use super::AppState;
+use crate::esign::model::Scope;
 use crate::esign::model_account::{Account, Template, Workspace};
 use axum::extract::State;
 use axum::routing::get;
@@ -37,12 +38,16 @@ pub async fn list_workspaces(
 }
 
 #[utoipa::path(get, path = "/templates", tag = "account", params(PageParams),
-    responses((status = 200, description = "Saved templates (none yet on a new deployment)", body = Paginated<Template>)),
+    responses((status = 200, description = "Saved templates, newest first (`GET /templates/{id}` has the whole template)", body = Paginated<Template>)),
     security(("bearer" = [])))]
 pub async fn list_templates(
-    _caller: Caller,
+    State(state): State<AppState>,
+    caller: Caller,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<Json<Paginated<Template>>, ApiError> {
+    let environment = caller.require(Scope::EnvelopesRead)?.environment;
     let (page, limit) = params.resolve()?;
-    Ok(Json(Paginated::new(Vec::new(), 0, page, limit)))
+    let found = state.esign.list_templates(environment, page, limit)?;
+    let summaries = found.items.iter().map(Template::from).collect();
+    Ok(Json(Paginated::new(summaries, found.total, page, limit)))
 }
