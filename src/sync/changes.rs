@@ -208,8 +208,10 @@ mod tests {
             name: "onboarding".into(),
             path: "onboarding.yaml".into(),
             file: serde_saphyr::from_str(&yaml).unwrap(),
-            template_path: "t.md.hbs".into(),
-            template: String::new(),
+            contract: crate::sync::mapping::Contract::Rendered {
+                path: "t.md.hbs".into(),
+                source: String::new(),
+            },
         }
     }
 

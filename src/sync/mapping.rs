@@ -1,4 +1,5 @@
-//! Mappings (`mappings/*.yaml`): which records of which source become which contract, sent to
+//! Mappings (`mappings/*.yaml`): which records of which source become which contract — a
+//! contract template rendered per record, or a saved envelope template of the API — sent to
 //! whom, and what is written back when it is signed, declined or expires. Expressions are
 //! handlebars over the record (strict: a missing field is an error, never an empty string).
 
@@ -22,8 +23,14 @@ pub struct MappingFile {
     /// Every record qualifies when absent.
     #[serde(default)]
     pub when: Option<String>,
-    /// The contract template, relative to the mapping file.
-    pub template: String,
+    /// The contract template to render for each record, relative to the mapping file. Exactly
+    /// one of `template` and `template_id`.
+    #[serde(default)]
+    pub template: Option<String>,
+    /// Instead of `template`: a saved envelope template of the e-signature API (`tpl_…`),
+    /// which brings its own documents and fields; nothing is rendered or uploaded.
+    #[serde(default)]
+    pub template_id: Option<String>,
     /// Extra values for the template, as expressions over the record (`vars.NAME` in it).
     #[serde(default)]
     pub vars: BTreeMap<String, String>,
@@ -95,16 +102,17 @@ pub struct RecipientRule {
     /// SIGNER (default), APPROVER, VIEWER or CARBON_COPY.
     #[serde(default)]
     pub role: Option<String>,
-    #[serde(default = "one")]
-    pub signing_order: u32,
+    /// Default 1 (with `template_id`: the order of the role the recipient takes).
+    #[serde(default)]
+    pub signing_order: Option<u32>,
     /// The template's field name for this recipient (`{{signature "employee"}}` → `employee`):
     /// their SIGNATURE, INITIALS and DATE_SIGNED fields go where the template put them.
     #[serde(default)]
     pub fields: Option<String>,
-}
-
-fn one() -> u32 {
-    1
+    /// With `template_id`: the name of the template role this recipient takes (`Employee`).
+    /// Recipients without one take the template's remaining roles in their signing order.
+    #[serde(default)]
+    pub template_role: Option<String>,
 }
 
 /// A field a record must have (present, not null, not an empty text or list).
@@ -144,14 +152,22 @@ pub enum WriteBackFile {
     AuditTrail,
 }
 
-/// A loaded mapping: the file, its name, and where its template and sample live.
+/// What a mapping's envelopes are made from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Contract {
+    /// A contract template (`template:`), rendered for each record and uploaded.
+    Rendered { path: PathBuf, source: String },
+    /// A saved envelope template of the API (`template_id:`): no rendering, no upload.
+    Template { id: String },
+}
+
+/// A loaded mapping: the file, its name, its contract and where its sample lives.
 #[derive(Debug, Clone)]
 pub struct Mapping {
     pub name: String,
     pub path: PathBuf,
     pub file: MappingFile,
-    pub template_path: PathBuf,
-    pub template: String,
+    pub contract: Contract,
 }
 
 /// Why a mapping could not be used.
@@ -189,15 +205,68 @@ impl Mapping {
         let text = crate::config::interpolate_env(&origin, &text)?;
         let file: MappingFile =
             serde_saphyr::from_str(&text).map_err(|err| locate(&origin, &err))?;
-        let folder = path.parent().unwrap_or(Path::new("."));
-        let template_path = folder.join(&file.template);
-        let template =
-            std::fs::read_to_string(&template_path).map_err(|source| ConfigError::Invalid {
-                path: origin.clone(),
-                line: line_of(&text, "template:"),
-                column: 1,
-                message: format!("template {}: {source}", template_path.display()),
-            })?;
+        let invalid = |needle: &str, message: String| ConfigError::Invalid {
+            path: origin.clone(),
+            line: line_of(&text, needle),
+            column: 1,
+            message,
+        };
+        let contract = match (&file.template, &file.template_id) {
+            (Some(_), Some(_)) => {
+                return Err(invalid(
+                    "template_id:",
+                    "give `template` (a contract to render) or `template_id` (a saved envelope template), not both".into(),
+                ))
+            }
+            (None, None) => {
+                return Err(invalid(
+                    "source:",
+                    "a mapping needs `template` (a contract to render for each record) or `template_id` (a saved envelope template of the API)".into(),
+                ))
+            }
+            (Some(template), None) => {
+                let folder = path.parent().unwrap_or(Path::new("."));
+                let template_path = folder.join(template);
+                let source = std::fs::read_to_string(&template_path).map_err(|source| {
+                    invalid(
+                        "template:",
+                        format!("template {}: {source}", template_path.display()),
+                    )
+                })?;
+                if let Some(index) = file.recipients.iter().position(|r| r.template_role.is_some()) {
+                    return Err(invalid(
+                        "template_role:",
+                        format!("recipients[{index}].template_role: names a role of a saved envelope template; it needs `template_id`, not `template`"),
+                    ));
+                }
+                Contract::Rendered {
+                    path: template_path,
+                    source,
+                }
+            }
+            (None, Some(id)) => {
+                let id = id.trim();
+                if id.is_empty() {
+                    return Err(invalid(
+                        "template_id:",
+                        "template_id: give the id of a saved envelope template (`GET /templates`)".into(),
+                    ));
+                }
+                if let Some(index) = file.recipients.iter().position(|r| r.fields.is_some()) {
+                    return Err(invalid(
+                        "fields:",
+                        format!("recipients[{index}].fields: places fields in a rendered contract; with `template_id` the template brings its fields (use `template_role` to choose a recipient's role)"),
+                    ));
+                }
+                if !file.vars.is_empty() {
+                    return Err(invalid(
+                        "vars:",
+                        "vars: feed a rendered contract; a `template_id` mapping renders nothing".into(),
+                    ));
+                }
+                Contract::Template { id: id.to_string() }
+            }
+        };
         let name = path
             .file_stem()
             .map(|s| s.to_string_lossy().into_owned())
@@ -206,8 +275,7 @@ impl Mapping {
             name,
             path: path.to_path_buf(),
             file,
-            template_path,
-            template,
+            contract,
         })
     }
 
@@ -458,10 +526,17 @@ impl Mapping {
                     "recipients[{index}].email: `{email}` is not an email address"
                 )));
             }
-            let mut recipient =
-                json!({"email": email, "name": name, "signingOrder": rule.signing_order});
+            let mut recipient = json!({"email": email, "name": name});
+            match (&self.contract, rule.signing_order) {
+                // A template's role decides the order unless the mapping says it.
+                (Contract::Template { .. }, None) => {}
+                (_, order) => recipient["signingOrder"] = json!(order.unwrap_or(1)),
+            }
             if let Some(role) = &rule.role {
                 recipient["role"] = json!(role);
+            }
+            if let Some(role) = &rule.template_role {
+                recipient["templateRole"] = json!(role);
             }
             recipients.push(recipient);
             if let Some(role) = &rule.fields {

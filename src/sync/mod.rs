@@ -23,7 +23,7 @@ use client::{ApiClient, ClientError};
 use connector::{BrokenRecord, Connector, SourceError, SourceRecord, WriteBack};
 use handlebars::Handlebars;
 use jobs::{Job, JobState, JobStore};
-use mapping::{Mapping, MappingError, WriteBackFile};
+use mapping::{Contract, Mapping, MappingError, WriteBackFile};
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -1174,12 +1174,20 @@ impl SyncDaemon {
                     return Err(StepError::Park("require", message));
                 }
                 // Recipients are checked before anything is uploaded.
-                mapping.plan(&self.registry, &job.record)?;
+                let plan = mapping.plan(&self.registry, &job.record)?;
+                let (template_path, template) = match &mapping.contract {
+                    Contract::Rendered { path, source } => (path.clone(), source.clone()),
+                    // The template brings its documents: nothing to render or upload.
+                    Contract::Template { id } => {
+                        let body = self.template_envelope_body(job, &mapping, &plan, id);
+                        return self.create_envelope(job, &body).await;
+                    }
+                };
                 let data = mapping.template_data(&self.registry, &job.record)?;
                 let today = job.created_at.date_naive();
-                let origin = mapping.template_path.display().to_string();
+                let origin = template_path.display().to_string();
                 let rendered = tokio::task::spawn_blocking(move || {
-                    crate::pdf::render::render_template_on(&origin, &mapping.template, &data, today)
+                    crate::pdf::render::render_template_on(&origin, &template, &data, today)
                 })
                 .await
                 .map_err(|err| StepError::Retry(err.to_string()))?
@@ -1198,11 +1206,18 @@ impl SyncDaemon {
             JobState::Uploaded => {
                 let mapping = self.mapping(&job.mapping)?;
                 let plan = mapping.plan(&self.registry, &job.record)?;
+                let (template_path, template) = match &mapping.contract {
+                    Contract::Rendered { path, source } => (path.clone(), source.clone()),
+                    // The mapping moved to a saved template after the upload: what it says now.
+                    Contract::Template { id } => {
+                        let body = self.template_envelope_body(job, mapping, &plan, id);
+                        return self.create_envelope(job, &body).await;
+                    }
+                };
                 let document_id = job.document_id.clone().unwrap_or_default();
                 let data = mapping.template_data(&self.registry, &job.record)?;
                 let today = job.created_at.date_naive();
-                let origin = mapping.template_path.display().to_string();
-                let template = mapping.template.clone();
+                let origin = template_path.display().to_string();
                 let texts = tokio::task::spawn_blocking(move || {
                     crate::pdf::render::render_template_on(&origin, &template, &data, today)
                         .map_err(|err| err.to_string())
@@ -1218,32 +1233,8 @@ impl SyncDaemon {
                     "fields": mapping::fields_for(&plan, &texts),
                     "tags": ["signbridge-sync", job.mapping.clone()],
                 });
-                let note = (job.reason == jobs::SendReason::Correction)
-                    .then(|| changes::correction_note(mapping.file.locale.as_deref()));
-                match (note, &plan.message) {
-                    (Some(note), Some(message)) => {
-                        body["message"] = json!(format!("{note}\n\n{message}"))
-                    }
-                    (Some(note), None) => body["message"] = json!(note),
-                    (None, Some(message)) => body["message"] = json!(message),
-                    (None, None) => {}
-                }
-                for (key, value) in &plan.options {
-                    body[key] = value.clone();
-                }
-                if let Some(days) = mapping.file.expires_in_days {
-                    body["expiresAt"] =
-                        json!(job.created_at + chrono::Duration::days(i64::from(days)));
-                }
-                let envelope = self
-                    .client
-                    .create_envelope(&body, &job.idempotency_key("create"))
-                    .await?;
-                job.envelope_id = envelope["id"].as_str().map(str::to_string);
-                if job.envelope_id.is_none() {
-                    return Err(StepError::Retry("the create answer has no id".into()));
-                }
-                job.state = JobState::Created;
+                self.add_envelope_options(&mut body, job, mapping, &plan);
+                self.create_envelope(job, &body).await?;
             }
             JobState::Created => {
                 let envelope_id = job.envelope_id.clone().unwrap_or_default();
@@ -1276,6 +1267,64 @@ impl SyncDaemon {
             JobState::Superseding => self.supersede(job).await?,
             JobState::Sent | JobState::WrittenBack | JobState::Parked | JobState::Skipped => {}
         }
+        Ok(())
+    }
+
+    /// The create body of an envelope made from saved template `template_id`.
+    fn template_envelope_body(
+        &self,
+        job: &Job,
+        mapping: &Mapping,
+        plan: &mapping::EnvelopePlan,
+        template_id: &str,
+    ) -> Value {
+        let mut body = json!({
+            "subject": plan.subject,
+            "templateId": template_id,
+            "recipients": plan.recipients,
+            "tags": ["signbridge-sync", job.mapping.clone()],
+        });
+        self.add_envelope_options(&mut body, job, mapping, plan);
+        body
+    }
+
+    /// What every create body of a mapping carries besides its documents: the message (after
+    /// the correction note, for a correction), the mapping's options and the expiry.
+    fn add_envelope_options(
+        &self,
+        body: &mut Value,
+        job: &Job,
+        mapping: &Mapping,
+        plan: &mapping::EnvelopePlan,
+    ) {
+        let note = (job.reason == jobs::SendReason::Correction)
+            .then(|| changes::correction_note(mapping.file.locale.as_deref()));
+        match (note, &plan.message) {
+            (Some(note), Some(message)) => body["message"] = json!(format!("{note}\n\n{message}")),
+            (Some(note), None) => body["message"] = json!(note),
+            (None, Some(message)) => body["message"] = json!(message),
+            (None, None) => {}
+        }
+        for (key, value) in &plan.options {
+            body[key] = value.clone();
+        }
+        if let Some(days) = mapping.file.expires_in_days {
+            body["expiresAt"] = json!(job.created_at + chrono::Duration::days(i64::from(days)));
+        }
+    }
+
+    /// Creates the job's envelope (`Idempotency-Key` of its `create` step): the job is
+    /// `created` with its id.
+    async fn create_envelope(&self, job: &mut Job, body: &Value) -> Result<(), StepError> {
+        let envelope = self
+            .client
+            .create_envelope(body, &job.idempotency_key("create"))
+            .await?;
+        job.envelope_id = envelope["id"].as_str().map(str::to_string);
+        if job.envelope_id.is_none() {
+            return Err(StepError::Retry("the create answer has no id".into()));
+        }
+        job.state = JobState::Created;
         Ok(())
     }
 

@@ -2,7 +2,7 @@
 //! each mapping's sample, and the references between them. Every problem is one line starting
 //! with `file:line:col`.
 
-use super::mapping::{expand, Mapping};
+use super::mapping::{expand, Contract, Mapping};
 use super::{source_from_config, sources_of};
 use crate::config::{Config, ConfigError};
 use std::path::Path;
@@ -119,10 +119,16 @@ pub fn validate(config_path: Option<&Path>, check_environment: bool) -> Vec<Stri
         let sample = match mapping.sample() {
             Ok(Some(sample)) => sample,
             Ok(None) => {
-                problems.push(format!(
-                    "{}: no `sample:` record, so the template cannot be checked",
-                    at("template:")
-                ));
+                problems.push(match mapping.contract {
+                    Contract::Rendered { .. } => format!(
+                        "{}: no `sample:` record, so the template cannot be checked",
+                        at("template:")
+                    ),
+                    Contract::Template { .. } => format!(
+                        "{}: no `sample:` record, so the recipients cannot be checked",
+                        at("template_id:")
+                    ),
+                });
                 continue;
             }
             Err(err) => {
@@ -152,16 +158,16 @@ pub fn validate(config_path: Option<&Path>, check_environment: bool) -> Vec<Stri
                 ));
             }
         }
-        match mapping.template_data(&registry, &sample) {
-            Ok(data) => {
-                let origin = mapping.template_path.display().to_string();
-                if let Err(err) =
-                    crate::pdf::render::render_template(&origin, &mapping.template, &data)
-                {
-                    problems.push(err.to_string());
+        if let Contract::Rendered { path, source } = &mapping.contract {
+            match mapping.template_data(&registry, &sample) {
+                Ok(data) => {
+                    let origin = path.display().to_string();
+                    if let Err(err) = crate::pdf::render::render_template(&origin, source, &data) {
+                        problems.push(err.to_string());
+                    }
                 }
+                Err(err) => problems.push(format!("{}: {err}", at("vars:"))),
             }
-            Err(err) => problems.push(format!("{}: {err}", at("vars:"))),
         }
         if let Err(err) = mapping.plan(&registry, &sample) {
             let needle = err.0.split([' ', '[', '.']).next().unwrap_or("subject");
