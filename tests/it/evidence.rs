@@ -20,7 +20,7 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 /// Runs a tool; returns (success, stdout + stderr).
-fn tool(program: &str, args: &[&str]) -> (bool, String) {
+pub(crate) fn tool(program: &str, args: &[&str]) -> (bool, String) {
     let output = Command::new(program)
         .args(args)
         .output()
@@ -30,7 +30,7 @@ fn tool(program: &str, args: &[&str]) -> (bool, String) {
     (output.status.success(), text)
 }
 
-fn path_str(path: &Path) -> &str {
+pub(crate) fn path_str(path: &Path) -> &str {
     path.to_str().unwrap()
 }
 
@@ -120,12 +120,18 @@ pub(crate) async fn sign_everything(
     let id = envelope["id"].as_str().unwrap().to_string();
     let envelope = server.send(&id).await;
     assert_eq!(envelope["status"], "SENT", "{envelope}");
-    for (index, recipient) in envelope["recipients"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .enumerate()
-    {
+    sign_sent(server, &envelope).await;
+    id
+}
+
+/// Has every recipient of a sent envelope sign through their signing page, in signing order
+/// (typed names = recipients' names, text fields filled, `draws…` addresses draw).
+pub(crate) async fn sign_sent(server: &Server, envelope: &Value) {
+    let recipients = envelope["recipients"].as_array().unwrap();
+    let mut in_order: Vec<usize> = (0..recipients.len()).collect();
+    in_order.sort_by_key(|&index| recipients[index]["signingOrder"].as_u64());
+    for index in in_order {
+        let recipient = &recipients[index];
         let email = recipient["email"].as_str().unwrap();
         let mut form: Vec<(String, String)> = vec![
             ("action".into(), "sign".into()),
@@ -154,10 +160,9 @@ pub(crate) async fn sign_everything(
             }
         }
         let pairs: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        let (status, page) = server.submit(&link_of(&envelope, index), &pairs).await;
+        let (status, page) = server.submit(&link_of(envelope, index), &pairs).await;
         assert_eq!(status, 303, "{page}");
     }
-    id
 }
 
 #[tokio::test]

@@ -28,4 +28,5 @@ mod render;
 mod signing;
 mod ssrf;
 mod sync;
+mod templates;
 mod webhooks;

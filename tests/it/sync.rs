@@ -496,7 +496,7 @@ async fn exactly_once_across_thirty_kill_nines() {
     assert_eq!(status["jobs"]["parked"], 0, "{status}");
 }
 
-fn validate(dir: &Path, config: &str) -> (i32, String) {
+pub(crate) fn validate(dir: &Path, config: &str) -> (i32, String) {
     let path = dir.join("signbridge.yaml");
     std::fs::write(&path, config).unwrap();
     let output = Command::new(BIN)
