@@ -303,6 +303,11 @@ pub struct WebhooksConfig {
     pub timeout_secs: u64,
     /// Deliveries in flight to one endpoint at once. Default 4.
     pub max_in_flight_per_endpoint: usize,
+    /// When not empty, the only hosts webhook URLs may name (exact host names or IP
+    /// literals, case-insensitive); any other is refused before it is even resolved. For
+    /// deployments whose egress is limited to known receivers. Default: empty (any host the
+    /// address rules allow).
+    pub allowed_hosts: Vec<String>,
 }
 
 impl Default for WebhooksConfig {
@@ -313,6 +318,7 @@ impl Default for WebhooksConfig {
             retry_schedule_secs: vec![30, 300, 1800, 7200, 21600],
             timeout_secs: 10,
             max_in_flight_per_endpoint: 4,
+            allowed_hosts: Vec::new(),
         }
     }
 }

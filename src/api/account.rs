@@ -7,14 +7,14 @@ use super::AppState;
 use crate::esign::model::Scope;
 use crate::esign::model_account::{Account, Template, Workspace};
 use axum::extract::State;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/account/me", get(account_me))
-        .route("/workspaces", get(list_workspaces))
-        .route("/templates", get(list_templates))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(account_me))
+        .routes(routes!(list_workspaces))
+        .routes(routes!(list_templates))
 }
 
 #[utoipa::path(get, path = "/account/me", tag = "account",

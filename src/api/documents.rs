@@ -8,15 +8,15 @@ use crate::esign::UploadedFile;
 use axum::extract::{Multipart, State};
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/documents", get(list_documents).post(upload_document))
-        .route("/documents/{id}", get(get_document).delete(delete_document))
-        .route("/documents/{id}/content", get(document_content))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_documents, upload_document))
+        .routes(routes!(get_document, delete_document))
+        .routes(routes!(document_content))
 }
 
 /// The multipart form of an upload.
@@ -27,15 +27,16 @@ pub fn router() -> Router<AppState> {
 )]
 pub struct UploadForm {
     /// The PDF, PNG or JPEG (50 MB at most). An image becomes a one-page PDF.
-    #[schema(value_type = String, format = Binary)]
+    #[schema(value_type = String, format = Binary, min_length = 1)]
     file: Vec<u8>,
-    /// Display name; defaults to the uploaded file's own name.
+    /// Display name; defaults to the uploaded file's own name. One line of text: no control
+    /// or text-direction characters.
+    #[schema(max_length = 255)]
     name: Option<String>,
 }
 
 #[utoipa::path(post, path = "/documents", tag = "documents",
     request_body(content = UploadForm, content_type = "multipart/form-data"),
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses((status = 201, description = "Stored", body = Document),
         (status = 400, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, description = "Not a usable PDF", body = ErrorBody)),
     security(("bearer" = [])))]

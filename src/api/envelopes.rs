@@ -12,31 +12,26 @@ use crate::esign::{
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Json;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/envelopes", get(list_envelopes).post(create_envelope))
-        .route(
-            "/envelopes/{id}",
-            get(get_envelope)
-                .patch(update_envelope)
-                .delete(delete_envelope),
-        )
-        .route("/envelopes/{id}/send", axum::routing::post(send_envelope))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_envelopes, create_envelope))
+        .routes(routes!(get_envelope, update_envelope, delete_envelope))
+        .routes(routes!(send_envelope))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// 1-based page number (default 1).
-    #[param(value_type = Option<u64>)]
+    /// 1-based page number (default 1; pages past the last are empty).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000000)]
     pub page: Option<String>,
-    /// Items per page (default 20, at most 100).
-    #[param(value_type = Option<u64>)]
+    /// Items per page (default 20; values above 100 are treated as 100).
+    #[param(value_type = Option<i64>, minimum = 1)]
     pub limit: Option<String>,
     /// Only envelopes in this status.
     #[param(value_type = Option<EnvelopeStatus>)]
@@ -84,7 +79,6 @@ pub async fn list_envelopes(
 }
 
 #[utoipa::path(post, path = "/envelopes", tag = "envelopes", request_body = CreateEnvelopeRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
     responses((status = 201, description = "Created: DRAFT (three-step shape) or SENT (one-shot shape)", body = EnvelopeView),
         (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 422, body = ErrorBody)),
     security(("bearer" = [])))]
@@ -162,10 +156,11 @@ pub async fn delete_envelope(
     body: Bytes,
 ) -> Result<Json<DeleteEnvelopeResult>, ApiError> {
     let environment = caller.require(Scope::EnvelopesWrite)?.environment;
+    // No body, `null` and `{}` all mean "no reason given here".
     let from_body = if body.iter().all(u8::is_ascii_whitespace) {
         VoidReason::default()
     } else {
-        parse_json::<VoidReason>(&body)?
+        parse_json::<Option<VoidReason>>(&body)?.unwrap_or_default()
     };
     let reason = from_body.reason.or(query.reason);
     let voided = run_write(&state, move |esign| {
@@ -178,9 +173,8 @@ pub async fn delete_envelope(
     }))
 }
 
-#[utoipa::path(post, path = "/envelopes/{id}/send", tag = "envelopes", params(("id" = String, Path),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
-    request_body(content = Option<Object>, description = "Empty, or `{}`"),
+#[utoipa::path(post, path = "/envelopes/{id}/send", tag = "envelopes", params(("id" = String, Path)),
+    request_body(content = Option<Object>, description = "Empty, `null` or `{}`"),
     responses((status = 200, description = "SENT; the first routing group is invited", body = EnvelopeView),
         (status = 404, body = ErrorBody),
         (status = 409, description = "Not a DRAFT (`envelope_not_draft`), no signer (`no_signers`), no or deleted documents (`no_documents`, `document_missing`)", body = ErrorBody),
@@ -194,7 +188,7 @@ pub async fn send_envelope(
 ) -> Result<Json<EnvelopeView>, ApiError> {
     let environment = caller.require(Scope::EnvelopesWrite)?.environment;
     if !body.iter().all(u8::is_ascii_whitespace) {
-        parse_json::<serde_json::Map<String, serde_json::Value>>(&body)?;
+        parse_json::<Option<serde_json::Map<String, serde_json::Value>>>(&body)?;
     }
     Ok(Json(
         run_write(&state, move |esign| esign.send_envelope(environment, &id)).await?,

@@ -8,13 +8,12 @@ use crate::esign::model::Scope;
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/envelopes/{id}/signed-document", get(signed_document))
-        .route("/envelopes/{id}/audit-trail", get(audit_trail))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(signed_document))
+        .routes(routes!(audit_trail))
 }
 
 fn pdf_response(bytes: Vec<u8>, file_name: &str) -> Response {

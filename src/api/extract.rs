@@ -125,6 +125,24 @@ impl<S: Send + Sync> FromRequestParts<S> for ApiPath {
     }
 }
 
+/// Numbers JSON writes with a zero fraction (`3.0`) are integers to JSON Schema, so to the
+/// OpenAPI document: they become integers before the body meets the typed request.
+fn integral_numbers(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    match value {
+        Value::Number(number) => {
+            if let Some(float) = number.as_f64().filter(|_| number.is_f64()) {
+                if float.fract() == 0.0 && float.abs() <= 9_007_199_254_740_992.0 {
+                    *number = serde_json::Number::from(float as i64);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(integral_numbers),
+        Value::Object(map) => map.values_mut().for_each(integral_numbers),
+        _ => {}
+    }
+}
+
 /// Parses a JSON body with field paths in errors.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -133,70 +151,71 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the request body is empty; expected a JSON object",
         ));
     }
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value: T = serde_path_to_error::deserialize(&mut deserializer).map_err(|err| {
+    let mut value: serde_json::Value = serde_json::from_slice(bytes).map_err(|inner| {
+        ApiError::bad_request(
+            "invalid_json",
+            format!(
+                "the body is not valid JSON: {inner} (line {}, column {})",
+                inner.line(),
+                inner.column()
+            ),
+        )
+    })?;
+    integral_numbers(&mut value);
+    serde_path_to_error::deserialize(value).map_err(|err| {
         let path = err.path().to_string();
-        let inner = err.into_inner();
-        if inner.is_syntax() || inner.is_eof() {
-            ApiError::bad_request(
-                "invalid_json",
-                format!(
-                    "the body is not valid JSON: {inner} (line {}, column {})",
-                    inner.line(),
-                    inner.column()
-                ),
-            )
+        let message = err.into_inner().to_string();
+        let field = if path == "." {
+            "body".to_string()
         } else {
-            let message = inner.to_string();
-            let message = message
-                .split(" at line ")
-                .next()
-                .unwrap_or(&message)
-                .to_string();
-            let field = if path == "." {
-                "body".to_string()
-            } else {
-                path
-            };
-            ApiError::validation(&[FieldIssue::new(field, message)])
-        }
-    })?;
-    deserializer.end().map_err(|err| {
-        ApiError::bad_request("invalid_json", format!("the body is not valid JSON: {err}"))
-    })?;
-    Ok(value)
+            path
+        };
+        ApiError::validation(&[FieldIssue::new(field, message)])
+    })
 }
 
 /// `?page&limit` as the contract has them: page 1-based, limit default 20 and at most 100.
 #[derive(Debug, Clone, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct PageParams {
-    /// 1-based page number (default 1).
-    #[param(value_type = Option<u64>)]
+    /// 1-based page number (default 1; pages past the last are empty).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1000000)]
     pub page: Option<String>,
-    /// Items per page (default 20, at most 100).
-    #[param(value_type = Option<u64>)]
+    /// Items per page (default 20; values above 100 are treated as 100).
+    #[param(value_type = Option<i64>, minimum = 1)]
     pub limit: Option<String>,
+}
+
+/// `page` (1 to 1,000,000) and `limit` (at least 1, above 100 treated as 100), as documented.
+pub fn resolve_page(page: &Option<String>, limit: &Option<String>) -> Result<(u64, u64), ApiError> {
+    let parse = |name: &'static str,
+                 value: &Option<String>,
+                 default: i64,
+                 maximum: i64|
+     -> Result<u64, ApiError> {
+        match value.as_deref().map(str::trim) {
+            None => Ok(default as u64),
+            Some(text) => match text.parse::<i64>() {
+                Ok(n) if (1..=maximum).contains(&n) => Ok(n as u64),
+                _ if maximum < i64::MAX => Err(ApiError::validation(&[FieldIssue::new(
+                    name,
+                    format!("must be a whole number from 1 to {maximum}, got `{text}`"),
+                )])),
+                _ => Err(ApiError::validation(&[FieldIssue::new(
+                    name,
+                    format!("must be a whole number of at least 1, got `{text}`"),
+                )])),
+            },
+        }
+    };
+    let page = parse("page", page, 1, 1_000_000)?;
+    let limit = parse("limit", limit, 20, i64::MAX)?.min(100);
+    Ok((page, limit))
 }
 
 impl PageParams {
     pub fn resolve(&self) -> Result<(u64, u64), ApiError> {
-        let parse =
-            |name: &'static str, value: &Option<String>, default: u64| -> Result<u64, ApiError> {
-                match value.as_deref().map(str::trim) {
-                    None | Some("") => Ok(default),
-                    Some(text) => match text.parse::<u64>() {
-                        Ok(0) | Err(_) => Err(ApiError::validation(&[FieldIssue::new(
-                            name,
-                            format!("must be a whole number of at least 1, got `{text}`"),
-                        )])),
-                        Ok(n) => Ok(n),
-                    },
-                }
-            };
-        let page = parse("page", &self.page, 1)?.min(1_000_000);
-        let limit = parse("limit", &self.limit, 20)?.min(100);
-        Ok((page, limit))
+        resolve_page(&self.page, &self.limit)
     }
 }
 

@@ -7,13 +7,13 @@ use crate::esign::model::{ApiKeyView, Scope};
 use crate::esign::{CreatedKey, NewKey};
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::{delete, get};
-use axum::{Json, Router};
+use axum::Json;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/keys", get(list_keys).post(create_key))
-        .route("/keys/{id}", delete(revoke_key))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_keys, create_key))
+        .routes(routes!(revoke_key))
 }
 
 #[utoipa::path(get, path = "/keys", tag = "keys", params(PageParams),

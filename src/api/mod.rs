@@ -12,6 +12,7 @@ mod keys;
 mod middleware;
 mod openapi;
 pub mod rate_limit;
+mod templates;
 mod webhooks;
 
 use crate::esign::{Esign, EsignError};
@@ -106,13 +107,8 @@ pub async fn run_write<T: Send + 'static>(
 /// The resource routes behind authentication, rate limit and idempotency.
 fn resources(state: AppState) -> Router<AppState> {
     use axum::middleware::from_fn_with_state;
-    Router::new()
-        .merge(documents::router())
-        .merge(envelopes::router())
-        .merge(evidence::router())
-        .merge(keys::router())
-        .merge(account::router())
-        .merge(webhooks::router())
+    let (routes, _) = openapi::resource_routes().split_for_parts();
+    routes
         .layer(from_fn_with_state(state.clone(), middleware::idempotency))
         .layer(from_fn_with_state(state.clone(), middleware::buffer_body))
         .layer(from_fn_with_state(state, middleware::authenticate))

@@ -11,30 +11,30 @@ use crate::webhooks::model::{CreatedSubscription, Delivery, SubscriptionView};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{delete, get, post};
-use axum::{Json, Router};
+use axum::Json;
 use serde::Deserialize;
 use utoipa::ToSchema;
+use utoipa_axum::{router::OpenApiRouter, routes};
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/webhooks", get(list_webhooks).post(create_webhook))
-        .route("/webhooks/{id}", delete(delete_webhook))
-        .route("/webhooks/{id}/deliveries", get(list_deliveries))
-        .route(
-            "/webhooks/{id}/deliveries/{delivery_id}/retry",
-            post(retry_delivery),
-        )
-        .route("/webhooks/{id}/test", post(test_webhook))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(list_webhooks, create_webhook))
+        .routes(routes!(delete_webhook))
+        .routes(routes!(list_deliveries))
+        .routes(routes!(retry_delivery))
+        .routes(routes!(test_webhook))
 }
 
 /// `POST /webhooks` body.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewWebhook {
-    /// http(s) URL; private and loopback addresses are refused unless the server allows them.
+    /// http(s) URL; private and loopback addresses are refused unless the server allows them
+    /// (and, when the server has an allow-list, hosts not on it).
+    #[schema(max_length = 2048, format = "uri")]
     pub url: String,
     /// Event names, e.g. `envelope.completed`.
+    #[schema(min_items = 1)]
     pub events: Vec<String>,
     /// Default true.
     pub active: Option<bool>,

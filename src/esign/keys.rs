@@ -24,10 +24,15 @@ const LAST_USED_GRANULARITY_SECS: i64 = 60;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewKey {
     /// A label for people. Default `API key`.
+    #[schema(
+        max_length = 100,
+        pattern = "^[^\\u0000-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069]*$"
+    )]
     pub name: Option<String>,
     /// `test` or `live`; default: the calling key's environment (the only one it may create in).
     pub environment: Option<Environment>,
     /// Default: all the calling key's scopes. Never more than the calling key has.
+    #[schema(min_items = 1)]
     pub scopes: Option<Vec<Scope>>,
 }
 

@@ -113,12 +113,15 @@ impl TemplateField {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateTemplateRequest {
     /// 1 to 200 characters.
+    #[schema(min_length = 1, max_length = 200)]
     pub name: String,
     /// Up to 2,000 characters.
     pub description: Option<String>,
     /// Ids from `POST /documents` (1 to 20), in order.
+    #[schema(min_items = 1, max_items = 20)]
     pub document_ids: Vec<String>,
     /// 1 to 50 roles; every SIGNER role needs a SIGNATURE field.
+    #[schema(min_items = 1, max_items = 50)]
     pub roles: Vec<TemplateRoleInput>,
     #[serde(default)]
     pub fields: Vec<TemplateFieldInput>,

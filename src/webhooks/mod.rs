@@ -99,6 +99,26 @@ impl Webhooks {
         self.esign.clock().now()
     }
 
+    /// The address rules, after the host allow-list (checked before any name is resolved).
+    async fn check_url(&self, url: &str) -> Result<url::Url, UrlProblem> {
+        if !self.config.allowed_hosts.is_empty() {
+            let host = url::Url::parse(url).ok().and_then(|u| {
+                u.host_str()
+                    .map(|h| h.trim_matches(['[', ']']).to_ascii_lowercase())
+            });
+            let allowed = host.is_some_and(|host| {
+                self.config
+                    .allowed_hosts
+                    .iter()
+                    .any(|a| a.trim_matches(['[', ']']).eq_ignore_ascii_case(&host))
+            });
+            if !allowed {
+                return Err(UrlProblem::Rejected);
+            }
+        }
+        check_url(url, self.policy).await
+    }
+
     /// `POST /webhooks`.
     pub async fn create(
         &self,
@@ -135,7 +155,7 @@ impl Webhooks {
         if !issues.is_empty() {
             return Err(EsignError::Invalid(issues));
         }
-        match check_url(url, self.policy).await {
+        match self.check_url(url).await {
             Ok(_) => {}
             Err(UrlProblem::Rejected) => {
                 return Err(EsignError::BadRequest {
@@ -526,7 +546,8 @@ impl Webhooks {
         subscription: &Subscription,
         delivery: &Delivery,
     ) -> Result<(u16, Option<i64>), String> {
-        let url = check_url(&subscription.url, self.policy)
+        let url = self
+            .check_url(&subscription.url)
             .await
             .map_err(|e| e.to_string())?;
         let timestamp = self.now().timestamp();
