@@ -67,6 +67,10 @@ pub struct Config {
     /// Outgoing mail. Without it (and always for test-environment envelopes) every message
     /// is written as an `.eml` file to `<data-dir>/outbox/` and its link logged.
     pub smtp: Option<SmtpConfig>,
+    /// Outgoing SMS (signer one-time codes). Test-environment messages never leave: they are
+    /// written to `<data-dir>/outbox/sms/`. Checked whole at load.
+    #[serde(deserialize_with = "checked_sms")]
+    pub sms: SmsConfig,
     /// Background work of the signing flow.
     pub signing: SigningConfig,
     /// Outbound webhooks.
@@ -363,6 +367,63 @@ impl SmtpConfig {
             SmtpTls::None => 25,
         })
     }
+}
+
+/// How SMS leave (see [`crate::sms`]). Only the keys of the chosen provider are used.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// `none` (default: live envelopes cannot use SMS codes), `twilio` or `webhook`.
+    pub provider: SmsProvider,
+    /// twilio: the Account SID (`AC` + 32 hex digits).
+    pub account_sid: Option<String>,
+    /// twilio: the Auth Token (use `${ENV}`).
+    pub auth_token: Option<Secret>,
+    /// twilio: the sender — an E.164 number, an alphanumeric sender ID, or a Messaging Service
+    /// SID (`MG…`, sent as `MessagingServiceSid`).
+    pub from: Option<String>,
+    /// twilio: the API base. Default `https://api.twilio.com`; plain `http` only on loopback.
+    pub base_url: String,
+    /// webhook: where each message is POSTed as JSON `{id, to, body, createdAt}`.
+    pub url: Option<String>,
+    /// webhook: the signing secret (`${ENV}`); the receiver checks `X-Certyneo-Signature` (or
+    /// the Standard Webhooks `webhook-signature`) with it, as for the API's webhooks.
+    pub secret: Option<Secret>,
+    /// Seconds to wait for the provider's answer. Default 10.
+    pub timeout_secs: u64,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self {
+            provider: SmsProvider::None,
+            account_sid: None,
+            auth_token: None,
+            from: None,
+            base_url: "https://api.twilio.com".into(),
+            url: None,
+            secret: None,
+            timeout_secs: 10,
+        }
+    }
+}
+
+/// Who sends live SMS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsProvider {
+    #[default]
+    None,
+    Twilio,
+    Webhook,
+}
+
+/// `sms:` as written, then checked whole: a provider without what it needs fails the load.
+fn checked_sms<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<SmsConfig, D::Error> {
+    let config = SmsConfig::deserialize(deserializer)?;
+    crate::sms::check_config(&config)
+        .map_err(|err| serde::de::Error::custom(format!("sms: {err}")))?;
+    Ok(config)
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

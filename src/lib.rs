@@ -11,6 +11,8 @@
 //!   fully signed envelopes.
 //! - [`api`]: the HTTP surface `/api/v1` — routing, auth, rate limits, idempotency, errors, OpenAPI.
 //! - [`signing`]: the signer's pages `/sign/{token}` and the notification emails (outbox worker).
+//! - [`sms`]: outgoing SMS (one-time codes) through Twilio or a signed webhook; test ones to
+//!   `<data-dir>/outbox/sms/`.
 //! - [`sync`]: the sync daemon — sources, mappings, jobs, the webhook receiver, write-back;
 //!   it reaches the API over HTTP only.
 //! - [`server`]: the HTTP/1 server — connection cap, header and body deadlines, body budgets.
@@ -33,6 +35,7 @@ pub mod sealing;
 pub mod server;
 pub mod shutdown;
 pub mod signing;
+pub mod sms;
 pub mod store;
 pub mod sync;
 pub mod webhooks;
