@@ -26,6 +26,7 @@ mod quickstart;
 mod races;
 mod render;
 mod signing;
+mod sms;
 mod ssrf;
 mod sync;
 mod templates;
