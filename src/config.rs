@@ -547,6 +547,9 @@ pub struct AccountConfig {
     /// The account's logo (PNG, JPEG or SVG, at most 256 KiB), shown on the signing pages and
     /// in the emails above the sender's name.
     pub logo: Option<PathBuf>,
+    /// Every envelope asks each signer for a one-time code sent by email before the documents
+    /// are shown (as if each had `requireEmailOtp: true`). Default false.
+    pub require_email_otp: bool,
 }
 
 impl Default for AccountConfig {
@@ -555,6 +558,7 @@ impl Default for AccountConfig {
             name: "signbridge".into(),
             email: "admin@localhost".into(),
             logo: None,
+            require_email_otp: false,
         }
     }
 }

@@ -21,7 +21,18 @@ const CATALOGUES: [(&str, &str); 7] = [
 ];
 
 /// The variables messages may use; they stay as `{name}` in the words, filled where used.
-const VARIABLES: [&str; 6] = ["subject", "name", "n", "count", "done", "total"];
+const VARIABLES: [&str; 10] = [
+    "subject",
+    "name",
+    "n",
+    "count",
+    "done",
+    "total",
+    "destination",
+    "minutes",
+    "sender",
+    "code",
+];
 
 /// Every phrase a recipient reads.
 pub struct Words {
@@ -96,6 +107,24 @@ pub struct Words {
     pub guide_next: &'static str,
     pub guide_progress: &'static str,
     pub guide_title: &'static str,
+    /// The one-time code step (variables `{destination}`, `{minutes}`, `{sender}`, `{code}`,
+    /// `{n}`) and the code's own email and text message.
+    pub code_title: &'static str,
+    pub code_intro_email: &'static str,
+    pub code_intro_sms: &'static str,
+    pub code_send: &'static str,
+    pub code_sent: &'static str,
+    pub code_label: &'static str,
+    pub code_verify: &'static str,
+    pub code_resend: &'static str,
+    pub code_help: &'static str,
+    pub code_wrong: &'static str,
+    pub code_wait: &'static str,
+    pub code_expired: &'static str,
+    pub code_locked: &'static str,
+    pub code_subject: &'static str,
+    pub code_message: &'static str,
+    pub code_failed: &'static str,
 }
 
 /// A catalogue as words: every message formatted once (variables left as `{name}`). Fails
@@ -190,6 +219,22 @@ pub fn load(lang: &'static str, source: &str) -> Result<Words, String> {
         guide_next: text("guide-next")?,
         guide_progress: text("guide-progress")?,
         guide_title: text("guide-title")?,
+        code_title: text("code-title")?,
+        code_intro_email: text("code-intro-email")?,
+        code_intro_sms: text("code-intro-sms")?,
+        code_send: text("code-send")?,
+        code_sent: text("code-sent")?,
+        code_label: text("code-label")?,
+        code_verify: text("code-verify")?,
+        code_resend: text("code-resend")?,
+        code_help: text("code-help")?,
+        code_wrong: text("code-wrong")?,
+        code_wait: text("code-wait")?,
+        code_expired: text("code-expired")?,
+        code_locked: text("code-locked")?,
+        code_subject: text("code-subject")?,
+        code_message: text("code-message")?,
+        code_failed: text("code-failed")?,
     })
 }
 

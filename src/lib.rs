@@ -66,6 +66,8 @@ pub enum StartError {
     Serve(std::io::Error),
     #[error("mail: {0}")]
     Mail(#[from] signing::mail::MailError),
+    #[error("sms: {0}")]
+    Sms(#[from] sms::SmsError),
     #[error(transparent)]
     Seal(#[from] sealing::SealSetupError),
     #[error("sync: {0}")]
@@ -171,6 +173,12 @@ impl App {
             &settings.data_dir,
             &settings.config.account.name,
         )?);
+        let sms = Arc::new(sms::Sms::new(
+            &settings.config.sms,
+            &settings.data_dir,
+            esign.clock().clone(),
+        )?);
+        esign.set_sms_available_for_live(sms.can_send_live());
         let state = AppState::new(
             esign,
             webhooks,
@@ -178,6 +186,7 @@ impl App {
             limiter,
             settings.config.limits.max_document_bytes,
             settings.config.limits.max_body_bytes_in_flight,
+            Arc::new(signing::CodeDelivery::new(mailer.clone(), sms)),
         );
         Ok(App {
             local_addr,
@@ -198,7 +207,7 @@ impl App {
     pub fn router(state: AppState) -> axum::Router {
         let health = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
         api::router(state.clone())
-            .merge(signing::router(state.esign))
+            .merge(signing::router(state.esign, state.code_delivery))
             .merge(health)
             .fallback(|uri: axum::http::Uri| async move {
                 api::error::ApiError::new(

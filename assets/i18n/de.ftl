@@ -61,3 +61,22 @@ consent = Ich bin damit einverstanden, dieses Dokument elektronisch zu unterschr
 guide-next = Nächstes Feld
 guide-progress = { $done } von { $total } erledigt
 guide-title = Auszufüllende Felder
+# One-time codes (signer authentication). Variables: $destination, $minutes, $sender, $code, $n.
+code-title = Bestätigen Sie, dass Sie es sind
+code-intro-email = Bevor Sie die Dokumente sehen, senden wir einen Einmalcode an Ihre E-Mail-Adresse { $destination }.
+code-intro-sms = Bevor Sie die Dokumente sehen, senden wir einen Einmalcode per SMS an { $destination }.
+code-send = Code senden
+code-sent = Wir haben einen Code an { $destination } gesendet. Er ist { $minutes } Minuten gültig.
+code-label = Der 6-stellige Code
+code-verify = Bestätigen
+code-resend = Neuen Code senden
+code-help = Kein Code? Das kann eine Minute dauern. Prüfen Sie Ihren Spam-Ordner (E-Mail) oder den Empfang Ihres Telefons (SMS) und fordern Sie dann einen neuen Code an. Kommt er weiterhin nicht an, bitten Sie { $sender }, die verwendete Adresse oder Nummer zu prüfen.
+code-wrong = Dieser Code ist nicht richtig. Noch { $n } Versuche.
+code-wait = Sie können in { $n } Sekunden einen neuen Code anfordern.
+code-expired = Dieser Code ist abgelaufen. Fordern Sie einen neuen an.
+code-locked = Zu viele falsche Codes. Zum Schutz dieses Dokuments kann mit diesem Link nicht mehr unterschrieben werden. Bitten Sie { $sender }, den Umschlag erneut zu senden.
+code-subject = Ihr Code zum Öffnen der Dokumente von { $sender }
+code-message =
+    Ihr Einmalcode: { $code }
+    Er ist { $minutes } Minuten gültig. Geben Sie ihn nie weiter: { $sender } wird Sie nie danach fragen.
+code-failed = Der Code konnte gerade nicht gesendet werden. Versuchen Sie es gleich noch einmal.

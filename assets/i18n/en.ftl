@@ -61,3 +61,22 @@ consent = I agree to sign this document electronically and accept that my electr
 guide-next = Next field
 guide-progress = { $done } of { $total } done
 guide-title = Fields to fill in
+# One-time codes (signer authentication). Variables: $destination, $minutes, $sender, $code, $n.
+code-title = Confirm it is you
+code-intro-email = Before you see the documents, we send a one-time code to your email address { $destination }.
+code-intro-sms = Before you see the documents, we send a one-time code by text message to { $destination }.
+code-send = Send the code
+code-sent = We sent a code to { $destination }. It is valid for { $minutes } minutes.
+code-label = The 6-digit code
+code-verify = Confirm
+code-resend = Send a new code
+code-help = No code? It can take a minute. Check your spam folder (email) or that your phone has signal (text message), then send a new code. If it still does not arrive, ask { $sender } to check the address or number they used.
+code-wrong = That code is not right. { $n } tries left.
+code-wait = You can ask for a new code in { $n } seconds.
+code-expired = That code has expired. Send a new one.
+code-locked = Too many wrong codes. To protect this document, this link can no longer be used to sign. Ask { $sender } to send the envelope again.
+code-subject = Your code to open the documents from { $sender }
+code-message =
+    Your one-time code: { $code }
+    It is valid for { $minutes } minutes. Never share it: { $sender } will never ask you for it.
+code-failed = The code could not be sent just now. Try again in a moment.

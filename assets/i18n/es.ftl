@@ -61,3 +61,22 @@ consent = Acepto firmar este documento electrónicamente y reconozco que mi firm
 guide-next = Campo siguiente
 guide-progress = { $done } de { $total } completados
 guide-title = Campos por completar
+# One-time codes (signer authentication). Variables: $destination, $minutes, $sender, $code, $n.
+code-title = Confirme que es usted
+code-intro-email = Antes de mostrarle los documentos, enviamos un código de un solo uso a su correo { $destination }.
+code-intro-sms = Antes de mostrarle los documentos, enviamos un código de un solo uso por SMS al { $destination }.
+code-send = Enviar el código
+code-sent = Hemos enviado un código a { $destination }. Es válido durante { $minutes } minutos.
+code-label = El código de 6 cifras
+code-verify = Confirmar
+code-resend = Enviar un código nuevo
+code-help = ¿No le llega el código? Puede tardar un minuto. Revise la carpeta de spam (correo) o la cobertura de su teléfono (SMS) y pida un código nuevo. Si sigue sin llegar, pida a { $sender } que compruebe la dirección o el número que usó.
+code-wrong = Ese código no es correcto. Le quedan { $n } intentos.
+code-wait = Podrá pedir un código nuevo dentro de { $n } segundos.
+code-expired = Ese código ha caducado. Pida uno nuevo.
+code-locked = Demasiados códigos erróneos. Para proteger este documento, este enlace ya no permite firmar. Pida a { $sender } que le reenvíe el sobre.
+code-subject = Su código para abrir los documentos de { $sender }
+code-message =
+    Su código de un solo uso: { $code }
+    Es válido durante { $minutes } minutos. No lo comparta nunca: { $sender } nunca se lo pedirá.
+code-failed = No se ha podido enviar el código ahora. Inténtelo de nuevo en un momento.

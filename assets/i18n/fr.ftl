@@ -61,3 +61,22 @@ consent = J'accepte de signer ce document électroniquement et je reconnais que 
 guide-next = Champ suivant
 guide-progress = { $done } sur { $total } remplis
 guide-title = Champs à remplir
+# One-time codes (signer authentication). Variables: $destination, $minutes, $sender, $code, $n.
+code-title = Confirmez votre identité
+code-intro-email = Avant d'afficher les documents, nous envoyons un code à usage unique à votre adresse { $destination }.
+code-intro-sms = Avant d'afficher les documents, nous envoyons un code à usage unique par SMS au { $destination }.
+code-send = Envoyer le code
+code-sent = Nous avons envoyé un code à { $destination }. Il est valable { $minutes } minutes.
+code-label = Le code à 6 chiffres
+code-verify = Confirmer
+code-resend = Envoyer un nouveau code
+code-help = Pas de code ? Cela peut prendre une minute. Vérifiez vos courriers indésirables (e-mail) ou que votre téléphone capte (SMS), puis demandez un nouveau code. S'il n'arrive toujours pas, demandez à { $sender } de vérifier l'adresse ou le numéro utilisé.
+code-wrong = Ce code n'est pas le bon. Il vous reste { $n } essais.
+code-wait = Vous pourrez demander un nouveau code dans { $n } secondes.
+code-expired = Ce code a expiré. Demandez-en un nouveau.
+code-locked = Trop de codes erronés. Pour protéger ce document, ce lien ne permet plus de signer. Demandez à { $sender } de vous renvoyer l'enveloppe.
+code-subject = Votre code pour ouvrir les documents de { $sender }
+code-message =
+    Votre code à usage unique : { $code }
+    Il est valable { $minutes } minutes. Ne le communiquez jamais : { $sender } ne vous le demandera jamais.
+code-failed = Le code n'a pas pu être envoyé pour l'instant. Réessayez dans un moment.

@@ -61,3 +61,22 @@ consent = Accetto di firmare questo documento elettronicamente e riconosco che l
 guide-next = Campo successivo
 guide-progress = { $done } di { $total } completati
 guide-title = Campi da compilare
+# One-time codes (signer authentication). Variables: $destination, $minutes, $sender, $code, $n.
+code-title = Confermi la sua identità
+code-intro-email = Prima di mostrarle i documenti, inviamo un codice monouso al suo indirizzo { $destination }.
+code-intro-sms = Prima di mostrarle i documenti, inviamo un codice monouso via SMS al { $destination }.
+code-send = Invia il codice
+code-sent = Abbiamo inviato un codice a { $destination }. È valido { $minutes } minuti.
+code-label = Il codice di 6 cifre
+code-verify = Conferma
+code-resend = Invia un nuovo codice
+code-help = Il codice non arriva? Può volerci un minuto. Controlli la cartella spam (e-mail) o il segnale del telefono (SMS), poi chieda un nuovo codice. Se ancora non arriva, chieda a { $sender } di verificare l'indirizzo o il numero usato.
+code-wrong = Il codice non è corretto. Restano { $n } tentativi.
+code-wait = Potrà chiedere un nuovo codice tra { $n } secondi.
+code-expired = Il codice è scaduto. Ne chieda uno nuovo.
+code-locked = Troppi codici errati. Per proteggere questo documento, questo link non consente più di firmare. Chieda a { $sender } di inviarle di nuovo la busta.
+code-subject = Il suo codice per aprire i documenti di { $sender }
+code-message =
+    Il suo codice monouso: { $code }
+    È valido { $minutes } minuti. Non lo condivida mai: { $sender } non glielo chiederà mai.
+code-failed = Non è stato possibile inviare il codice ora. Riprovi tra poco.

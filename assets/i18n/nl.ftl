@@ -61,3 +61,22 @@ consent = Ik ga ermee akkoord dit document elektronisch te ondertekenen en erken
 guide-next = Volgend veld
 guide-progress = { $done } van { $total } ingevuld
 guide-title = In te vullen velden
+# One-time codes (signer authentication). Variables: $destination, $minutes, $sender, $code, $n.
+code-title = Bevestig dat u het bent
+code-intro-email = Voordat u de documenten ziet, sturen we een eenmalige code naar uw e-mailadres { $destination }.
+code-intro-sms = Voordat u de documenten ziet, sturen we een eenmalige code per sms naar { $destination }.
+code-send = Code versturen
+code-sent = We hebben een code gestuurd naar { $destination }. Hij is { $minutes } minuten geldig.
+code-label = De code van 6 cijfers
+code-verify = Bevestigen
+code-resend = Nieuwe code versturen
+code-help = Geen code? Het kan een minuut duren. Kijk in uw spammap (e-mail) of uw telefoon bereik heeft (sms) en vraag dan een nieuwe code aan. Komt hij nog steeds niet, vraag { $sender } dan het gebruikte adres of nummer te controleren.
+code-wrong = Die code klopt niet. Nog { $n } pogingen.
+code-wait = U kunt over { $n } seconden een nieuwe code aanvragen.
+code-expired = Die code is verlopen. Vraag een nieuwe aan.
+code-locked = Te veel verkeerde codes. Ter bescherming van dit document kan met deze link niet meer worden ondertekend. Vraag { $sender } de envelop opnieuw te versturen.
+code-subject = Uw code om de documenten van { $sender } te openen
+code-message =
+    Uw eenmalige code: { $code }
+    Hij is { $minutes } minuten geldig. Deel hem nooit: { $sender } zal er nooit om vragen.
+code-failed = De code kon nu niet worden verstuurd. Probeer het zo opnieuw.

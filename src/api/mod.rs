@@ -41,6 +41,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Bytes of API request bodies held in memory at once, all keys together.
     pub body_budget: crate::server::BodyBudget,
+    /// Sends signers their one-time codes (by email, by SMS).
+    pub code_delivery: Arc<crate::signing::CodeDelivery>,
 }
 
 impl AppState {
@@ -51,6 +53,7 @@ impl AppState {
         limiter: RateLimiter,
         max_document_bytes: usize,
         max_body_bytes_in_flight: usize,
+        code_delivery: Arc<crate::signing::CodeDelivery>,
     ) -> Self {
         // base64 grows a document by 4/3; leave room for the JSON or multipart around it.
         let max_body_bytes = max_document_bytes / 3 * 4 + 4 * 1024 * 1024;
@@ -62,6 +65,7 @@ impl AppState {
             idempotency_locks: Arc::new(IdempotencyLocks::default()),
             max_body_bytes,
             body_budget: crate::server::BodyBudget::new(max_body_bytes_in_flight, max_body_bytes),
+            code_delivery,
         }
     }
 }

@@ -68,8 +68,12 @@ pub struct CreateEnvelopeRequest {
     pub redirect_url: Option<String>,
     pub initials_on_every_page: Option<bool>,
     pub workspace_id: Option<String>,
-    /// SMS one-time codes are not available on this deployment; `true` is refused.
+    /// Each signer must enter a one-time code sent by SMS to their `phone` (E.164, then
+    /// required) before the documents are shown. Needed for `ADVANCED`.
     pub require_sms_otp: Option<bool>,
+    /// (signbridge extension) Each signer must enter a one-time code sent to their email
+    /// before the documents are shown. Always on when the deployment requires it.
+    pub require_email_otp: Option<bool>,
     pub reminders: Option<Reminders>,
     /// One-shot shape only: `true` keeps the envelope a DRAFT instead of sending it.
     pub draft: Option<bool>,
@@ -212,6 +216,7 @@ struct EnvelopeSpec {
     initials_on_every_page: bool,
     workspace_id: Option<String>,
     require_sms_otp: bool,
+    require_email_otp: bool,
     reminders: Option<Reminders>,
 }
 
@@ -361,6 +366,7 @@ impl Esign {
             initials_on_every_page: request.initials_on_every_page.unwrap_or(false),
             workspace_id: request.workspace_id,
             require_sms_otp: request.require_sms_otp.unwrap_or(false),
+            require_email_otp: request.require_email_otp.unwrap_or(false),
             reminders: request.reminders,
         };
         let envelope = self.build_envelope(environment, spec, &documents, None)?;
@@ -460,19 +466,28 @@ impl Esign {
             });
         match spec.signature_level {
             SignatureLevel::Simple => {}
-            level => issues.push(FieldIssue::new(
-                "signatureLevel",
-                format!(
-                    "{} signatures need a qualified trust service provider, which this deployment does not have; use SIMPLE",
-                    if level == SignatureLevel::Advanced { "ADVANCED" } else { "QUALIFIED" }
-                ),
-            )),
+            SignatureLevel::Advanced if !spec.require_sms_otp => {
+                return Err(EsignError::BadRequest {
+                    code: "ADVANCED_REQUIRES_STRONG_AUTH",
+                    message: "ADVANCED signatures (eIDAS art. 26) need a second factor: set requireSmsOtp: true and give each signer a phone in E.164 form".into(),
+                })
+            }
+            SignatureLevel::Advanced => {}
+            SignatureLevel::Qualified => {
+                return Err(EsignError::BadRequest {
+                    code: "qualified_not_available",
+                    message: "QUALIFIED signatures need identification by a qualified trust service provider, which this deployment does not have; use SIMPLE or ADVANCED".into(),
+                })
+            }
         }
-        if spec.require_sms_otp {
-            issues.push(FieldIssue::new(
-                "requireSmsOtp",
-                "SMS one-time codes are not available on this deployment",
-            ));
+        if spec.require_sms_otp
+            && environment == Environment::Live
+            && !self.sms_available_for_live()
+        {
+            return Err(EsignError::BadRequest {
+                code: "sms_not_configured",
+                message: "requireSmsOtp needs an SMS provider (`sms:` in signbridge.yaml); test envelopes write their SMS to the outbox instead".into(),
+            });
         }
         if let Some(expires_at) = spec.expires_at {
             if expires_at <= now {
@@ -585,10 +600,7 @@ impl Esign {
                 .map(str::trim)
                 .filter(|p| !p.is_empty())
                 .map(|p| {
-                    let ok = p.starts_with('+')
-                        && (8..=16).contains(&p.len())
-                        && p[1..].bytes().all(|b| b.is_ascii_digit());
-                    if !ok {
+                    if !crate::sms::is_e164(p) {
                         issues.push(FieldIssue::new(
                             format!("{path}.phone"),
                             "must be in E.164 form, such as +33612345678",
@@ -596,6 +608,12 @@ impl Esign {
                     }
                     p.to_string()
                 });
+            if spec.require_sms_otp && input.role.unwrap_or_default().acts() && phone.is_none() {
+                issues.push(FieldIssue::new(
+                    format!("{path}.phone"),
+                    "is required when requireSmsOtp is true: the one-time code is sent to it (E.164, such as +33612345678)",
+                ));
+            }
             let id = previous
                 .and_then(|prev| {
                     prev.recipients
@@ -652,6 +670,8 @@ impl Esign {
             expires_at: spec.expires_at,
             initials_on_every_page: spec.initials_on_every_page,
             workspace_id: spec.workspace_id,
+            require_sms_otp: spec.require_sms_otp,
+            require_email_otp: spec.require_email_otp || self.account.require_email_otp,
             reminders: spec.reminders,
             template_id: spec.template_id,
             documents: documents
@@ -830,7 +850,8 @@ impl Esign {
                 .initials_on_every_page
                 .unwrap_or(current.initials_on_every_page),
             workspace_id: current.workspace_id.clone(),
-            require_sms_otp: false,
+            require_sms_otp: current.require_sms_otp,
+            require_email_otp: current.require_email_otp,
             reminders: patch.reminders.unwrap_or(current.reminders),
         };
         let updated = self.build_envelope(environment, spec, &documents, Some(&current))?;

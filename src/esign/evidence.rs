@@ -210,7 +210,7 @@ impl Esign {
                 name: recipient.name.clone(),
                 email: recipient.email.clone(),
                 role: name_of(&recipient.role),
-                auth_method: signature.auth_method.clone(),
+                auth_method: certified_auth_method(&signature.auth_method, recipient),
                 action: action.into(),
                 at: utc(signature.at),
                 ip: signature.ip.clone().unwrap_or_else(|| "—".into()),
@@ -800,4 +800,23 @@ pub(crate) fn place_field(
         ..rect
     };
     Ok(Some((page, rect)))
+}
+
+/// How a recipient was authenticated, for the certificate page: the method, then each
+/// one-time code proven — channel, masked destination, time, IP.
+fn certified_auth_method(method: &str, recipient: &Recipient) -> String {
+    let mut line = method.to_string();
+    for factor in &recipient.authentications {
+        line.push_str(&format!(
+            "; {} code to {} verified {} from {}",
+            match factor.channel {
+                super::model::CodeChannel::Email => "email",
+                super::model::CodeChannel::Sms => "SMS",
+            },
+            factor.destination,
+            utc(factor.verified_at),
+            factor.ip.as_deref().unwrap_or("—"),
+        ));
+    }
+    line
 }

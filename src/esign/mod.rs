@@ -6,6 +6,7 @@
 //! written in one transaction, so a retry after a crash finds the object instead of making a
 //! second one.
 
+mod codes;
 mod documents;
 mod envelopes;
 mod evidence;
@@ -20,6 +21,9 @@ mod templates;
 mod validate;
 mod views;
 
+pub use codes::{
+    mask_email, mask_phone, CodeRefusal, IssuedCode, CODE_LIFETIME_SECS, CODE_RESEND_SECS,
+};
 pub use documents::UploadedFile;
 pub use envelopes::{
     CreateEnvelopeRequest, EnvelopeListQuery, FieldInput, InlineDocument, PatchEnvelopeRequest,
@@ -121,6 +125,8 @@ pub struct Esign {
     page_images: page_view::PageImages,
     /// The account's logo, when configured.
     logo: Option<logo::Logo>,
+    /// An SMS provider is configured, so live envelopes may ask for SMS codes.
+    sms_live: std::sync::atomic::AtomicBool,
 }
 
 impl Esign {
@@ -147,7 +153,18 @@ impl Esign {
             events_ready: std::sync::Arc::new(tokio::sync::Notify::new()),
             page_images: page_view::PageImages::new(data_dir.join("pages")),
             logo: None,
+            sms_live: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Says whether an SMS provider is configured (live envelopes may then ask for SMS codes).
+    pub fn set_sms_available_for_live(&self, available: bool) {
+        self.sms_live
+            .store(available, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    pub fn sms_available_for_live(&self) -> bool {
+        self.sms_live.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn store(&self) -> &Store {

@@ -372,6 +372,59 @@ pub struct Recipient {
     /// What the signer did to sign, with the evidence around it.
     #[serde(default)]
     pub signature: Option<SignatureRecord>,
+    /// One-time codes this recipient proved they received (each factor once).
+    #[serde(default)]
+    pub authentications: Vec<Authentication>,
+    /// The one-time code sent last and not yet used (its keyed hash only).
+    #[serde(default)]
+    pub pending_code: Option<PendingCode>,
+    /// Wrong codes entered, all codes together; at [`MAX_CODE_FAILURES`] the recipient is
+    /// locked out of signing.
+    #[serde(default)]
+    pub code_failures: u32,
+}
+
+/// How many wrong one-time codes lock a recipient out.
+pub const MAX_CODE_FAILURES: u32 = 5;
+
+/// Where a one-time code is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum CodeChannel {
+    Email,
+    Sms,
+}
+
+impl CodeChannel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CodeChannel::Email => "email",
+            CodeChannel::Sms => "sms",
+        }
+    }
+}
+
+/// A factor the recipient proved: a one-time code received on a channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Authentication {
+    pub channel: CodeChannel,
+    /// Where the code went, masked (`a•••@example.com`, `+33•••••••78`).
+    pub destination: String,
+    pub verified_at: DateTime<Utc>,
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// A one-time code waiting to be entered: never the code itself, only its keyed hash.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingCode {
+    pub channel: CodeChannel,
+    /// HMAC-SHA256 (the server's token key) of the recipient id, channel and code, hex.
+    pub code_mac: String,
+    pub sent_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
 }
 
 impl Recipient {
@@ -398,6 +451,9 @@ impl Recipient {
             invited_at: None,
             approved_at: None,
             last_reminded_at: None,
+            authentications: Vec::new(),
+            pending_code: None,
+            code_failures: 0,
             reminders_sent: 0,
             signature: None,
         }
@@ -484,6 +540,13 @@ pub struct Envelope {
     pub expires_at: Option<DateTime<Utc>>,
     pub initials_on_every_page: bool,
     pub workspace_id: Option<String>,
+    /// Each signer proves a one-time code sent by SMS to their `phone` before the documents
+    /// are shown (Certyneo's `requireSmsOtp`; needed for ADVANCED).
+    #[serde(default)]
+    pub require_sms_otp: bool,
+    /// Each signer proves a one-time code sent by email before the documents are shown.
+    #[serde(default)]
+    pub require_email_otp: bool,
     pub reminders: Option<Reminders>,
     /// The template it was made from, if any (its documents and fields were copied).
     #[serde(default)]
@@ -561,6 +624,18 @@ pub enum EventKind {
     /// Internal (audit trail only): a reminder was queued.
     #[serde(rename = "recipient.reminded")]
     RecipientReminded,
+    /// Internal (audit trail only): a one-time code was sent (channel, masked destination).
+    #[serde(rename = "recipient.code_sent")]
+    RecipientCodeSent,
+    /// Internal (audit trail only): a one-time code was entered right: a factor verified.
+    #[serde(rename = "recipient.authenticated")]
+    RecipientAuthenticated,
+    /// Internal (audit trail only): a wrong one-time code was entered.
+    #[serde(rename = "recipient.code_rejected")]
+    RecipientCodeRejected,
+    /// Internal (audit trail only): too many wrong codes; the recipient may no longer sign.
+    #[serde(rename = "recipient.locked")]
+    RecipientLocked,
 }
 
 impl EventKind {
@@ -579,6 +654,10 @@ impl EventKind {
             EventKind::RecipientApproved => "recipient.approved",
             EventKind::RecipientInvited => "recipient.invited",
             EventKind::RecipientReminded => "recipient.reminded",
+            EventKind::RecipientCodeSent => "recipient.code_sent",
+            EventKind::RecipientAuthenticated => "recipient.authenticated",
+            EventKind::RecipientCodeRejected => "recipient.code_rejected",
+            EventKind::RecipientLocked => "recipient.locked",
         }
     }
 }

@@ -50,12 +50,19 @@ pub struct SigningView {
     pub sender: String,
     /// The account has a logo to show (`/sign/assets/logo`).
     pub has_logo: bool,
+    /// The one-time code the recipient must enter before the documents are shown, if any.
+    pub pending_factor: Option<super::model::CodeChannel>,
+    /// Too many wrong codes: this recipient may no longer sign.
+    pub locked: bool,
 }
 
 impl SigningView {
     /// The documents may be shown: the envelope is out (or done) and it is not someone
     /// else's turn first.
     pub fn documents_visible(&self) -> bool {
+        if self.state == SigningState::YourTurn && (self.pending_factor.is_some() || self.locked) {
+            return false;
+        }
         !matches!(
             self.state,
             SigningState::NotSent
@@ -128,6 +135,32 @@ fn state_of(envelope: &Envelope, recipient: &Recipient) -> SigningState {
     }
 }
 
+/// How a recipient was authenticated: the link in their email, plus each one-time code proven
+/// (`email_link+email_otp+sms_otp`).
+pub(super) fn auth_method_of(recipient: &Recipient) -> String {
+    let mut method = String::from("email_link");
+    for authentication in &recipient.authentications {
+        method.push('+');
+        method.push_str(authentication.channel.as_str());
+        method.push_str("_otp");
+    }
+    method
+}
+
+/// Refuses to act before every factor the envelope asks for is proven, or once locked out.
+fn authenticated(envelope: &Envelope, recipient: &Recipient) -> Result<(), EsignError> {
+    if super::codes::locked(recipient) {
+        return Err(super::codes::CodeRefusal::Locked.into());
+    }
+    match super::codes::pending_factor(envelope, recipient) {
+        Some(channel) => Err(EsignError::Conflict {
+            code: "authentication_required",
+            message: format!("enter the one-time code sent by {} first", channel.as_str()),
+        }),
+        None => Ok(()),
+    }
+}
+
 pub(super) fn not_found() -> EsignError {
     EsignError::NotFound {
         kind: "signing link",
@@ -138,7 +171,7 @@ pub(super) fn not_found() -> EsignError {
 impl Esign {
     /// The envelope and recipient a token opens. Unknown, malformed and forged tokens are all
     /// the same `NotFound`; the final comparison is constant-time.
-    fn resolve_token(&self, token: &str) -> Result<(Envelope, usize), EsignError> {
+    pub(super) fn resolve_token(&self, token: &str) -> Result<(Envelope, usize), EsignError> {
         if token.len() != 43
             || !token
                 .bytes()
@@ -163,10 +196,14 @@ impl Esign {
         Ok((envelope, index))
     }
 
-    fn signing_view(&self, envelope: Envelope, index: usize) -> SigningView {
+    pub(super) fn signing_view(&self, envelope: Envelope, index: usize) -> SigningView {
         let recipient = envelope.recipients[index].clone();
         let state = state_of(&envelope, &recipient);
+        let pending_factor = super::codes::pending_factor(&envelope, &recipient);
+        let locked = super::codes::locked(&recipient);
         SigningView {
+            pending_factor,
+            locked,
             envelope,
             recipient,
             state,
@@ -215,7 +252,7 @@ impl Esign {
     }
 
     /// The refusal for acting when it is not this recipient's turn (or no longer possible).
-    fn refuse(view_state: &SigningState) -> EsignError {
+    pub(super) fn refuse(view_state: &SigningState) -> EsignError {
         let (code, message) = match view_state {
             SigningState::NotSent => ("envelope_not_sent", "this envelope has not been sent yet"),
             SigningState::Waiting(_) => ("not_your_turn", "other recipients must sign before you"),
@@ -266,6 +303,7 @@ impl Esign {
         {
             return Err(Self::refuse(&state));
         }
+        authenticated(&envelope, &envelope.recipients[index])?;
         let mut issues = Vec::new();
         if !input.consent {
             issues.push(FieldIssue::new("consent", "tick the consent box to sign"));
@@ -337,7 +375,7 @@ impl Esign {
             consent_text: consent_text(language).to_string(),
             ip: actor.ip.clone(),
             user_agent: actor.user_agent.clone(),
-            auth_method: "email_link".into(),
+            auth_method: auth_method_of(&envelope.recipients[index]),
             at: now,
             field_values,
         });
@@ -381,6 +419,7 @@ impl Esign {
         {
             return Err(Self::refuse(&state));
         }
+        authenticated(&envelope, &envelope.recipients[index])?;
         if !consent {
             return Err(EsignError::Invalid(vec![FieldIssue::new(
                 "consent",

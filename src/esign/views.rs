@@ -26,6 +26,10 @@ pub struct RecipientView {
     pub signed_at: Option<DateTime<Utc>>,
     pub declined_at: Option<DateTime<Utc>>,
     pub decline_reason: Option<String>,
+    /// One-time codes the recipient proved (channel, masked destination, when, from where).
+    pub authentications: Vec<super::model::Authentication>,
+    /// Too many wrong one-time codes: this recipient can no longer sign.
+    pub locked: bool,
     /// The recipient's signing page (signers and approvers). Treat it as a credential.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sign_url: Option<String>,
@@ -43,6 +47,10 @@ pub struct EnvelopeView {
     pub message: Option<String>,
     pub status: EnvelopeStatus,
     pub signature_level: SignatureLevel,
+    /// Signers enter a code sent by SMS before seeing the documents.
+    pub require_sms_otp: bool,
+    /// Signers enter a code sent by email before seeing the documents.
+    pub require_email_otp: bool,
     pub category: Category,
     pub tags: Vec<String>,
     pub locale: Option<String>,
@@ -86,6 +94,8 @@ impl Esign {
             signing_order: recipient.signing_order,
             status: recipient.status,
             phone: recipient.phone.clone(),
+            authentications: recipient.authentications.clone(),
+            locked: super::codes::locked(recipient),
             viewed_at: recipient.viewed_at,
             signed_at: recipient.signed_at,
             declined_at: recipient.declined_at,
@@ -113,6 +123,8 @@ impl Esign {
             message: envelope.message.clone(),
             status: envelope.status,
             signature_level: envelope.signature_level,
+            require_sms_otp: envelope.require_sms_otp,
+            require_email_otp: envelope.require_email_otp,
             category: envelope.category,
             tags: envelope.tags.clone(),
             locale: envelope.locale.clone(),

@@ -248,7 +248,7 @@ impl Mailer {
 }
 
 impl Mailer {
-    /// A plain-text message to operators (the sync daemon's notices).
+    /// A plain-text message (the sync daemon's notices to operators, signers' one-time codes).
     pub fn operator_message(
         &self,
         to: &[String],

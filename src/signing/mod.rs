@@ -1,6 +1,7 @@
 //! What signers see and receive: the pages behind `/sign/{token}` and the notification
 //! emails. Handlers here are thin; every rule is in [`crate::esign`].
 
+mod codes;
 mod i18n;
 pub mod mail;
 mod pages;
@@ -16,13 +17,33 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+pub use codes::CodeDelivery;
 pub use mail::{run_mail_worker, Mailer};
+
+/// What the signing pages' handlers reach.
+#[derive(Clone)]
+struct Pages {
+    esign: Arc<Esign>,
+    delivery: Arc<CodeDelivery>,
+}
+
+impl axum::extract::FromRef<Pages> for Arc<Esign> {
+    fn from_ref(pages: &Pages) -> Self {
+        pages.esign.clone()
+    }
+}
+
+impl axum::extract::FromRef<Pages> for Arc<CodeDelivery> {
+    fn from_ref(pages: &Pages) -> Self {
+        pages.delivery.clone()
+    }
+}
 
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'unsafe-inline'; img-src 'self' data:; \
                         frame-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
 /// The signing pages' router.
-pub fn router(esign: Arc<Esign>) -> Router {
+pub fn router(esign: Arc<Esign>, delivery: Arc<CodeDelivery>) -> Router {
     Router::new()
         .route("/sign/assets/signature.js", get(signature_js))
         .route("/sign/assets/logo", get(logo))
@@ -33,7 +54,7 @@ pub fn router(esign: Arc<Esign>) -> Router {
             "/sign/{token}/documents/{index}/pages/{page}",
             get(page_image),
         )
-        .with_state(esign)
+        .with_state(Pages { esign, delivery })
 }
 
 /// Where a request comes from, for the audit trail.
@@ -173,6 +194,8 @@ struct ActionForm {
     signature: Option<String>,
     #[serde(default)]
     reason: String,
+    #[serde(default)]
+    code: String,
 }
 
 fn decode_signature(data_url: Option<&str>) -> Result<Option<Vec<u8>>, String> {
@@ -191,6 +214,7 @@ fn decode_signature(data_url: Option<&str>) -> Result<Option<Vec<u8>>, String> {
 
 async fn act(
     State(esign): State<Arc<Esign>>,
+    State(delivery): State<Arc<CodeDelivery>>,
     Token(token): Token,
     ClientActor(actor): ClientActor,
     headers: HeaderMap,
@@ -216,18 +240,63 @@ async fn act(
                 field_values,
             };
             let token = token.clone();
-            blocking(&esign, move |esign| esign.sign(&token, input, &actor)).await
+            blocking(&esign, move |esign| esign.sign(&token, input, &actor))
+                .await
+                .map(drop)
         }
         ("sign", Err(message)) => {
             return rerender(&esign, &token, &headers, &message, StatusCode::BAD_REQUEST).await
         }
         ("approve", _) => {
             let token = token.clone();
-            blocking(&esign, move |esign| esign.approve(&token, consent, &actor)).await
+            blocking(&esign, move |esign| esign.approve(&token, consent, &actor))
+                .await
+                .map(drop)
         }
         ("decline", _) => {
             let (token, reason) = (token.clone(), form.reason);
-            blocking(&esign, move |esign| esign.decline(&token, &reason, &actor)).await
+            blocking(&esign, move |esign| esign.decline(&token, &reason, &actor))
+                .await
+                .map(drop)
+        }
+        ("send_code", _) => {
+            let issued = {
+                let token = token.clone();
+                blocking(&esign, move |esign| esign.issue_code(&token, &actor)).await
+            };
+            match issued {
+                Ok(Err(refusal)) => return code_refused(&esign, &token, &headers, refusal).await,
+                Ok(Ok(issued)) => match delivery.send(&issued).await {
+                    Ok(()) => Ok(()),
+                    Err(reason) => {
+                        tracing::warn!(channel = issued.channel.as_str(), to = %issued.masked, error = %reason, "a one-time code could not be sent");
+                        let words = i18n::words(issued.language);
+                        return rerender(
+                            &esign,
+                            &token,
+                            &headers,
+                            words.code_failed,
+                            StatusCode::BAD_GATEWAY,
+                        )
+                        .await;
+                    }
+                },
+                Err(err) => Err(err),
+            }
+        }
+        ("verify_code", _) => {
+            let (token_owned, code) = (token.clone(), form.code);
+            match blocking(&esign, move |esign| {
+                esign.verify_code(&token_owned, &code, &actor)
+            })
+            .await
+            {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(refusal)) => {
+                    return code_refused(&esign, &token, &headers, refusal).await;
+                }
+                Err(err) => Err(err),
+            }
         }
         _ => {
             return rerender(
@@ -258,6 +327,43 @@ async fn act(
         }
         Err(err) => failure(err, &headers),
     }
+}
+
+/// The code step again, saying why the code was not taken (or a new one not sent yet).
+async fn code_refused(
+    esign: &Arc<Esign>,
+    token: &str,
+    headers: &HeaderMap,
+    refusal: crate::esign::CodeRefusal,
+) -> Response {
+    use crate::esign::CodeRefusal;
+    let language = {
+        let token = token.to_string();
+        blocking(esign, move |esign| {
+            Ok(crate::esign::page_language(
+                &esign.open_signing(&token, &Actor::default())?.envelope,
+            ))
+        })
+        .await
+        .unwrap_or("en")
+    };
+    let words = i18n::words(language);
+    let message = match refusal {
+        CodeRefusal::Wrong { tries_left } => {
+            words.code_wrong.replace("{n}", &tries_left.to_string())
+        }
+        CodeRefusal::TooSoon { wait_secs } => {
+            words.code_wait.replace("{n}", &wait_secs.to_string())
+        }
+        CodeRefusal::Expired | CodeRefusal::NoCode => words.code_expired.to_string(),
+        CodeRefusal::Locked | CodeRefusal::NotNeeded => String::new(),
+    };
+    let status = if message.is_empty() {
+        StatusCode::FORBIDDEN
+    } else {
+        StatusCode::BAD_REQUEST
+    };
+    rerender(esign, token, headers, &message, status).await
 }
 
 async fn rerender(

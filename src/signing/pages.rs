@@ -167,9 +167,85 @@ pub fn signing_page(
         body.push_str("</section>");
     }
     if view.state == SigningState::YourTurn {
-        body.push_str(&action_forms(view, words, &base));
+        if view.locked {
+            body.push_str(&format!(
+                "<section class=\"card error\" role=\"alert\" id=\"locked\"><h2>{}</h2><p>{}</p></section>",
+                words.code_title,
+                escape(&words.code_locked.replace("{sender}", &view.sender))
+            ));
+        } else if let Some(channel) = view.pending_factor {
+            body.push_str(&code_step(view, words, &base, channel));
+        } else {
+            body.push_str(&action_forms(view, words, &base));
+        }
     }
     page(words, &envelope.subject, &body)
+}
+
+/// The one-time code step: what is sent where, a button to send it, then the code's field,
+/// a button to send a new one and what to do when it does not arrive.
+fn code_step(
+    view: &SigningView,
+    words: &crate::i18n::Words,
+    base: &str,
+    channel: crate::esign::model::CodeChannel,
+) -> String {
+    use crate::esign::model::CodeChannel;
+    let recipient = &view.recipient;
+    let destination = match channel {
+        CodeChannel::Email => crate::esign::mask_email(&recipient.email),
+        CodeChannel::Sms => crate::esign::mask_phone(recipient.phone.as_deref().unwrap_or("")),
+    };
+    let fill = |text: &str| {
+        escape(
+            &text
+                .replace("{destination}", &destination)
+                .replace("{sender}", &view.sender)
+                .replace(
+                    "{minutes}",
+                    &(crate::esign::CODE_LIFETIME_SECS / 60).to_string(),
+                ),
+        )
+    };
+    let intro = match channel {
+        CodeChannel::Email => words.code_intro_email,
+        CodeChannel::Sms => words.code_intro_sms,
+    };
+    let sent = recipient
+        .pending_code
+        .as_ref()
+        .is_some_and(|pending| pending.channel == channel);
+    let mut out = format!(
+        "<section class=\"card code\" id=\"code\"><h2>{}</h2><p>{}</p>",
+        words.code_title,
+        fill(intro)
+    );
+    if sent {
+        out.push_str(&format!(
+            "<p role=\"status\">{}</p>\
+             <form method=\"post\" action=\"{base}\"><input type=\"hidden\" name=\"action\" value=\"verify_code\">\
+             <label for=\"one-time-code\">{}</label>\
+             <input id=\"one-time-code\" name=\"code\" inputmode=\"numeric\" autocomplete=\"one-time-code\" pattern=\"[0-9 ]*\" maxlength=\"8\" required>\
+             <button type=\"submit\" id=\"verify-code\">{}</button></form>\
+             <form method=\"post\" action=\"{base}\"><input type=\"hidden\" name=\"action\" value=\"send_code\">\
+             <button type=\"submit\" class=\"secondary\" id=\"resend-code\">{}</button></form>\
+             <details><summary>{}</summary><p>{}</p></details>",
+            fill(words.code_sent),
+            words.code_label,
+            words.code_verify,
+            words.code_resend,
+            words.code_resend,
+            fill(words.code_help),
+        ));
+    } else {
+        out.push_str(&format!(
+            "<form method=\"post\" action=\"{base}\"><input type=\"hidden\" name=\"action\" value=\"send_code\">\
+             <button type=\"submit\" id=\"send-code\">{}</button></form>",
+            words.code_send
+        ));
+    }
+    out.push_str("</section>");
+    out
 }
 
 /// A document's pages as images sized to the screen (a phone's and a desktop's width at 2×),

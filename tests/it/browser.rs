@@ -730,3 +730,111 @@ async fn progress(browser: &Browser) -> String {
         .await;
     text.as_str().unwrap_or_default().to_string()
 }
+
+/// The last 6-digit run of a message (a one-time code).
+fn last_code(text: &str) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    (0..chars.len().saturating_sub(5))
+        .rev()
+        .find(|&start| {
+            chars[start..start + 6].iter().all(char::is_ascii_digit)
+                && !start
+                    .checked_sub(1)
+                    .is_some_and(|i| chars[i].is_ascii_digit())
+                && !chars.get(start + 6).is_some_and(char::is_ascii_digit)
+        })
+        .map(|start| chars[start..start + 6].iter().collect())
+        .unwrap_or_else(|| panic!("no code in {text:?}"))
+}
+
+#[tokio::test]
+async fn a_signer_enters_the_email_and_sms_codes_in_the_browser_then_signs() {
+    let server = Server::start().await;
+    let document = server.upload(pdf(1, "Contract"), "contract.pdf").await;
+    let envelope = expect_status(
+        server
+            .post("/envelopes")
+            .json(&json!({
+                "subject": "Advanced agreement",
+                "documentIds": [document["id"]],
+                "recipients": [{"email": "ana@example.com", "name": "Ana Signer", "phone": "+33612345678"}],
+                "signatureLevel": "ADVANCED",
+                "requireSmsOtp": true,
+                "requireEmailOtp": true,
+            }))
+            .send()
+            .await
+            .unwrap(),
+        201,
+    )
+    .await;
+    let id = envelope["id"].as_str().unwrap();
+    server.send(id).await;
+    let link = invitation_link(&server.outbox(1).await, "ana@example.com");
+    let browser = Browser::start().await;
+    browser.goto(&link).await;
+    browser
+        .wait_for_text("#code", "a•••@example.com", PAGE_WAIT_SECONDS)
+        .await;
+    assert!(
+        browser.try_find("#sign-form").await.is_err(),
+        "no form before the codes"
+    );
+    let violations = axe_violations(&browser).await;
+    assert!(violations.is_empty(), "the code step: {violations:#?}");
+
+    // Email code: send, read it from the outbox, type it.
+    browser.click(&browser.find("#send-code").await).await;
+    browser
+        .wait_displayed("#one-time-code", PAGE_WAIT_SECONDS)
+        .await;
+    let violations = axe_violations(&browser).await;
+    assert!(violations.is_empty(), "the code entry: {violations:#?}");
+    let mail = eventually(20, || {
+        let dir = server.data_dir();
+        async move {
+            outbox_messages(&dir)
+                .into_iter()
+                .find(|(name, _)| name.starts_with("code-"))
+                .map(|(_, text)| text)
+        }
+    })
+    .await;
+    let field = browser.find("#one-time-code").await;
+    browser.type_text(&field, &last_code(&mail)).await;
+    browser.click(&browser.find("#verify-code").await).await;
+
+    // SMS code: the test envelope's SMS is in the outbox.
+    browser
+        .wait_for_text("#code", "+33•••••••78", PAGE_WAIT_SECONDS)
+        .await;
+    browser.click(&browser.find("#send-code").await).await;
+    browser
+        .wait_displayed("#one-time-code", PAGE_WAIT_SECONDS)
+        .await;
+    let sms_dir = server.data_dir().join("outbox/sms");
+    let sms = std::fs::read_dir(&sms_dir)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| std::fs::read_to_string(e.path()).unwrap())
+        .next()
+        .expect("the SMS is in the outbox");
+    let field = browser.find("#one-time-code").await;
+    browser.type_text(&field, &last_code(&sms)).await;
+    browser.click(&browser.find("#verify-code").await).await;
+
+    browser
+        .wait_displayed("#sign-form", PAGE_WAIT_SECONDS)
+        .await;
+    sign_typed(&browser, "Ana Signer").await;
+    let done = server.wait_completed(id).await;
+    assert_eq!(
+        done["recipients"][0]["authentications"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2,
+        "{done}"
+    );
+    browser.quit().await;
+}

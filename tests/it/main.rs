@@ -25,6 +25,7 @@ mod pades;
 mod quickstart;
 mod races;
 mod render;
+mod signer_auth;
 mod signing;
 mod sms;
 mod ssrf;
