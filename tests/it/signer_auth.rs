@@ -435,3 +435,166 @@ async fn five_wrong_codes_lock_the_signer_out_with_a_clear_page() {
     assert!(view["recipients"][0]["signedAt"].is_null(), "{view}");
     assert_eq!(view["recipients"][0]["authentications"], json!([]));
 }
+
+/// The ADVANCED payload of Certyneo's Italian developer page (recipients with an E.164
+/// `phone`, fields, `signatureLevel: "ADVANCED"`, `requireSmsOtp: true`, `expiresAt`), on a
+/// live key, with SMS through Twilio (a fake on 127.0.0.1 answering in Twilio's documented
+/// shapes): the code arrives at Twilio for the signer's number, is entered, the signer signs,
+/// and the sealed document verifies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_advanced_quick_start_payload_completes_with_its_code_sent_through_twilio() {
+    let (base, twilio) = crate::sms::fake_twilio().await;
+    let config = crate::sms::twilio_yaml(&base, crate::sms::TOKEN, "+15005550006");
+    let mut server = Server::start_with_config(Some(&config)).await;
+    server.terminate();
+    let data_dir = server.data_dir();
+    let (status, stdout, stderr) = server.cli(&[
+        "keys",
+        "create",
+        "--env",
+        "live",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+    ]);
+    assert!(status.success(), "{stderr}");
+    let live = stdout.trim().to_string();
+    server.start_again().await;
+
+    let upload = server
+        .upload_raw(&live, pdf(1, "Contratto"), "contratto.pdf")
+        .await;
+    let document = expect_status(upload, 201).await;
+    let phone = "+393331234567";
+    let created = server
+        .http
+        .post(server.url("/envelopes"))
+        .bearer_auth(&live)
+        .json(&json!({
+            "subject": "Contratto di consulenza",
+            "documentIds": [document["id"]],
+            "recipients": [{"email": "mario.rossi@example.com", "name": "Mario Rossi", "phone": phone, "role": "SIGNER"}],
+            "fields": [{"recipientEmail": "mario.rossi@example.com", "pageNumber": 1, "fieldType": "SIGNATURE", "x": 72, "y": 600, "width": 180, "height": 50}],
+            "signatureLevel": "ADVANCED",
+            "requireSmsOtp": true,
+            "expiresAt": (chrono::Utc::now() + chrono::Duration::days(7)).to_rfc3339(),
+        }))
+        .send()
+        .await
+        .unwrap();
+    let envelope = expect_status(created, 201).await;
+    let id = envelope["id"].as_str().unwrap().to_string();
+    let sent = server
+        .http
+        .post(server.url(&format!("/envelopes/{id}/send")))
+        .bearer_auth(&live)
+        .send()
+        .await
+        .unwrap();
+    let sent = expect_status(sent, 200).await;
+    let link = sent["recipients"][0]["signUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let (_, page) = server.submit(&link, &[("action", "send_code")]).await;
+    assert!(page.contains("+39••••••••67"), "{page}");
+    let message = {
+        let fake = twilio.lock().unwrap();
+        assert_eq!(fake.received.len(), 1, "one SMS reached Twilio");
+        fake.received[0].form.clone()
+    };
+    let field = |name: &str| {
+        message
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.clone())
+            .unwrap_or_default()
+    };
+    assert_eq!(field("To"), phone);
+    assert_eq!(field("From"), "+15005550006");
+    assert!(
+        sms_outbox(&server.data_dir()).is_empty(),
+        "a live SMS does not go to the outbox"
+    );
+    let code = code_in(&field("Body"));
+    let (status, page) = server
+        .submit(&link, &[("action", "verify_code"), ("code", &code)])
+        .await;
+    assert_eq!(status, 303, "{page}");
+    let (status, _) = server.sign(&link, "Mario Rossi").await;
+    assert_eq!(status, 303);
+    let done = eventually(60, || {
+        let request = server
+            .http
+            .get(server.url(&format!("/envelopes/{id}")))
+            .bearer_auth(&live);
+        async move {
+            let envelope: Value = request.send().await.unwrap().json().await.unwrap();
+            (envelope["status"] == "COMPLETED").then_some(envelope)
+        }
+    })
+    .await;
+    assert_eq!(done["signatureLevel"], "ADVANCED");
+    assert_eq!(
+        done["recipients"][0]["authentications"][0]["channel"],
+        "SMS"
+    );
+    let bytes = server
+        .http
+        .get(server.url(&format!("/envelopes/{id}/signed-document")))
+        .bearer_auth(&live)
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("signed.pdf");
+    std::fs::write(&path, &bytes).unwrap();
+    let verified = std::process::Command::new(BIN)
+        .args(["verify", path.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&verified.stdout);
+    assert!(verified.status.success(), "{report}");
+    assert!(!server.log().contains(&code), "the code is never logged");
+}
+
+/// The n8n node's and the Power Automate connector's create-envelope bodies with the
+/// strong-authentication fields are accepted as sent.
+#[tokio::test]
+async fn the_n8n_and_power_automate_bodies_with_strong_authentication_are_accepted() {
+    let server = Server::start().await;
+    let document = server.upload(pdf(1, "Contract"), "contract.pdf").await;
+    // n8n: recipients in signing order, `requireSmsOtp` as a boolean option, the level enum.
+    let n8n = json!({
+        "subject": "NDA",
+        "message": "Please sign",
+        "documentIds": [document["id"]],
+        "recipients": [{"email": "ana@example.com", "name": "Ana", "role": "SIGNER", "phone": "+34600111222"}],
+        "fields": [{"recipientEmail": "ana@example.com", "documentIndex": 0, "pageNumber": 1, "fieldType": "SIGNATURE", "x": 72, "y": 600, "width": 180, "height": 50}],
+        "signatureLevel": "ADVANCED",
+        "requireSmsOtp": true,
+        "locale": "es",
+    });
+    // Power Automate: the connector's flat body, optional fields left empty as it sends them.
+    let power_automate = json!({
+        "subject": "Service agreement",
+        "message": "",
+        "documentIds": [document["id"]],
+        "recipients": [{"email": "ben@example.com", "name": "Ben", "role": "SIGNER", "phone": "+4915112345678"}],
+        "fields": [{"recipientEmail": "ben@example.com", "pageNumber": 1, "fieldType": "SIGNATURE", "x": 72, "y": 600, "width": 180, "height": 50}],
+        "signatureLevel": "ADVANCED",
+        "requireSmsOtp": true,
+        "expiresAt": (chrono::Utc::now() + chrono::Duration::days(3)).to_rfc3339(),
+    });
+    for body in [n8n, power_automate] {
+        let response = server.post("/envelopes").json(&body).send().await.unwrap();
+        let envelope = expect_status(response, 201).await;
+        assert_eq!(envelope["signatureLevel"], "ADVANCED", "{envelope}");
+        assert_eq!(envelope["requireSmsOtp"], true, "{envelope}");
+        let sent = server.send(envelope["id"].as_str().unwrap()).await;
+        assert_eq!(sent["status"], "SENT");
+    }
+}

@@ -18,8 +18,8 @@ use signbridge::config::Config;
 use signbridge::sms::{Sms, SmsError, SmsMessage};
 use std::sync::{Arc, Mutex};
 
-const SID: &str = "AC0123456789abcdef0123456789abcdef";
-const TOKEN: &str = "twilio-auth-token-for-tests";
+pub(crate) const SID: &str = "AC0123456789abcdef0123456789abcdef";
+pub(crate) const TOKEN: &str = "twilio-auth-token-for-tests";
 const SERVICE: &str = "MG0123456789abcdef0123456789abcdef";
 /// Twilio's documented test number for "invalid To" (error 21211).
 const REFUSED: &str = "+15005550001";
@@ -30,19 +30,19 @@ const CODE_TEXT: &str = "Your signbridge code: 482913";
 
 /// One request the fake Twilio accepted past authentication.
 #[derive(Debug, Clone)]
-struct TwilioRequest {
-    content_type: String,
-    form: Vec<(String, String)>,
+pub(crate) struct TwilioRequest {
+    pub(crate) content_type: String,
+    pub(crate) form: Vec<(String, String)>,
 }
 
 #[derive(Default)]
-struct FakeTwilio {
+pub(crate) struct FakeTwilio {
     /// Every request that reached the Messages resource, authenticated or not.
-    hits: usize,
-    received: Vec<TwilioRequest>,
+    pub(crate) hits: usize,
+    pub(crate) received: Vec<TwilioRequest>,
 }
 
-type Twilio = Arc<Mutex<FakeTwilio>>;
+pub(crate) type Twilio = Arc<Mutex<FakeTwilio>>;
 
 fn basic_auth(headers: &HeaderMap) -> Option<(String, String)> {
     let value = headers
@@ -166,7 +166,7 @@ async fn serve(router: Router) -> String {
     format!("http://{address}")
 }
 
-async fn fake_twilio() -> (String, Twilio) {
+pub(crate) async fn fake_twilio() -> (String, Twilio) {
     let fake = Twilio::default();
     let router = Router::new()
         .route(
@@ -187,7 +187,7 @@ fn sms(yaml: &str, dir: &std::path::Path, clock: SharedClock) -> Sms {
     Sms::new(&config.sms, dir, clock).unwrap()
 }
 
-fn twilio_yaml(base_url: &str, token: &str, from: &str) -> String {
+pub(crate) fn twilio_yaml(base_url: &str, token: &str, from: &str) -> String {
     format!(
         "sms:\n  provider: twilio\n  account_sid: {SID}\n  auth_token: {token}\n  from: \"{from}\"\n  base_url: {base_url}\n  timeout_secs: 5\n"
     )
