@@ -483,14 +483,9 @@ async fn invalid_envelope_contents_are_refused() {
             "tags",
         ),
         (
-            "QUALIFIED signature",
-            with(d, |b| b["signatureLevel"] = json!("QUALIFIED")),
-            "signatureLevel",
-        ),
-        (
-            "SMS OTP",
+            "SMS codes without the signer's phone",
             with(d, |b| b["requireSmsOtp"] = json!(true)),
-            "requireSmsOtp",
+            "recipients[0].phone",
         ),
         (
             "unknown document id",
@@ -520,6 +515,23 @@ async fn invalid_envelope_contents_are_refused() {
     for (label, body, field) in &cases {
         invalid(label, create(&server, body).await, field).await;
     }
+
+    let body = with(d, |b| b["signatureLevel"] = json!("QUALIFIED"));
+    refused(
+        "QUALIFIED signature",
+        create(&server, &body).await,
+        400,
+        "qualified_not_available",
+    )
+    .await;
+    let body = with(d, |b| b["signatureLevel"] = json!("ADVANCED"));
+    refused(
+        "ADVANCED without SMS codes",
+        create(&server, &body).await,
+        400,
+        "ADVANCED_REQUIRES_STRONG_AUTH",
+    )
+    .await;
 
     let body = with(d, |b| b["templateId"] = json!("tpl_1"));
     refused(
