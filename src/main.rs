@@ -61,6 +61,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Build the listing index again from the records (envelopes by status, list counts):
+    /// a repair after restoring a store by hand. The server must not be running.
+    Reindex {
+        #[arg(long, env = "SIGNBRIDGE_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long, env = "SIGNBRIDGE_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// Check an envelope's audit trail in the store (the server must not be running).
     Audit {
         #[command(subcommand)]
@@ -860,6 +868,14 @@ fn main() -> ExitCode {
                 Some(serde_json::json!({"job": job, "reason": reason})),
             )
             .map(|answer| println!("{} job(s) skipped", answer["skipped"])),
+        Command::Reindex { config, data_dir } => load_config(config.as_ref()).and_then(|config| {
+            let data_dir = data_dir.unwrap_or_else(|| config.server.data_dir.clone());
+            let esign = open_esign(&config, &data_dir, "stop it first")?;
+            let envelopes = esign.rebuild_listing_index()?;
+            esign.store().flush_blocking()?;
+            println!("listing index rebuilt: {envelopes} envelope(s)");
+            Ok(())
+        }),
         Command::Audit {
             command:
                 AuditCommand::Check {

@@ -36,6 +36,11 @@ pub struct ListParams {
     /// Only envelopes in this status.
     #[param(value_type = Option<EnvelopeStatus>)]
     pub status: Option<String>,
+    /// (signbridge extension) A cursor for deep paging: only envelopes older than this one —
+    /// pass the `id` of the last envelope of the page before; `page` then counts from it.
+    /// Each page then costs the same however deep it is.
+    #[param(value_type = Option<String>, pattern = "^env_[0-7][0-9A-HJKMNP-TV-Z]{25}$")]
+    pub after: Option<String>,
 }
 
 #[utoipa::path(get, path = "/envelopes", tag = "envelopes", params(ListParams),
@@ -67,12 +72,30 @@ pub async fn list_envelopes(
             )])
         })?),
     };
+    let after = match params
+        .after
+        .as_deref()
+        .map(str::trim)
+        .filter(|a| !a.is_empty())
+    {
+        None => None,
+        Some(id) if crate::ids::IdKind::Envelope.matches(id) => {
+            Some(id.to_ascii_uppercase().replacen("ENV_", "env_", 1))
+        }
+        Some(id) => {
+            return Err(ApiError::validation(&[FieldIssue::new(
+                "after",
+                format!("`{id}` is not an envelope id"),
+            )]))
+        }
+    };
     let found = state.esign.list_envelopes(
         environment,
         EnvelopeListQuery {
             page,
             limit,
             status,
+            after,
         },
     )?;
     Ok(Json(Paginated::new(found.items, found.total, page, limit)))

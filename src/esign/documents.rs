@@ -6,7 +6,8 @@ use super::validate::check_text;
 use super::{env_key, Esign, EsignError};
 use crate::ids::IdKind;
 use crate::pdf::{admit_pdf, image_to_pdf, looks_like_pdf, sniff_image, PdfError};
-use crate::store::{encode, get_json, list_newest_first, sha256_hex_of, Page, StoreError};
+use crate::store::listing;
+use crate::store::{encode, get_json, sha256_hex_of, Page, StoreError};
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 /// A file as a client sent it.
@@ -138,14 +139,17 @@ impl Esign {
         let document = prepared.record;
         let record = encode(&document)?;
         let location = env_key(environment, &document.id);
+        let count = listing::count_key(environment.as_str(), "documents");
         self.store.transaction(
             (
                 &self.store.documents,
                 &self.store.blob_refs,
                 &self.store.creation_keys,
+                &self.store.listing,
             ),
-            |(documents, refs, creation_keys)| {
+            |(documents, refs, creation_keys, listing_tree)| {
                 documents.insert(location.as_slice(), record.as_slice())?;
+                listing::adjust(listing_tree, &count, 1)?;
                 adjust_blob_refs(refs, &document.sha256, 1)?;
                 if let Some(key) = &creation_location {
                     creation_keys.insert(key.as_slice(), document.id.as_bytes())?;
@@ -216,14 +220,26 @@ impl Esign {
         page: u64,
         limit: u64,
     ) -> Result<Page<Document>, EsignError> {
-        Ok(list_newest_first(
+        let total = listing::count(
+            &self.store.listing,
+            &listing::count_key(environment.as_str(), "documents"),
+        )
+        .map_err(StoreError::from)?;
+        let skip = page.saturating_sub(1).saturating_mul(limit);
+        let entries = listing::newest_first(
             &self.store.documents,
             &environment.prefix(IdKind::Document.prefix()),
-            page,
+            None,
+            skip,
             limit,
-            |_| true,
-            false,
-        )?)
+        )
+        .map_err(StoreError::from)?;
+        let items = entries
+            .iter()
+            .map(|(_, value)| serde_json::from_slice::<Document>(value))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(StoreError::from)?;
+        Ok(Page { items, total })
     }
 
     /// `DELETE /documents/{id}`: refused (409) while an envelope that left draft uses it; drafts
@@ -251,14 +267,18 @@ impl Esign {
             usage_keys.push(key);
         }
         let location = env_key(environment, id);
+        let count = listing::count_key(environment.as_str(), "documents");
         let remaining = self.store.transaction(
             (
                 &self.store.documents,
                 &self.store.document_usage,
                 &self.store.blob_refs,
+                &self.store.listing,
             ),
-            |(documents, usage, refs)| {
-                documents.remove(location.as_slice())?;
+            |(documents, usage, refs, listing_tree)| {
+                if documents.remove(location.as_slice())?.is_some() {
+                    listing::adjust(listing_tree, &count, -1)?;
+                }
                 for key in &usage_keys {
                     usage.remove(key)?;
                 }

@@ -16,7 +16,8 @@ use super::validate::{
 use super::views::EnvelopeView;
 use super::{env_key, Esign, EsignError, DEFAULT_WORKSPACE_ID};
 use crate::ids::IdKind;
-use crate::store::{encode, get_json, list_newest_first, Page, StoreError};
+use crate::store::listing;
+use crate::store::{encode, get_json, Page, StoreError};
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use serde::de::IgnoredAny;
@@ -192,11 +193,13 @@ where
 }
 
 /// `GET /envelopes` filters.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct EnvelopeListQuery {
     pub page: u64,
     pub limit: u64,
     pub status: Option<EnvelopeStatus>,
+    /// Only envelopes older than this one (a cursor for deep paging); `page` then counts from it.
+    pub after: Option<String>,
 }
 
 /// Everything an envelope is made from, whichever request shape it came in.
@@ -750,14 +753,65 @@ impl Esign {
         environment: Environment,
         query: EnvelopeListQuery,
     ) -> Result<Page<EnvelopeView>, EsignError> {
-        let page: Page<Envelope> = list_newest_first(
-            &self.store.envelopes,
-            &environment.prefix(IdKind::Envelope.prefix()),
-            query.page,
-            query.limit,
-            |e: &Envelope| query.status.is_none_or(|s| e.status == s),
-            query.status.is_some(),
-        )?;
+        // The listing index: counts kept with every write, envelopes by status; a page reads
+        // only its own records (O(limit) with the `after` cursor).
+        let env_name = environment.as_str();
+        let skip = query.page.saturating_sub(1).saturating_mul(query.limit);
+        let page = match query.status {
+            None => {
+                let prefix = environment.prefix(IdKind::Envelope.prefix());
+                let cursor = query.after.as_deref().map(|id| env_key(environment, id));
+                let total = listing::count(
+                    &self.store.listing,
+                    &listing::count_key(env_name, "envelopes"),
+                )
+                .map_err(StoreError::from)?;
+                let entries = listing::newest_first(
+                    &self.store.envelopes,
+                    &prefix,
+                    cursor.as_deref(),
+                    skip,
+                    query.limit,
+                )
+                .map_err(StoreError::from)?;
+                let items = entries
+                    .iter()
+                    .map(|(_, value)| serde_json::from_slice::<Envelope>(value))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(StoreError::from)?;
+                Page { items, total }
+            }
+            Some(status) => {
+                let prefix = listing::status_prefix(env_name, status.as_str());
+                let cursor = query
+                    .after
+                    .as_deref()
+                    .map(|id| listing::status_key(env_name, status.as_str(), id));
+                let total = listing::count(
+                    &self.store.listing,
+                    &listing::count_key(env_name, &format!("envelopes/{}", status.as_str())),
+                )
+                .map_err(StoreError::from)?;
+                let entries = listing::newest_first(
+                    &self.store.listing,
+                    &prefix,
+                    cursor.as_deref(),
+                    skip,
+                    query.limit,
+                )
+                .map_err(StoreError::from)?;
+                let mut items = Vec::with_capacity(entries.len());
+                for (key, _) in entries {
+                    let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+                    if let Some(envelope) =
+                        get_json::<Envelope>(&self.store.envelopes, &env_key(environment, &id))?
+                    {
+                        items.push(envelope);
+                    }
+                }
+                Page { items, total }
+            }
+        };
         Ok(Page {
             items: page.items.iter().map(|e| self.view(e)).collect(),
             total: page.total,
@@ -905,14 +959,28 @@ impl Esign {
                         &self.store.document_usage,
                         &self.store.sign_tokens,
                         &self.store.events,
+                        &self.store.listing,
                     ),
-                    |(envelopes, usage_tree, token_tree, event_tree)| {
+                    |(envelopes, usage_tree, token_tree, event_tree, listing_tree)| {
                         super::lifecycle::expect_version(
                             envelopes,
                             &location,
                             Some(current.version),
                         )?;
                         envelopes.remove(location.as_slice())?;
+                        let env_name = environment.as_str();
+                        let status = current.status.as_str();
+                        listing_tree.remove(listing::status_key(env_name, status, id))?;
+                        listing::adjust(
+                            listing_tree,
+                            &listing::count_key(env_name, &format!("envelopes/{status}")),
+                            -1,
+                        )?;
+                        listing::adjust(
+                            listing_tree,
+                            &listing::count_key(env_name, "envelopes"),
+                            -1,
+                        )?;
                         for key in &usage {
                             usage_tree.remove(key.as_slice())?;
                         }

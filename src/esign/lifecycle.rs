@@ -10,6 +10,7 @@ use super::validate::{check_text, FieldIssue};
 use super::views::EnvelopeView;
 use super::{env_key, Esign, EsignError};
 use crate::ids::IdKind;
+use crate::store::listing;
 use crate::store::{encode, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
@@ -346,6 +347,24 @@ impl Esign {
         let new_tokens = tokens(&envelope);
         let in_flight = envelope.status.is_in_flight();
         let envelope_id = envelope.id.clone();
+        // The listing index: the envelope under its status, and the counts.
+        let env_name = environment.as_str();
+        let old_status = previous.map(|p| p.status);
+        let new_status = envelope.status;
+        let status_change = (old_status != Some(new_status)).then(|| {
+            (
+                old_status.map(|old| {
+                    (
+                        listing::status_key(env_name, old.as_str(), &envelope_id),
+                        listing::count_key(env_name, &format!("envelopes/{}", old.as_str())),
+                    )
+                }),
+                listing::status_key(env_name, new_status.as_str(), &envelope_id),
+                listing::count_key(env_name, &format!("envelopes/{}", new_status.as_str())),
+            )
+        });
+        let envelopes_count = listing::count_key(env_name, "envelopes");
+        let documents_count = listing::count_key(env_name, "documents");
         self.store
             .transaction(
                 (
@@ -359,6 +378,7 @@ impl Esign {
                     &self.store.mail_outbox,
                     &self.store.in_flight,
                     &self.store.event_outbox,
+                    &self.store.listing,
                 ),
                 |(
                     envelopes,
@@ -371,8 +391,27 @@ impl Esign {
                     outbox,
                     in_flight_tree,
                     notices,
+                    listing_tree,
                 )| {
                     expect_version(envelopes, &location, expected_version)?;
+                    if let Some((old, new_key, new_count)) = &status_change {
+                        match old {
+                            Some((old_key, old_count)) => {
+                                listing_tree.remove(old_key.as_slice())?;
+                                listing::adjust(listing_tree, old_count, -1)?;
+                            }
+                            None => listing::adjust(listing_tree, &envelopes_count, 1)?,
+                        }
+                        listing_tree.insert(new_key.as_slice(), &[] as &[u8])?;
+                        listing::adjust(listing_tree, new_count, 1)?;
+                    }
+                    if !new_documents.is_empty() {
+                        listing::adjust(
+                            listing_tree,
+                            &documents_count,
+                            new_documents.len() as i64,
+                        )?;
+                    }
                     for key in &old_usage {
                         usage_tree.remove(key.as_slice())?;
                     }

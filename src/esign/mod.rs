@@ -10,6 +10,7 @@ mod codes;
 mod documents;
 mod envelopes;
 mod evidence;
+mod index;
 mod keys;
 mod lifecycle;
 pub mod logo;
@@ -140,7 +141,7 @@ impl Esign {
         account: AccountConfig,
     ) -> Result<Self, StoreError> {
         let token_key = load_or_create_secret(&data_dir.join("token.key"))?;
-        Ok(Self {
+        let esign = Self {
             store,
             clock,
             ids: IdGenerator::default(),
@@ -154,7 +155,9 @@ impl Esign {
             page_images: page_view::PageImages::new(data_dir.join("pages")),
             logo: None,
             sms_live: std::sync::atomic::AtomicBool::new(false),
-        })
+        };
+        let _ = esign.ensure_listing_index()?;
+        Ok(esign)
     }
 
     /// Says whether an SMS provider is configured (live envelopes may then ask for SMS codes).

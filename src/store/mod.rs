@@ -14,6 +14,7 @@
 pub mod backup;
 mod blobs;
 pub mod idempotency;
+pub mod listing;
 
 pub use blobs::{sha256_hex as sha256_hex_of, BlobStore};
 
@@ -64,6 +65,10 @@ pub struct Store {
     pub envelopes: sled::Tree,
     /// `{env}/{template_id}` → `EnvelopeTemplate` (documents by blob, roles, fields)
     pub templates: sled::Tree,
+    /// What lists need without reading every record, kept in the transaction of the record
+    /// they describe: `s/{env}/{status}/{envelope_id}` → empty (envelopes by status, newest
+    /// last) and `c/{env}/{what}` → count (u64 big-endian). See [`listing`].
+    pub listing: sled::Tree,
     /// SHA-256 of a signing token → `TokenTarget`
     pub sign_tokens: sled::Tree,
     /// `{env}/{scope}/{sha256(idempotency key)}` → id of the object that request created
@@ -144,6 +149,7 @@ impl Store {
             document_usage: db.open_tree("document_usage")?,
             envelopes: db.open_tree("envelopes")?,
             templates: db.open_tree("templates")?,
+            listing: db.open_tree("listing")?,
             sign_tokens: db.open_tree("sign_tokens")?,
             creation_keys: db.open_tree("creation_keys")?,
             idempotency: db.open_tree("idempotency")?,

@@ -16,6 +16,7 @@ mod hostile;
 mod idempotency;
 mod image;
 mod isolation;
+mod lists;
 mod mail;
 mod one_contract;
 mod openapi;
