@@ -72,12 +72,7 @@ pub async fn list_envelopes(
             )])
         })?),
     };
-    let after = match params
-        .after
-        .as_deref()
-        .map(str::trim)
-        .filter(|a| !a.is_empty())
-    {
+    let after = match params.after.as_deref() {
         None => None,
         Some(id) if crate::ids::IdKind::Envelope.matches(id) => {
             Some(id.to_ascii_uppercase().replacen("ENV_", "env_", 1))
