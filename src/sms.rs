@@ -414,9 +414,11 @@ impl Sms {
         );
         let dir = self.outbox_dir.clone();
         let path = dir.join(format!("{id}.txt"));
-        tokio::task::spawn_blocking(move || write_durably(&dir, &path, text.as_bytes()))
-            .await
-            .map_err(|err| SmsError::Outbox(std::io::Error::other(err.to_string())))??;
+        tokio::task::spawn_blocking(move || {
+            crate::store::write_durably(&dir, &path, text.as_bytes())
+        })
+        .await
+        .map_err(|err| SmsError::Outbox(std::io::Error::other(err.to_string())))??;
         Ok(SentSms {
             id,
             provider: "outbox",
@@ -573,29 +575,6 @@ fn error_chain(err: &reqwest::Error) -> String {
         source = inner.source();
     }
     message
-}
-
-/// Writes `bytes` to `path` so that it is either absent or whole: a temporary file, fsynced,
-/// renamed, and the folder fsynced (as the `.eml` outbox is written). Only the owner may read
-/// it: it holds a one-time code.
-fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("txt.tmp");
-    {
-        let mut options = std::fs::OpenOptions::new();
-        options.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
 }
 
 #[cfg(test)]

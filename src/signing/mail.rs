@@ -102,9 +102,11 @@ impl Mailer {
                 let path = self.outbox_dir.join(format!("{file_stem}.eml"));
                 let dir = self.outbox_dir.clone();
                 let target = path.clone();
-                tokio::task::spawn_blocking(move || write_durably(&dir, &target, &bytes))
-                    .await
-                    .map_err(|e| MailError::Outbox(std::io::Error::other(e.to_string())))??;
+                tokio::task::spawn_blocking(move || {
+                    crate::store::write_durably(&dir, &target, &bytes)
+                })
+                .await
+                .map_err(|e| MailError::Outbox(std::io::Error::other(e.to_string())))??;
                 Ok(Delivered::Outbox(path))
             }
         }
@@ -267,22 +269,6 @@ impl Mailer {
             .body(body.to_string())
             .map_err(|e| MailError::Build(e.to_string()))
     }
-}
-
-fn write_durably(
-    dir: &std::path::Path,
-    path: &std::path::Path,
-    bytes: &[u8],
-) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("eml.tmp");
-    {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-    }
-    std::fs::rename(&tmp, path)?;
-    std::fs::File::open(dir)?.sync_all()
 }
 
 /// Is this job still worth sending? (An invitation to someone who has already signed, or for

@@ -205,6 +205,33 @@ impl Store {
     }
 }
 
+/// Writes `bytes` to `path` so that it is either absent or whole, and only its owner can read
+/// it (outbox messages hold signing links and one-time codes): a temporary file beside it,
+/// fsynced, renamed over `path`, then the folder fsynced.
+pub fn write_durably(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let extension = path
+        .extension()
+        .map(|e| format!("{}.tmp", e.to_string_lossy()))
+        .unwrap_or_else(|| "tmp".into());
+    let tmp = path.with_extension(extension);
+    {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&tmp, path)?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// Writes a file only its owner can read, durably.
 pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     use std::io::Write;
