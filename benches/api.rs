@@ -226,12 +226,16 @@ async fn drive(plan: Plan, signbridge: SocketAddr, baseline: SocketAddr, key: St
         "scenario", "requests", "req/s", "p50_ms", "p99_ms", "errors"
     );
     let mut failures = Vec::new();
+    let mut creates_per_second = None;
     for (name, make) in scenarios {
         let outcome = measure(&client, make, plan).await;
         let errors = outcome.error_count();
         let mut latencies = outcome.latencies;
         latencies.sort_unstable();
         let requests = latencies.len() as u64 + errors;
+        if name == "POST /envelopes" {
+            creates_per_second = Some(latencies.len() as f64 / plan.measure.as_secs_f64());
+        }
         println!(
             "{:<22} {:>10} {:>10.0} {:>9.3} {:>9.3} {:>8}",
             name,
@@ -246,6 +250,16 @@ async fn drive(plan: Plan, signbridge: SocketAddr, baseline: SocketAddr, key: St
                 .errors
                 .into_iter()
                 .map(|(kind, (count, sample))| (name, kind, count, sample)),
+        );
+    }
+    // The disk's own rate: one small write and fsync after another, on the same filesystem.
+    let fsyncs = raw_fsync_rate(plan.measure);
+    println!();
+    println!("raw fsync rate of this disk (4 KiB write + fsync, one after another): {fsyncs:.0}/s");
+    if let Some(creates) = creates_per_second {
+        println!(
+            "durable creates/s ÷ fsync rate: {:.2} (group commit: concurrent creates share flushes)",
+            creates / fsyncs
         );
     }
     if !failures.is_empty() {
@@ -443,4 +457,21 @@ async fn expect_created(response: reqwest::Response, what: &str) -> Value {
     let text = response.text().await.expect("response body");
     assert_eq!(status, StatusCode::CREATED, "{what}: {text}");
     serde_json::from_str(&text).expect("JSON body")
+}
+
+/// How many write-then-fsync rounds of 4 KiB this disk does in a second, one after another,
+/// in the temporary folder (where the bench's data folder is).
+fn raw_fsync_rate(duration: std::time::Duration) -> f64 {
+    use std::io::Write;
+    let dir = tempfile::tempdir().expect("temporary folder");
+    let mut file = std::fs::File::create(dir.path().join("fsync")).expect("file");
+    let block = [7u8; 4096];
+    let started = std::time::Instant::now();
+    let mut rounds = 0u64;
+    while started.elapsed() < duration {
+        file.write_all(&block).expect("write");
+        file.sync_data().expect("fsync");
+        rounds += 1;
+    }
+    rounds as f64 / started.elapsed().as_secs_f64()
 }
