@@ -92,7 +92,9 @@ async fn schemathesis_finds_nothing_the_document_does_not_say() {
         "/tests/fixtures/schemathesis.toml"
     );
     let report = tempfile::tempdir().unwrap();
+    // Run from a temporary folder: schemathesis keeps a cache where it runs.
     let output = Command::new("st")
+        .current_dir(report.path())
         .args(["--config-file", config, "run"])
         .arg(server.url("/openapi.json"))
         .args(["-H", &format!("Authorization: Bearer {}", server.key)])
