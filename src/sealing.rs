@@ -46,7 +46,8 @@ pub struct Sealing {
     pub identity: SealIdentity,
     pub level: PadesLevel,
     tsa: Option<TsaClient>,
-    revocation: NetworkRevocation,
+    /// The HTTP client for OCSP and CRLs (with the configured timeout).
+    revocation_client: reqwest::Client,
     retry_after: Duration,
 }
 
@@ -129,13 +130,10 @@ impl Sealing {
         if level >= PadesLevel::BT && tsa.is_none() {
             return Err(SealSetupError::LevelNeedsTsa(level));
         }
-        let revocation = NetworkRevocation {
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(config.revocation_timeout_secs.max(1)))
-                .build()
-                .map_err(|err| SealSetupError::Client(err.to_string()))?,
-            runtime: None,
-        };
+        let revocation_client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(config.revocation_timeout_secs.max(1)))
+            .build()
+            .map_err(|err| SealSetupError::Client(err.to_string()))?;
         tracing::info!(
             subject = %identity.subject(),
             level = %level,
@@ -146,7 +144,7 @@ impl Sealing {
             identity,
             level,
             tsa,
-            revocation,
+            revocation_client,
             retry_after: Duration::from_secs(config.retry_secs.max(1)),
         })
     }
@@ -200,8 +198,8 @@ impl Sealing {
                 runtime.block_on(tsa.timestamp(digest))
             };
             let revocation = NetworkRevocation {
-                client: sealing.revocation.client.clone(),
-                runtime: Some(runtime.clone()),
+                client: sealing.revocation_client.clone(),
+                runtime: runtime.clone(),
             };
             let sealer = Sealer {
                 identity: &sealing.identity,
@@ -258,7 +256,7 @@ impl TsaClient {
 /// Revocation data over HTTP (OCSP by POST, CRLs by GET), from a blocking thread.
 struct NetworkRevocation {
     client: reqwest::Client,
-    runtime: Option<tokio::runtime::Handle>,
+    runtime: tokio::runtime::Handle,
 }
 
 impl NetworkRevocation {
@@ -268,10 +266,7 @@ impl NetworkRevocation {
         url: &str,
         expected_type: &str,
     ) -> Result<Vec<u8>, String> {
-        let Some(runtime) = &self.runtime else {
-            return Err(format!("{url}: no runtime to fetch revocation data on"));
-        };
-        runtime.block_on(async {
+        self.runtime.block_on(async {
             let response = request
                 .send()
                 .await

@@ -662,20 +662,31 @@ fn path_check(name: &'static str, report: &PathReport) -> Check {
     }
 }
 
-/// Checks a time-stamp token that should stamp `stamped`; adds its checks and returns its time
-/// (when valid) and its authority's path.
+/// What a time-stamp token check found: its time (when valid), its authority and that
+/// authority's path.
+struct TokenCheck {
+    time: Option<DateTime<Utc>>,
+    authority: Option<Cert>,
+    path: Option<PathReport>,
+}
+
+/// Checks a time-stamp token that should stamp `stamped`; adds its checks to `checks`.
 fn check_token(
     token: &[u8],
     stamped: &[&[u8]],
     pool: &[Cert],
     options: &VerifyOptions,
     checks: &mut Vec<Check>,
-) -> (Option<DateTime<Utc>>, Option<PathReport>) {
+) -> TokenCheck {
     let reading = match tsp::read_token(token) {
         Ok(reading) => reading,
         Err(err) => {
             checks.push(check("time-stamp readable", false, "", err.to_string()));
-            return (None, None);
+            return TokenCheck {
+                time: None,
+                authority: None,
+                path: None,
+            };
         }
     };
     checks.push(check(
@@ -706,7 +717,11 @@ fn check_token(
         checks.push(path_check("time-stamp authority certificate", path));
     }
     let valid = reading.signature_valid && reading.stamps(stamped) && reading.time_stamping_purpose;
-    (valid.then_some(at), path)
+    TokenCheck {
+        time: valid.then_some(at),
+        authority: reading.authority,
+        path,
+    }
 }
 
 /// Finds and checks every signature in `pdf`.
@@ -805,16 +820,16 @@ pub fn verify_pdf(pdf: &[u8], options: &VerifyOptions) -> VerifyReport {
                     let mut at = options.now;
                     if let Some(token) = reading.unsigned_attribute(oid::SIGNATURE_TIME_STAMP_TOKEN)
                     {
-                        let (time, path) = check_token(
+                        let stamp = check_token(
                             &token,
                             &[reading.signature_value()],
                             &dss_certificates,
                             options,
                             &mut checks,
                         );
-                        report.time_stamp = time;
-                        report.time_stamp_authority_path = path;
-                        if let Some(time) = time {
+                        report.time_stamp = stamp.time;
+                        report.time_stamp_authority_path = stamp.path;
+                        if let Some(time) = stamp.time {
                             at = time;
                         }
                     }
@@ -838,14 +853,11 @@ pub fn verify_pdf(pdf: &[u8], options: &VerifyOptions) -> VerifyReport {
                     "an RFC 3161 time-stamp token",
                     "",
                 ));
-                let (time, path) =
-                    check_token(contents, &signed, &dss_certificates, options, &mut checks);
-                if let Ok(reading) = tsp::read_token(contents) {
-                    report.signer = reading.authority.as_ref().map(Cert::subject);
-                    report.issuer = reading.authority.as_ref().map(Cert::issuer);
-                }
-                report.time_stamp = time;
-                report.time_stamp_authority_path = path;
+                let stamp = check_token(contents, &signed, &dss_certificates, options, &mut checks);
+                report.signer = stamp.authority.as_ref().map(Cert::subject);
+                report.issuer = stamp.authority.as_ref().map(Cert::issuer);
+                report.time_stamp = stamp.time;
+                report.time_stamp_authority_path = stamp.path;
             }
         }
         if !report.covers_whole_file {
@@ -875,7 +887,7 @@ pub fn verify_pdf(pdf: &[u8], options: &VerifyOptions) -> VerifyReport {
     let level = last_signature
         .and_then(|index| signatures.get(index))
         .filter(|s| s.valid)
-        .map(|s| reached_level(s, &signatures, dss.as_ref()));
+        .map(|s| reached_level(s, &signatures, dss.as_ref(), &dss_certificates));
     VerifyReport {
         signatures,
         validation_data: dss.map(|d| DssSummary {
@@ -893,6 +905,7 @@ fn reached_level(
     signature: &SignatureReport,
     all: &[SignatureReport],
     dss: Option<&ltv::ValidationData>,
+    certificates: &[Cert],
 ) -> PadesLevel {
     if signature.time_stamp.is_none() {
         return PadesLevel::BB;
@@ -900,11 +913,6 @@ fn reached_level(
     let Some(dss) = dss else {
         return PadesLevel::BT;
     };
-    let certificates: Vec<Cert> = dss
-        .certificates
-        .iter()
-        .filter_map(|der| Cert::from_der(der).ok())
-        .collect();
     let paths = [
         &signature.certificate_path,
         &signature.time_stamp_authority_path,
@@ -1064,6 +1072,31 @@ mod tests {
         }
     }
 
+    /// A simple contract and that contract sealed at B-B by a fresh generated identity.
+    fn sealed_contract() -> (Vec<u8>, Vec<u8>) {
+        let (identity, _) = SealIdentity::generate("Test", Utc::now()).unwrap();
+        let original = crate::pdf::render::tests_support::simple_pdf("Contract");
+        let sealed = seal_pdf(
+            &original,
+            &request(&identity),
+            PadesLevel::BB,
+            TrustServices::default(),
+        )
+        .unwrap();
+        (original, sealed)
+    }
+
+    fn request(identity: &SealIdentity) -> SealRequest<'_> {
+        SealRequest {
+            identity,
+            field_name: "Seal".into(),
+            reason: "Sealed".into(),
+            location: None,
+            contact: None,
+            at: Utc::now(),
+        }
+    }
+
     #[test]
     fn a_sealed_pdf_verifies_and_a_flipped_byte_breaks_it() {
         let (identity, _) = SealIdentity::generate("Test", Utc::now()).unwrap();
@@ -1111,23 +1144,7 @@ mod tests {
 
     #[test]
     fn a_page_changed_after_sealing_is_reported() {
-        let (identity, _) = SealIdentity::generate("Test", Utc::now()).unwrap();
-        let original = crate::pdf::render::tests_support::simple_pdf("Contract");
-        let request = SealRequest {
-            identity: &identity,
-            field_name: "Seal".into(),
-            reason: "Sealed".into(),
-            location: None,
-            contact: None,
-            at: Utc::now(),
-        };
-        let sealed = seal_pdf(
-            &original,
-            &request,
-            PadesLevel::BB,
-            TrustServices::default(),
-        )
-        .unwrap();
+        let (_, sealed) = sealed_contract();
         // An incremental update that changes the page (a new /Rotate).
         let mut update = Update::new(&sealed).unwrap();
         let page = update.page_ids()[0];
@@ -1146,23 +1163,7 @@ mod tests {
 
     #[test]
     fn hostile_bytes_in_a_sealed_pdf_never_panic_the_verifier() {
-        let (identity, _) = SealIdentity::generate("Test", Utc::now()).unwrap();
-        let original = crate::pdf::render::tests_support::simple_pdf("Contract");
-        let request = SealRequest {
-            identity: &identity,
-            field_name: "Seal".into(),
-            reason: "Sealed".into(),
-            location: None,
-            contact: None,
-            at: Utc::now(),
-        };
-        let sealed = seal_pdf(
-            &original,
-            &request,
-            PadesLevel::BB,
-            TrustServices::default(),
-        )
-        .unwrap();
+        let (_, sealed) = sealed_contract();
         let contents = memchr::memmem::find(&sealed, b"/Contents<").unwrap() + 10;
         let contents_end = contents + memchr::memchr(b'>', &sealed[contents..]).unwrap();
         // A deterministic walk over the signature value, the byte range and the rest.

@@ -337,18 +337,11 @@ async fn code_refused(
     refusal: crate::esign::CodeRefusal,
 ) -> Response {
     use crate::esign::CodeRefusal;
-    let language = {
-        let token = token.to_string();
-        blocking(esign, move |esign| {
-            Ok(crate::esign::page_language(
-                &esign.open_signing(&token, &Actor::default())?.envelope,
-            ))
-        })
-        .await
-        .unwrap_or("en")
+    let status = match refusal {
+        CodeRefusal::Locked | CodeRefusal::NotNeeded => StatusCode::FORBIDDEN,
+        _ => StatusCode::BAD_REQUEST,
     };
-    let words = i18n::words(language);
-    let message = match refusal {
+    rerender_with(esign, token, headers, status, |words| match refusal {
         CodeRefusal::Wrong { tries_left } => {
             words.code_wrong.replace("{n}", &tries_left.to_string())
         }
@@ -357,13 +350,8 @@ async fn code_refused(
         }
         CodeRefusal::Expired | CodeRefusal::NoCode => words.code_expired.to_string(),
         CodeRefusal::Locked | CodeRefusal::NotNeeded => String::new(),
-    };
-    let status = if message.is_empty() {
-        StatusCode::FORBIDDEN
-    } else {
-        StatusCode::BAD_REQUEST
-    };
-    rerender(esign, token, headers, &message, status).await
+    })
+    .await
 }
 
 async fn rerender(
@@ -372,6 +360,18 @@ async fn rerender(
     headers: &HeaderMap,
     message: &str,
     status: StatusCode,
+) -> Response {
+    rerender_with(esign, token, headers, status, |_| message.to_string()).await
+}
+
+/// The signing page again with `status` and an error in the page's own language (none when
+/// `message` makes it empty).
+async fn rerender_with(
+    esign: &Arc<Esign>,
+    token: &str,
+    headers: &HeaderMap,
+    status: StatusCode,
+    message: impl FnOnce(&i18n::Words) -> String,
 ) -> Response {
     let token_owned = token.to_string();
     let view = blocking(esign, move |esign| {
@@ -382,7 +382,8 @@ async fn rerender(
     .await;
     match view {
         Ok((view, layouts)) => {
-            let error = Some(message).filter(|m| !m.is_empty());
+            let message = message(i18n::words(crate::esign::page_language(&view.envelope)));
+            let error = Some(message.as_str()).filter(|m| !m.is_empty());
             html(status, pages::signing_page(&view, &layouts, token, error))
         }
         Err(err) => failure(err, headers),

@@ -123,8 +123,8 @@ pub struct Store {
 }
 
 /// Group commit: writers that ask for durability while a flush is under way wait for the next
-/// flush, which one of them starts for all — so N concurrent writers cost about two fsyncs,
-/// not N. A flush makes durable every write completed before it started; a writer's `target`
+/// flush, which one of them starts for all — one flush for the whole group instead of one
+/// each. A flush makes durable every write completed before it started; a writer's `target`
 /// is the first flush to start after it asked, so it is never acknowledged by a flush that may
 /// have begun before its write.
 #[derive(Default)]
