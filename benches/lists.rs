@@ -10,7 +10,8 @@
 //! 3. The server starts on that store (timed until `/healthz` answers: no full scan at start).
 //! 4. Sequential keep-alive requests, `BENCH_REQUESTS` each (default 200): the first page, page
 //!    1,000, the page after a cursor at depth 20,000, each status filter's first page, GET by
-//!    id, and a minimal axum handler in this process as the ceiling; p50/p99 printed for each.
+//!    id, and a minimal axum handler in a process of its own (as the server is) as the ceiling;
+//!    p50/p99 printed for each.
 //! 5. Bytes per envelope on disk.
 //!
 //! Run: `cargo bench --bench lists` (`BENCH_ENVELOPES=1000000` for the million). Without
@@ -177,6 +178,11 @@ fn dir_size(path: &Path) -> u64 {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(at) = args.iter().position(|a| a == "--baseline-server") {
+        run_baseline_server(args[at + 1].parse().unwrap());
+        return;
+    }
     let full = std::env::args().any(|a| a == "--bench");
     let number = |name: &str, default: usize, smoke: usize| {
         if !full {
@@ -246,10 +252,12 @@ fn main() {
     // The fill: copies of the stored record under new, increasing ids.
     let started = Instant::now();
     let mut ids = Vec::with_capacity(envelopes);
+    let record_bytes;
     {
         let store = signbridge::store::Store::open(&data).unwrap();
         let (_, record) = store.envelopes.iter().next().unwrap().unwrap();
         let template: serde_json::Value = serde_json::from_slice(&record).unwrap();
+        record_bytes = record.len();
         let mut generator = ulid::Generator::new();
         let mut batch = sled::Batch::default();
         for n in 0..envelopes {
@@ -295,7 +303,7 @@ fn main() {
     );
     let db_bytes = dir_size(&data.join("db"));
     println!(
-        "on disk: {:.0} MB in db/, {:.0} bytes per envelope",
+        "on disk: {:.0} MB in db/, {:.0} bytes per envelope (its record: {record_bytes} bytes)",
         db_bytes as f64 / 1e6,
         db_bytes as f64 / envelopes as f64
     );
@@ -337,30 +345,46 @@ fn main() {
         get(&format!("/envelopes/{}", ids[(i * 7919) % ids.len()]))
     });
 
-    // The ceiling: a minimal axum handler in this process.
+    // The ceiling: a minimal axum handler in a process of its own, like the server (a handler in
+    // this process would skip the cross-process wake-ups every request to the server pays).
     let baseline_port = free_port();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    runtime.spawn(async move {
-        let app = axum::Router::new().route(
-            "/api/v1/baseline",
-            axum::routing::get(|| async {
-                axum::Json(serde_json::json!({"id": "env_x", "status": "SENT"}))
-            }),
+    let mut baseline_server = Command::new(std::env::current_exe().unwrap())
+        .args(["--baseline-server", &baseline_port.to_string()])
+        .spawn()
+        .expect("start the baseline server");
+    let started = Instant::now();
+    while Connection::open(baseline_port).is_none() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the baseline server did not start"
         );
-        let listener = tokio::net::TcpListener::bind(("127.0.0.1", baseline_port))
-            .await
-            .unwrap();
-        axum::serve(listener, app).await.unwrap();
-    });
-    std::thread::sleep(Duration::from_millis(200));
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let mut baseline = Connection::open(baseline_port).unwrap();
     measure("GET baseline (minimal axum)", requests, |_| {
         baseline.get("/api/v1/baseline", None).unwrap().0
     });
     server.kill().unwrap();
     server.wait().unwrap();
+    baseline_server.kill().unwrap();
+    baseline_server.wait().unwrap();
+}
+
+/// The minimal axum server the bench compares with: one GET route answering a small static
+/// JSON body, on tokio's default multi-thread runtime (as signbridge runs).
+fn run_baseline_server(port: u16) {
+    tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(async move {
+            let app = axum::Router::new().route(
+                "/api/v1/baseline",
+                axum::routing::get(|| async {
+                    axum::Json(serde_json::json!({"id": "env_x", "status": "SENT"}))
+                }),
+            );
+            let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
+                .await
+                .unwrap();
+            axum::serve(listener, app).await.unwrap();
+        });
 }

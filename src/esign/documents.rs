@@ -139,7 +139,7 @@ impl Esign {
         let document = prepared.record;
         let record = encode(&document)?;
         let location = env_key(environment, &document.id);
-        let count = listing::count_key(environment.as_str(), "documents");
+        let env_name = environment.as_str();
         self.store.transaction(
             (
                 &self.store.documents,
@@ -149,7 +149,7 @@ impl Esign {
             ),
             |(documents, refs, creation_keys, listing_tree)| {
                 documents.insert(location.as_slice(), record.as_slice())?;
-                listing::adjust(listing_tree, &count, 1)?;
+                listing::count_in(listing_tree, env_name, "documents", &document.id, 1)?;
                 adjust_blob_refs(refs, &document.sha256, 1)?;
                 if let Some(key) = &creation_location {
                     creation_keys.insert(key.as_slice(), document.id.as_bytes())?;
@@ -226,14 +226,15 @@ impl Esign {
         )
         .map_err(StoreError::from)?;
         let skip = page.saturating_sub(1).saturating_mul(limit);
-        let entries = listing::newest_first(
-            &self.store.documents,
-            &environment.prefix(IdKind::Document.prefix()),
-            None,
-            skip,
-            limit,
-        )
-        .map_err(StoreError::from)?;
+        let source = listing::ListSource {
+            listing: &self.store.listing,
+            environment: environment.as_str(),
+            list: "documents",
+            entries: &self.store.documents,
+            entries_prefix: environment.prefix(""),
+            kind: IdKind::Document.prefix(),
+        };
+        let entries = listing::page(&source, None, skip, limit).map_err(StoreError::from)?;
         let items = entries
             .iter()
             .map(|(_, value)| serde_json::from_slice::<Document>(value))
@@ -267,7 +268,7 @@ impl Esign {
             usage_keys.push(key);
         }
         let location = env_key(environment, id);
-        let count = listing::count_key(environment.as_str(), "documents");
+        let env_name = environment.as_str();
         let remaining = self.store.transaction(
             (
                 &self.store.documents,
@@ -277,7 +278,7 @@ impl Esign {
             ),
             |(documents, usage, refs, listing_tree)| {
                 if documents.remove(location.as_slice())?.is_some() {
-                    listing::adjust(listing_tree, &count, -1)?;
+                    listing::count_in(listing_tree, env_name, "documents", id, -1)?;
                 }
                 for key in &usage_keys {
                     usage.remove(key)?;

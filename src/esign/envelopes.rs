@@ -757,61 +757,53 @@ impl Esign {
         // only its own records (O(limit) with the `after` cursor).
         let env_name = environment.as_str();
         let skip = query.page.saturating_sub(1).saturating_mul(query.limit);
-        let page = match query.status {
-            None => {
-                let prefix = environment.prefix(IdKind::Envelope.prefix());
-                let cursor = query.after.as_deref().map(|id| env_key(environment, id));
-                let total = listing::count(
-                    &self.store.listing,
-                    &listing::count_key(env_name, "envelopes"),
-                )
-                .map_err(StoreError::from)?;
-                let entries = listing::newest_first(
-                    &self.store.envelopes,
-                    &prefix,
-                    cursor.as_deref(),
-                    skip,
-                    query.limit,
-                )
-                .map_err(StoreError::from)?;
-                let items = entries
-                    .iter()
-                    .map(|(_, value)| serde_json::from_slice::<Envelope>(value))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(StoreError::from)?;
-                Page { items, total }
-            }
+        let status_list;
+        let source = match query.status {
+            None => listing::ListSource {
+                listing: &self.store.listing,
+                environment: env_name,
+                list: "envelopes",
+                entries: &self.store.envelopes,
+                entries_prefix: environment.prefix(""),
+                kind: IdKind::Envelope.prefix(),
+            },
             Some(status) => {
-                let prefix = listing::status_prefix(env_name, status.as_str());
-                let cursor = query
-                    .after
-                    .as_deref()
-                    .map(|id| listing::status_key(env_name, status.as_str(), id));
-                let total = listing::count(
-                    &self.store.listing,
-                    &listing::count_key(env_name, &format!("envelopes/{}", status.as_str())),
-                )
-                .map_err(StoreError::from)?;
-                let entries = listing::newest_first(
-                    &self.store.listing,
-                    &prefix,
-                    cursor.as_deref(),
-                    skip,
-                    query.limit,
-                )
-                .map_err(StoreError::from)?;
-                let mut items = Vec::with_capacity(entries.len());
-                for (key, _) in entries {
-                    let id = String::from_utf8_lossy(&key[prefix.len()..]).into_owned();
+                status_list = format!("envelopes/{}", status.as_str());
+                listing::ListSource {
+                    listing: &self.store.listing,
+                    environment: env_name,
+                    list: &status_list,
+                    entries: &self.store.listing,
+                    entries_prefix: listing::status_prefix(env_name, status.as_str()),
+                    kind: IdKind::Envelope.prefix(),
+                }
+            }
+        };
+        let total = listing::count(
+            &self.store.listing,
+            &listing::count_key(env_name, source.list),
+        )
+        .map_err(StoreError::from)?;
+        let entries = listing::page(&source, query.after.as_deref(), skip, query.limit)
+            .map_err(StoreError::from)?;
+        let mut items = Vec::with_capacity(entries.len());
+        for (key, value) in entries {
+            match query.status {
+                // The records themselves.
+                None => items
+                    .push(serde_json::from_slice::<Envelope>(&value).map_err(StoreError::from)?),
+                // Status index entries: the record is read by id.
+                Some(_) => {
+                    let id = String::from_utf8_lossy(&key[source.entries_prefix.len()..]);
                     if let Some(envelope) =
                         get_json::<Envelope>(&self.store.envelopes, &env_key(environment, &id))?
                     {
                         items.push(envelope);
                     }
                 }
-                Page { items, total }
             }
-        };
+        }
+        let page = Page { items, total };
         Ok(Page {
             items: page.items.iter().map(|e| self.view(e)).collect(),
             total: page.total,
@@ -971,16 +963,9 @@ impl Esign {
                         let env_name = environment.as_str();
                         let status = current.status.as_str();
                         listing_tree.remove(listing::status_key(env_name, status, id))?;
-                        listing::adjust(
-                            listing_tree,
-                            &listing::count_key(env_name, &format!("envelopes/{status}")),
-                            -1,
-                        )?;
-                        listing::adjust(
-                            listing_tree,
-                            &listing::count_key(env_name, "envelopes"),
-                            -1,
-                        )?;
+                        for list in ["envelopes".to_string(), format!("envelopes/{status}")] {
+                            listing::count_in(listing_tree, env_name, &list, id, -1)?;
+                        }
                         for key in &usage {
                             usage_tree.remove(key.as_slice())?;
                         }

@@ -1,5 +1,5 @@
-//! Builds the listing index (envelopes by status, the count of each list) once, for a store
-//! made before the index existed; from then on every write keeps it (see
+//! Builds the listing index (envelopes by status, the count and time buckets of each list)
+//! once, for a store made before the index (or its current version) existed; from then on every write keeps it (see
 //! [`crate::store::listing`]), so opening a store never scans it again.
 
 use super::model::{Envelope, Environment};
@@ -12,7 +12,6 @@ impl Esign {
     /// Throws the listing index away and builds it again from the records (an operator's
     /// repair: `signbridge reindex`). Returns how many envelopes were indexed.
     pub fn rebuild_listing_index(&self) -> Result<u64, StoreError> {
-        self.store.listing.clear()?;
         self.store.meta.remove(listing::BUILT)?;
         self.ensure_listing_index()
     }
@@ -23,6 +22,11 @@ impl Esign {
             return Ok(0);
         }
         let started = std::time::Instant::now();
+        // Whatever an older version left is thrown away: the index is made again whole.
+        self.store.listing.clear()?;
+        for older in listing::OLDER {
+            self.store.meta.remove(older)?;
+        }
         let mut counts: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
         let mut batch = sled::Batch::default();
         let mut envelopes = 0u64;
@@ -37,20 +41,18 @@ impl Esign {
                     listing::status_key(name, status, &envelope.id),
                     &[] as &[u8],
                 );
-                *counts
-                    .entry(listing::count_key(name, "envelopes"))
-                    .or_default() += 1;
-                *counts
-                    .entry(listing::count_key(name, &format!("envelopes/{status}")))
-                    .or_default() += 1;
+                for list in ["envelopes".to_string(), format!("envelopes/{status}")] {
+                    count_in(&mut counts, name, &list, &envelope.id);
+                }
                 envelopes += 1;
             }
-            let documents = self
-                .store
-                .documents
-                .scan_prefix(environment.prefix(IdKind::Document.prefix()))
-                .count() as u64;
-            counts.insert(listing::count_key(name, "documents"), documents);
+            let document_prefix = environment.prefix(IdKind::Document.prefix());
+            let id_start = document_prefix.len() - IdKind::Document.prefix().len();
+            for entry in self.store.documents.scan_prefix(&document_prefix) {
+                let (key, _) = entry?;
+                let id = String::from_utf8_lossy(&key[id_start..]);
+                count_in(&mut counts, name, "documents", &id);
+            }
         }
         for (key, count) in counts {
             batch.insert(key, &count.to_be_bytes());
@@ -64,5 +66,15 @@ impl Esign {
             "listing index built"
         );
         Ok(envelopes)
+    }
+}
+
+/// Counts one entry of `id` into `list` as [`listing::count_in`] does in a transaction.
+fn count_in(counts: &mut BTreeMap<Vec<u8>, u64>, environment: &str, list: &str, id: &str) {
+    *counts
+        .entry(listing::count_key(environment, list))
+        .or_default() += 1;
+    for key in listing::bucket_keys(environment, list, id) {
+        *counts.entry(key).or_default() += 1;
     }
 }

@@ -356,15 +356,14 @@ impl Esign {
                 old_status.map(|old| {
                     (
                         listing::status_key(env_name, old.as_str(), &envelope_id),
-                        listing::count_key(env_name, &format!("envelopes/{}", old.as_str())),
+                        format!("envelopes/{}", old.as_str()),
                     )
                 }),
                 listing::status_key(env_name, new_status.as_str(), &envelope_id),
-                listing::count_key(env_name, &format!("envelopes/{}", new_status.as_str())),
+                format!("envelopes/{}", new_status.as_str()),
             )
         });
-        let envelopes_count = listing::count_key(env_name, "envelopes");
-        let documents_count = listing::count_key(env_name, "documents");
+        let env_prefix_len = environment.prefix("").len();
         self.store
             .transaction(
                 (
@@ -394,23 +393,32 @@ impl Esign {
                     listing_tree,
                 )| {
                     expect_version(envelopes, &location, expected_version)?;
-                    if let Some((old, new_key, new_count)) = &status_change {
+                    if let Some((old, new_key, new_list)) = &status_change {
                         match old {
-                            Some((old_key, old_count)) => {
+                            Some((old_key, old_list)) => {
                                 listing_tree.remove(old_key.as_slice())?;
-                                listing::adjust(listing_tree, old_count, -1)?;
+                                listing::count_in(
+                                    listing_tree,
+                                    env_name,
+                                    old_list,
+                                    &envelope_id,
+                                    -1,
+                                )?;
                             }
-                            None => listing::adjust(listing_tree, &envelopes_count, 1)?,
+                            None => listing::count_in(
+                                listing_tree,
+                                env_name,
+                                "envelopes",
+                                &envelope_id,
+                                1,
+                            )?,
                         }
                         listing_tree.insert(new_key.as_slice(), &[] as &[u8])?;
-                        listing::adjust(listing_tree, new_count, 1)?;
+                        listing::count_in(listing_tree, env_name, new_list, &envelope_id, 1)?;
                     }
-                    if !new_documents.is_empty() {
-                        listing::adjust(
-                            listing_tree,
-                            &documents_count,
-                            new_documents.len() as i64,
-                        )?;
+                    for (key, _, _) in &new_documents {
+                        let document_id = String::from_utf8_lossy(&key[env_prefix_len..]);
+                        listing::count_in(listing_tree, env_name, "documents", &document_id, 1)?;
                     }
                     for key in &old_usage {
                         usage_tree.remove(key.as_slice())?;

@@ -52,6 +52,9 @@ async fn check_lists(server: &Server, expected: &[(String, String)]) {
             "{status}: {answer}"
         );
         assert_eq!(ids(&answer), want, "{status}");
+        let second_page = list(server, &format!("?status={status}&limit=2&page=2")).await;
+        let want_second: Vec<String> = want.iter().skip(2).take(2).cloned().collect();
+        assert_eq!(ids(&second_page), want_second, "{status} page 2");
         for envelope in answer["data"].as_array().unwrap() {
             assert_eq!(envelope["status"], status);
         }
