@@ -269,7 +269,10 @@ mod tests {
             entries.into_iter().map(|(k, _)| k).collect()
         };
         let mut checked = 0;
-        for skip in (0..total + 5).step_by(7).chain([total - 1, total, total + 1]) {
+        for skip in (0..total + 5)
+            .step_by(7)
+            .chain([total - 1, total, total + 1])
+        {
             for limit in [1, 20] {
                 let stepped = newest_first(&tree, b"test/env_", None, skip, limit).unwrap();
                 assert_eq!(
