@@ -6,15 +6,17 @@
 //!    statuses DRAFT, SENT, DELIVERED, COMPLETED, VOIDED (a direct fill is the bulk; every
 //!    measured call goes through HTTP).
 //! 2. `signbridge reindex` builds the listing index from the records (timed: it is what an
-//!    older store costs once).
-//! 3. The server starts on that store (timed until `/healthz` answers: no full scan at start).
-//! 4. Sequential keep-alive requests, `BENCH_REQUESTS` each (default 200): the first page, page
-//!    1,000, the page after a cursor at depth 20,000, each status filter's first page, GET by
-//!    id, and a minimal axum handler in a process of its own (as the server is) as the ceiling;
-//!    p50/p99 printed for each.
-//! 5. Bytes per envelope on disk.
+//!    older store costs once). Bytes per envelope on disk are printed, with the record's size.
+//! 3. The server starts on that store (timed until `/healthz` answers: no full scan at start;
+//!    sled replays its log since the previous open, here the reindex's writes).
+//! 4. Sequential keep-alive requests, `BENCH_REQUESTS` each (default 200): `/healthz` (the
+//!    server's own floor), the first page, page 1,000, the page after a cursor at depth 20,000,
+//!    each status filter's first page, GET by id, and a minimal axum handler in a process of its
+//!    own (as the server is) as the ceiling; p50/p99 printed for each.
+//! 5. The server is killed (-9) and started again, timed.
 //!
-//! Run: `cargo bench --bench lists` (`BENCH_ENVELOPES=1000000` for the million). Without
+//! Run: `cargo bench --bench lists` (`BENCH_ENVELOPES=1000000` for the million; `BENCH_KEEP_DIR`
+//! names a new folder to keep the filled store in). Without
 //! `--bench` (as `cargo test --all-targets` runs it) it fills 2,000 and makes 20 requests.
 
 use std::path::Path;
@@ -196,8 +198,13 @@ fn main() {
     let envelopes = number("BENCH_ENVELOPES", 100_000, 2_000);
     let requests = number("BENCH_REQUESTS", 200, 20);
     let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    let config = dir.path().join("signbridge.yaml");
+    // `BENCH_KEEP_DIR` keeps the filled store there (a new folder) for profiling afterwards.
+    let root = std::env::var_os("BENCH_KEEP_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.path().to_path_buf());
+    std::fs::create_dir_all(&root).unwrap();
+    let data = root.join("data");
+    let config = root.join("signbridge.yaml");
     std::fs::write(
         &config,
         "rate_limit:\n  requests_per_minute: 100000000\n  burst: 100000000\n",
@@ -256,8 +263,8 @@ fn main() {
     {
         let store = signbridge::store::Store::open(&data).unwrap();
         let (_, record) = store.envelopes.iter().next().unwrap().unwrap();
-        let template: serde_json::Value = serde_json::from_slice(&record).unwrap();
-        record_bytes = record.len();
+        let template: serde_json::Value = signbridge::store::decode(&record).unwrap();
+        record_bytes = (serde_json::to_vec(&template).unwrap().len(), record.len());
         let mut generator = ulid::Generator::new();
         let mut batch = sled::Batch::default();
         for n in 0..envelopes {
@@ -267,7 +274,7 @@ fn main() {
             envelope["status"] = serde_json::json!(STATUSES[n % STATUSES.len()]);
             batch.insert(
                 format!("test/{id}").into_bytes(),
-                serde_json::to_vec(&envelope).unwrap(),
+                signbridge::store::encode_packed(&envelope).unwrap(),
             );
             ids.push(id);
             if n % 10_000 == 9_999 {
@@ -303,22 +310,27 @@ fn main() {
     );
     let db_bytes = dir_size(&data.join("db"));
     println!(
-        "on disk: {:.0} MB in db/, {:.0} bytes per envelope (its record: {record_bytes} bytes)",
+        "on disk: {:.0} MB in db/, {:.0} bytes per envelope (its record: {} bytes of JSON, {} stored)",
         db_bytes as f64 / 1e6,
-        db_bytes as f64 / envelopes as f64
+        db_bytes as f64 / envelopes as f64,
+        record_bytes.0,
+        record_bytes.1
     );
 
     // 3. Start on the full store.
     let port = free_port();
     let (mut server, startup) = start(&data, &config, port);
     println!(
-        "startup until /healthz answers: {:.0} ms",
+        "first start after the reindex until /healthz answers (sled replays the reindex's log): {:.0} ms",
         startup.as_secs_f64() * 1000.0
     );
 
     // 4. The measured calls.
     println!("\n{:<38} {:>8} {:>8}", "request", "p50_ms", "p99_ms");
     let mut connection = Connection::open(port).unwrap();
+    measure("GET /healthz (no key, no store)", requests, |_| {
+        connection.get("/healthz", None).unwrap().0
+    });
     let mut get = |path: &str| {
         connection
             .get(&format!("/api/v1{path}"), Some(&key))
@@ -364,10 +376,19 @@ fn main() {
     measure("GET baseline (minimal axum)", requests, |_| {
         baseline.get("/api/v1/baseline", None).unwrap().0
     });
-    server.kill().unwrap();
-    server.wait().unwrap();
     baseline_server.kill().unwrap();
     baseline_server.wait().unwrap();
+
+    // 5. A restart after kill -9: sled replays only its log since the previous start.
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let (mut server, restart) = start(&data, &config, free_port());
+    println!(
+        "\nrestart after kill -9 until /healthz answers: {:.0} ms",
+        restart.as_secs_f64() * 1000.0
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
 }
 
 /// The minimal axum server the bench compares with: one GET route answering a small static

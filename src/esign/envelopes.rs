@@ -790,8 +790,7 @@ impl Esign {
         for (key, value) in entries {
             match query.status {
                 // The records themselves.
-                None => items
-                    .push(serde_json::from_slice::<Envelope>(&value).map_err(StoreError::from)?),
+                None => items.push(crate::store::decode::<Envelope>(&value)?),
                 // Status index entries: the record is read by id.
                 Some(_) => {
                     let id = String::from_utf8_lossy(&key[source.entries_prefix.len()..]);

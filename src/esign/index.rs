@@ -35,7 +35,7 @@ impl Esign {
             let prefix = environment.prefix(IdKind::Envelope.prefix());
             for entry in self.store.envelopes.scan_prefix(&prefix) {
                 let (_, value) = entry?;
-                let envelope: Envelope = serde_json::from_slice(&value)?;
+                let envelope: Envelope = crate::store::decode(&value)?;
                 let status = envelope.status.as_str();
                 batch.insert(
                     listing::status_key(name, status, &envelope.id),

@@ -135,10 +135,8 @@ pub(super) fn expect_version(
     }
     let stored = match envelopes.get(location)? {
         Some(bytes) => Some(
-            serde_json::from_slice::<Versioned>(&bytes)
-                .map_err(|err| {
-                    sled::transaction::ConflictableTransactionError::Abort(StoreError::from(err))
-                })?
+            crate::store::decode::<Versioned>(&bytes)
+                .map_err(sled::transaction::ConflictableTransactionError::Abort)?
                 .version,
         ),
         None => None,
@@ -319,7 +317,7 @@ impl Esign {
             .collect::<Result<_, StoreError>>()?;
         let has_mail = !mail_records.is_empty();
 
-        let record = encode(&envelope)?;
+        let record = crate::store::encode_packed(&envelope)?;
         let location = env_key(environment, &envelope.id);
         let usage = |e: &Envelope| -> Vec<Vec<u8>> {
             e.documents

@@ -193,7 +193,7 @@ async fn the_ticker_reminds_and_expires_by_itself() {
             .map(|(key, value)| {
                 (
                     key,
-                    serde_json::from_slice::<serde_json::Value>(&value).unwrap(),
+                    signbridge::store::decode::<serde_json::Value>(&value).unwrap(),
                 )
             })
             .find(|(_, envelope)| envelope["id"] == reminded_id.as_str())
@@ -203,7 +203,7 @@ async fn the_ticker_reminds_and_expires_by_itself() {
         *invited = json!((at - Duration::hours(25)).to_rfc3339());
         store
             .envelopes
-            .insert(key, serde_json::to_vec(&envelope).unwrap())
+            .insert(key, signbridge::store::encode_packed(&envelope).unwrap())
             .unwrap();
         store.flush_blocking().unwrap();
     }
