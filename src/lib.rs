@@ -207,7 +207,10 @@ impl App {
     pub fn router(state: AppState) -> axum::Router {
         let health = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
         api::router(state.clone())
-            .merge(signing::router(state.esign, state.code_delivery))
+            .merge(signing::router(
+                state.esign.clone(),
+                state.code_delivery.clone(),
+            ))
             .merge(health)
             .fallback(|uri: axum::http::Uri| async move {
                 api::error::ApiError::new(

@@ -29,9 +29,21 @@ use utoipa::ToSchema;
 pub use middleware::run_with_body_in_memory;
 pub use openapi::openapi_json;
 
-/// What every handler can reach.
+/// What every handler can reach: one shared [`AppShared`] (every layer and extractor clones the
+/// state per request, so it is one reference count, not one per part).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppShared>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppShared;
+
+    fn deref(&self) -> &AppShared {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct AppShared {
     pub esign: Arc<Esign>,
     pub webhooks: Arc<crate::webhooks::Webhooks>,
     pub sealing: Arc<crate::sealing::Sealing>,
@@ -57,7 +69,7 @@ impl AppState {
     ) -> Self {
         // base64 grows a document by 4/3; leave room for the JSON or multipart around it.
         let max_body_bytes = max_document_bytes / 3 * 4 + 4 * 1024 * 1024;
-        Self {
+        Self(Arc::new(AppShared {
             esign,
             webhooks,
             sealing,
@@ -66,7 +78,7 @@ impl AppState {
             max_body_bytes,
             body_budget: crate::server::BodyBudget::new(max_body_bytes_in_flight, max_body_bytes),
             code_delivery,
-        }
+        }))
     }
 }
 
