@@ -92,9 +92,9 @@ pub struct Store {
     pub event_outbox: sled::Tree,
     /// `{env}/{webhook_id}` → webhook subscription
     pub webhooks: sled::Tree,
-    /// `{delivery_id}` → webhook delivery (with its attempts)
+    /// `{webhook_id}/{delivery_id}` → webhook delivery (with its attempts)
     pub deliveries: sled::Tree,
-    /// `{delivery_id}` → empty: deliveries still to be attempted
+    /// `{webhook_id}/{delivery_id}` → empty: deliveries still to be attempted
     pub delivery_queue: sled::Tree,
     /// Singletons: the account record.
     pub meta: sled::Tree,

@@ -348,7 +348,7 @@ impl SyncDaemon {
             )
         };
         Ok(Self {
-            notices: notices::NoticeStore::new(settings.store.sync_notices.clone()),
+            notices: notices::NoticeStore::new(settings.store.clone()),
             notifier: notices::Notifier::new(notify, mailer),
             notices_waiting: std::sync::atomic::AtomicBool::new(false),
             stopping: std::sync::atomic::AtomicBool::new(false),

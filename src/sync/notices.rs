@@ -5,7 +5,7 @@
 use crate::config::NotifyConfig;
 use crate::esign::model::Environment;
 use crate::signing::mail::{MailError, Mailer};
-use crate::store::{get_json, put_json, StoreError};
+use crate::store::{get_json, put_json, Store, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -88,11 +88,17 @@ pub enum NotifyError {
 #[derive(Clone)]
 pub struct NoticeStore {
     tree: sled::Tree,
+    /// For flushes: through the store's flush group, never the tree's own (a flush must not
+    /// run beside a transaction; see `store`).
+    store: Store,
 }
 
 impl NoticeStore {
-    pub fn new(tree: sled::Tree) -> Self {
-        Self { tree }
+    pub fn new(store: Store) -> Self {
+        Self {
+            tree: store.sync_notices.clone(),
+            store,
+        }
     }
 
     /// Queues a notice unless this record and version was noticed already; true when new.
@@ -160,8 +166,7 @@ impl NoticeStore {
             });
             put_json(&self.tree, &notice.key(), &told)?;
         }
-        self.tree.flush()?;
-        Ok(())
+        self.store.flush_blocking()
     }
 
     /// Forgets delivered notices older than `before` (a record breaking again at the same
@@ -322,8 +327,8 @@ mod tests {
 
     #[test]
     fn each_record_version_is_told_once() {
-        let db = sled::Config::new().temporary(true).open().unwrap();
-        let store = NoticeStore::new(db.open_tree("n").unwrap());
+        let dir = tempfile::tempdir().unwrap();
+        let store = NoticeStore::new(Store::open(dir.path()).unwrap());
         assert!(store.raise(&notice("E7", "v1")).unwrap());
         assert!(!store.raise(&notice("E7", "v1")).unwrap(), "same version");
         assert!(store.raise(&notice("E8", "v1")).unwrap());
