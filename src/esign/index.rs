@@ -1,18 +1,19 @@
 //! Builds the listing index (envelopes by status, the count and time buckets of each list)
-//! once, for a store made before the index (or its current version) existed; from then on every write keeps it (see
+//! once, for a store made before the index existed, and adds the time buckets to an index of
+//! the first version (from its keys alone); from then on every write keeps it (see
 //! [`crate::store::listing`]), so opening a store never scans it again.
 
 use super::model::{Envelope, Environment};
 use super::Esign;
 use crate::ids::IdKind;
 use crate::store::{listing, StoreError};
-use std::collections::BTreeMap;
 
 impl Esign {
     /// Throws the listing index away and builds it again from the records (an operator's
     /// repair: `signbridge reindex`). Returns how many envelopes were indexed.
     pub fn rebuild_listing_index(&self) -> Result<u64, StoreError> {
         self.store.meta.remove(listing::BUILT)?;
+        self.store.meta.remove(listing::FIRST_VERSION)?;
         self.ensure_listing_index()
     }
 
@@ -21,13 +22,13 @@ impl Esign {
         if self.store.meta.get(listing::BUILT)?.is_some() {
             return Ok(0);
         }
-        let started = std::time::Instant::now();
-        // Whatever an older version left is thrown away: the index is made again whole.
-        self.store.listing.clear()?;
-        for older in listing::OLDER {
-            self.store.meta.remove(older)?;
+        if self.store.meta.get(listing::FIRST_VERSION)?.is_some() {
+            return self.add_time_buckets();
         }
-        let mut counts: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+        let started = std::time::Instant::now();
+        // Whatever was there is thrown away: the index is made again whole.
+        self.store.listing.clear()?;
+        let mut tally = listing::Tally::default();
         let mut batch = sled::Batch::default();
         let mut envelopes = 0u64;
         for environment in [Environment::Test, Environment::Live] {
@@ -42,7 +43,7 @@ impl Esign {
                     &[] as &[u8],
                 );
                 for list in ["envelopes".to_string(), format!("envelopes/{status}")] {
-                    count_in(&mut counts, name, &list, &envelope.id);
+                    tally.add(name, &list, &envelope.id);
                 }
                 envelopes += 1;
             }
@@ -51,15 +52,12 @@ impl Esign {
             for entry in self.store.documents.scan_prefix(&document_prefix) {
                 let (key, _) = entry?;
                 let id = String::from_utf8_lossy(&key[id_start..]);
-                count_in(&mut counts, name, "documents", &id);
+                tally.add(name, "documents", &id);
             }
         }
-        for (key, count) in counts {
-            batch.insert(key, &count.to_be_bytes());
-        }
         self.store.listing.apply_batch(batch)?;
-        self.store.meta.insert(listing::BUILT, &[1u8])?;
-        self.store.flush_blocking()?;
+        self.store.listing.apply_batch(tally.into_batch())?;
+        self.mark_built()?;
         tracing::info!(
             envelopes,
             millis = started.elapsed().as_millis() as u64,
@@ -67,14 +65,54 @@ impl Esign {
         );
         Ok(envelopes)
     }
-}
 
-/// Counts one entry of `id` into `list` as [`listing::count_in`] does in a transaction.
-fn count_in(counts: &mut BTreeMap<Vec<u8>, u64>, environment: &str, list: &str, id: &str) {
-    *counts
-        .entry(listing::count_key(environment, list))
-        .or_default() += 1;
-    for key in listing::bucket_keys(environment, list, id) {
-        *counts.entry(key).or_default() += 1;
+    /// Upgrades an index of the first version (envelopes by status and the counts, right, but
+    /// no time buckets): the buckets and counts are counted again from the status index's keys
+    /// and the documents' keys — no record is read, so a million envelopes take seconds, not
+    /// the minute a rebuild from the records takes.
+    fn add_time_buckets(&self) -> Result<u64, StoreError> {
+        let started = std::time::Instant::now();
+        let mut tally = listing::Tally::default();
+        let mut envelopes = 0u64;
+        for environment in [Environment::Test, Environment::Live] {
+            let name = environment.as_str();
+            let index_prefix = format!("s/{name}/");
+            for key in self.store.listing.scan_prefix(&index_prefix).keys() {
+                let key = key?;
+                let entry = String::from_utf8_lossy(&key[index_prefix.len()..]).into_owned();
+                let Some((status, id)) = entry.split_once('/') else {
+                    continue;
+                };
+                for list in ["envelopes".to_string(), format!("envelopes/{status}")] {
+                    tally.add(name, &list, id);
+                }
+                envelopes += 1;
+            }
+            let document_prefix = environment.prefix(IdKind::Document.prefix());
+            let id_start = document_prefix.len() - IdKind::Document.prefix().len();
+            for key in self.store.documents.scan_prefix(&document_prefix).keys() {
+                let key = key?;
+                tally.add(
+                    name,
+                    "documents",
+                    &String::from_utf8_lossy(&key[id_start..]),
+                );
+            }
+        }
+        self.store.listing.apply_batch(tally.into_batch())?;
+        self.mark_built()?;
+        tracing::info!(
+            envelopes,
+            millis = started.elapsed().as_millis() as u64,
+            "listing index upgraded: time buckets added"
+        );
+        Ok(envelopes)
+    }
+
+    /// Records that the current index is complete, and durably.
+    fn mark_built(&self) -> Result<(), StoreError> {
+        self.store.meta.remove(listing::FIRST_VERSION)?;
+        self.store.meta.insert(listing::BUILT, &[1u8])?;
+        self.store.flush_blocking()
     }
 }

@@ -67,8 +67,8 @@ fn bucket_key(environment: &str, list: &str, level: usize, prefix: &[u8]) -> Vec
     key
 }
 
-/// The keys of the buckets `id` counts in, one per level: (key, level, ULID prefix).
-pub fn bucket_keys(environment: &str, list: &str, id: &str) -> Vec<Vec<u8>> {
+/// The keys of the buckets `id` counts in, one per level, coarsest first.
+fn bucket_keys(environment: &str, list: &str, id: &str) -> Vec<Vec<u8>> {
     let part = ordered_part(id);
     LEVELS
         .iter()
@@ -77,6 +77,73 @@ pub fn bucket_keys(environment: &str, list: &str, id: &str) -> Vec<Vec<u8>> {
             bucket_key(environment, list, level, &part[..length.min(part.len())])
         })
         .collect()
+}
+
+/// Lists counted in memory, to write a whole index at once (building it from the records or
+/// upgrading an older one): entries are tallied per finest bucket, and the coarser buckets and
+/// the totals summed from those when written, so a million entries cost a million map updates,
+/// not eight million key allocations.
+#[derive(Default)]
+pub struct Tally {
+    lists: Vec<TalliedList>,
+}
+
+/// One list's entries in a [`Tally`]: (environment, list) and its finest buckets' counts.
+type TalliedList = ((String, String), std::collections::HashMap<Vec<u8>, u64>);
+
+impl Tally {
+    /// Counts one entry of `id` into `list`.
+    pub fn add(&mut self, environment: &str, list: &str, id: &str) {
+        let at = match self
+            .lists
+            .iter()
+            .position(|((e, l), _)| e == environment && l == list)
+        {
+            Some(at) => at,
+            None => {
+                self.lists.push((
+                    (environment.to_string(), list.to_string()),
+                    Default::default(),
+                ));
+                self.lists.len() - 1
+            }
+        };
+        let part = ordered_part(id);
+        let finest = &part[..LEVELS[LEVELS.len() - 1].min(part.len())];
+        let buckets = &mut self.lists[at].1;
+        match buckets.get_mut(finest) {
+            Some(count) => *count += 1,
+            None => {
+                buckets.insert(finest.to_vec(), 1);
+            }
+        }
+    }
+
+    /// The totals and buckets of every list counted, as writes.
+    pub fn into_batch(self) -> sled::Batch {
+        let mut batch = sled::Batch::default();
+        for ((environment, list), finest) in self.lists {
+            let mut counts: std::collections::BTreeMap<Vec<u8>, u64> = Default::default();
+            let mut total = 0;
+            for (prefix, count) in finest {
+                total += count;
+                for (level, &length) in LEVELS.iter().enumerate() {
+                    let key = bucket_key(
+                        &environment,
+                        &list,
+                        level,
+                        &prefix[..length.min(prefix.len())],
+                    );
+                    *counts.entry(key).or_default() += count;
+                }
+            }
+            batch.insert(count_key(&environment, &list), &total.to_be_bytes());
+            for (key, count) in counts {
+                batch.insert(key, &count.to_be_bytes());
+            }
+        }
+        batch
+    }
 }
 
 /// Counts `delta` entries of `id` into `list` (`envelopes`, `envelopes/{STATUS}`, `documents`):
@@ -183,8 +250,9 @@ pub fn count(tree: &sled::Tree, key: &[u8]) -> Result<u64, sled::Error> {
 
 /// Meta key saying the index was built (stores older than it are indexed once at open).
 pub const BUILT: &[u8] = b"listing_index_v2";
-/// The meta keys of older versions of the index, removed when it is rebuilt.
-pub const OLDER: &[&[u8]] = &[b"listing_index_v1"];
+/// Meta key of the index's first version (status index and counts, no time buckets): such an
+/// index gets its buckets added at open.
+pub const FIRST_VERSION: &[u8] = b"listing_index_v1";
 
 /// A page of a key range, newest (greatest key) first: the entries under `prefix`, before
 /// `before` when given (a cursor: the key of the last item of the previous page), past the
@@ -289,5 +357,21 @@ mod tests {
             let (key, value) = entry.unwrap();
             assert_ne!(decode(Some(value)), 0, "{}", String::from_utf8_lossy(&key));
         }
+
+        // Counted in bulk (building or upgrading the index), the same counts and buckets.
+        let mut tally = Tally::default();
+        for entry in tree.scan_prefix(b"test/").keys() {
+            let key = entry.unwrap();
+            tally.add("test", "envelopes", std::str::from_utf8(&key[5..]).unwrap());
+        }
+        let bulk = db.open_tree("bulk").unwrap();
+        bulk.apply_batch(tally.into_batch()).unwrap();
+        let counts = |t: &sled::Tree| -> Vec<(sled::IVec, sled::IVec)> {
+            t.iter()
+                .map(Result::unwrap)
+                .filter(|(k, _)| k.starts_with(b"b/") || k.starts_with(b"c/"))
+                .collect()
+        };
+        assert_eq!(counts(&bulk), counts(&tree));
     }
 }

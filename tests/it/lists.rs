@@ -163,6 +163,37 @@ async fn lists_answer_from_the_index_exactly_as_the_records_say_through_kill_9_a
     server.start_again().await;
     check_lists(&server, &expected).await;
     check_documents(&server).await;
+
+    // An index of the first version (no time buckets, its own meta key) gets its buckets at
+    // open, counted from its keys, and answers the same.
+    server.terminate();
+    {
+        let store = signbridge::store::Store::open(&data_dir).unwrap();
+        let buckets: Vec<_> = store
+            .listing
+            .scan_prefix(b"b/")
+            .keys()
+            .map(Result::unwrap)
+            .collect();
+        assert!(!buckets.is_empty());
+        for key in buckets {
+            store.listing.remove(key).unwrap();
+        }
+        store.meta.remove(b"listing_index_v2").unwrap().unwrap();
+        store.meta.insert(b"listing_index_v1", &[1u8]).unwrap();
+        store.flush_blocking().unwrap();
+    }
+    server.start_again().await;
+    check_lists(&server, &expected).await;
+    check_documents(&server).await;
+    server.terminate();
+    {
+        let store = signbridge::store::Store::open(&data_dir).unwrap();
+        assert!(store.meta.get(b"listing_index_v2").unwrap().is_some());
+        assert!(store.meta.get(b"listing_index_v1").unwrap().is_none());
+        assert!(store.listing.scan_prefix(b"b/").next().is_some());
+    }
+    server.start_again().await;
     // A cursor that is not an envelope id is a 400.
     expect_error(
         server
