@@ -12,9 +12,12 @@
 //!   and requests unanswered after 5 s count as errors; they are then listed by kind, with the
 //!   first body of each. p50/p99 are over the successful requests.
 //!
-//! Scenarios: `GET /envelopes/{id}` and `POST /envelopes` (signbridge; the same small JSON body
-//! each time, no `Idempotency-Key`, so every request creates and flushes an envelope), then
-//! `GET baseline` and `POST baseline` (minimal axum).
+//! Scenarios: `GET /envelopes/{id}` of one envelope (what a client polling its envelope does;
+//! signbridge answers it from its memo of rendered envelopes after checking the stored bytes),
+//! `GET, spread over ids` (8,192 envelopes read in turn, twice what the memo holds, so most
+//! reads decode and render), `POST /envelopes` (the same small JSON body each time, no
+//! `Idempotency-Key`, so every request creates and flushes an envelope), then `GET baseline` and
+//! `POST baseline` (minimal axum).
 //!
 //! signbridge, the baseline server and the load generator each run on their own tokio
 //! multi-thread runtime (one worker thread per core each) in this one process, so a server whose
@@ -50,6 +53,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// Envelopes the spread GET scenario reads in turn: twice what signbridge keeps rendered (its
+/// `RENDERED_ENVELOPES`), so most reads decode and render the envelope again.
+const SPREAD_ENVELOPES: usize = 8192;
 /// A request unanswered this long counts as an error (and frees its worker).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Builds one request of a scenario.
@@ -59,6 +65,8 @@ type MakeRequest = Arc<dyn Fn(&reqwest::Client) -> reqwest::RequestBuilder + Sen
 #[derive(Debug, Clone, Copy)]
 struct Plan {
     concurrency: usize,
+    /// How many envelopes the spread GET scenario reads in turn.
+    spread: usize,
     warm_up: Duration,
     measure: Duration,
 }
@@ -69,6 +77,7 @@ impl Plan {
         if !bench_mode {
             return Plan {
                 concurrency: 4,
+                spread: 16,
                 warm_up: Duration::from_millis(100),
                 measure: Duration::from_millis(300),
             };
@@ -77,6 +86,7 @@ impl Plan {
         let seconds = env_number("BENCH_SECONDS", 5.0).max(0.1);
         Plan {
             concurrency,
+            spread: SPREAD_ENVELOPES,
             warm_up: Duration::from_secs(1),
             measure: Duration::from_secs_f64(seconds),
         }
@@ -186,11 +196,25 @@ async fn drive(plan: Plan, signbridge: SocketAddr, baseline: SocketAddr, key: St
     );
     let envelope = create_envelope(&client, &api, &key, envelope_body.clone()).await;
 
+    let spread = create_envelopes(&client, &api, &key, &envelope_body, plan).await;
+
     let scenarios: Vec<(&str, MakeRequest)> = vec![
         ("GET /envelopes/{id}", {
             let url = format!("{api}/envelopes/{envelope}");
             let key = key.clone();
             Arc::new(move |client: &reqwest::Client| client.get(&url).bearer_auth(&key))
+        }),
+        ("GET, spread over ids", {
+            let urls: Vec<String> = spread
+                .iter()
+                .map(|id| format!("{api}/envelopes/{id}"))
+                .collect();
+            let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let key = key.clone();
+            Arc::new(move |client: &reqwest::Client| {
+                let turn = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                client.get(&urls[turn % urls.len()]).bearer_auth(&key)
+            })
         }),
         ("POST /envelopes", {
             let url = format!("{api}/envelopes");
@@ -450,6 +474,39 @@ async fn create_envelope(client: &reqwest::Client, api: &str, key: &str, body: B
         .expect("create the envelope");
     let body = expect_created(response, "create the envelope").await;
     body["id"].as_str().expect("envelope id").to_string()
+}
+
+/// Creates `plan.spread` envelopes, `plan.concurrency` at a time, and returns their ids.
+async fn create_envelopes(
+    client: &reqwest::Client,
+    api: &str,
+    key: &str,
+    body: &Bytes,
+    plan: Plan,
+) -> Vec<String> {
+    let mut workers = tokio::task::JoinSet::new();
+    for worker in 0..plan.concurrency {
+        let count = (plan.spread + plan.concurrency - 1 - worker) / plan.concurrency;
+        let (client, api, key, body) = (
+            client.clone(),
+            api.to_string(),
+            key.to_string(),
+            body.clone(),
+        );
+        workers.spawn(async move {
+            let mut ids = Vec::with_capacity(count);
+            for _ in 0..count {
+                ids.push(create_envelope(&client, &api, &key, body.clone()).await);
+            }
+            ids
+        });
+    }
+    let mut ids = Vec::with_capacity(plan.spread);
+    while let Some(batch) = workers.join_next().await {
+        ids.extend(batch.expect("creating worker"));
+    }
+    assert_eq!(ids.len(), plan.spread);
+    ids
 }
 
 async fn expect_created(response: reqwest::Response, what: &str) -> Value {

@@ -121,9 +121,10 @@ pub async fn get_envelope(
     State(state): State<AppState>,
     caller: Caller,
     ApiPath(id): ApiPath,
-) -> Result<Json<EnvelopeView>, ApiError> {
+) -> Result<Response, ApiError> {
     let environment = caller.require(Scope::EnvelopesRead)?.environment;
-    Ok(Json(state.esign.get_envelope(environment, &id)?))
+    let body = state.esign.envelope_json(environment, &id)?;
+    Ok(super::json_body(body))
 }
 
 #[utoipa::path(patch, path = "/envelopes/{id}", tag = "envelopes", params(("id" = String, Path)),

@@ -93,6 +93,18 @@ pub struct ErrorBody {
     pub details: Option<Vec<crate::esign::FieldIssue>>,
 }
 
+/// `200 OK` with a body that is JSON already (as `axum::Json` would have answered it).
+pub fn json_body(body: bytes::Bytes) -> Response {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
 /// `201 Created` with the new object and its `Location`.
 pub fn created(location: &str, body: impl Serialize) -> Response {
     let mut response = (StatusCode::CREATED, axum::Json(body)).into_response();
@@ -105,19 +117,22 @@ pub fn created(location: &str, body: impl Serialize) -> Response {
 }
 
 /// Runs a domain write off the async threads, then makes it durable before the caller answers.
+/// The write and its flush run on the same blocking thread: one hand-off per request, not two.
 pub async fn run_write<T: Send + 'static>(
     state: &AppState,
     work: impl FnOnce(&Esign) -> Result<T, EsignError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let esign = state.esign.clone();
-    let result = tokio::task::spawn_blocking(move || work(&esign))
-        .await
-        .map_err(|_| ApiError::internal())??;
-    state.esign.store().flush().await.map_err(|err| {
-        tracing::error!(error = %err, "flush failed");
-        ApiError::internal()
-    })?;
-    Ok(result)
+    tokio::task::spawn_blocking(move || {
+        let value = work(&esign)?;
+        esign.store().flush_blocking().map_err(|err| {
+            tracing::error!(error = %err, "flush failed");
+            ApiError::internal()
+        })?;
+        Ok(value)
+    })
+    .await
+    .map_err(|_| ApiError::internal())?
 }
 
 /// The resource routes behind authentication, rate limit and idempotency.

@@ -739,12 +739,29 @@ impl Esign {
         })
     }
 
-    pub fn get_envelope(
+    /// `GET /envelopes/{id}`: the envelope's view as JSON. The rendering is reused while the
+    /// stored envelope is byte for byte the one it was made from (see [`crate::store::Memo`]).
+    pub fn envelope_json(
         &self,
         environment: Environment,
         id: &str,
-    ) -> Result<EnvelopeView, EsignError> {
-        Ok(self.view(&self.load_envelope(environment, id)?))
+    ) -> Result<bytes::Bytes, EsignError> {
+        let location = env_key(environment, id);
+        let stored = self
+            .store
+            .envelopes
+            .get(&location)
+            .map_err(StoreError::from)?
+            .ok_or_else(|| EsignError::NotFound {
+                kind: "envelope",
+                id: id.to_string(),
+            })?;
+        self.rendered_envelopes
+            .get_or_make(&location, &stored, |bytes| {
+                let envelope: Envelope = crate::store::decode(bytes)?;
+                Ok::<_, StoreError>(bytes::Bytes::from(encode(&self.view(&envelope))?))
+            })
+            .map_err(EsignError::from)
     }
 
     /// Newest first, optionally only one status.

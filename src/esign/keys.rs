@@ -230,10 +230,17 @@ impl Esign {
             .get(hash)
             .map_err(|_| AuthFailure::Unknown)?
             .ok_or(AuthFailure::Unknown)?;
-        let mut key: ApiKey = get_json(&self.store.keys, &location)
+        let stored = self
+            .store
+            .keys
+            .get(&location)
             .ok()
             .flatten()
             .ok_or(AuthFailure::Unknown)?;
+        let mut key: ApiKey = self
+            .decoded_keys
+            .get_or_make(&location, &stored, |bytes| crate::store::decode(bytes))
+            .map_err(|_| AuthFailure::Unknown)?;
         let stored = hex::decode(&key.secret_sha256).map_err(|_| AuthFailure::Unknown)?;
         if !bool::from(stored.as_slice().ct_eq(&hash[..])) {
             return Err(AuthFailure::Unknown);

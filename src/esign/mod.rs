@@ -108,6 +108,11 @@ pub struct Limits {
 }
 
 /// The e-signature service: what the API handlers call.
+/// How many rendered envelopes are kept (a few KiB each): the ones integrations poll.
+const RENDERED_ENVELOPES: usize = 4096;
+/// How many decoded API keys are kept.
+const DECODED_KEYS: usize = 1024;
+
 pub struct Esign {
     store: Store,
     clock: SharedClock,
@@ -128,6 +133,10 @@ pub struct Esign {
     logo: Option<logo::Logo>,
     /// An SMS provider is configured, so live envelopes may ask for SMS codes.
     sms_live: std::sync::atomic::AtomicBool,
+    /// `GET /envelopes/{id}` bodies, reused while the stored envelope is unchanged.
+    rendered_envelopes: crate::store::Memo<bytes::Bytes>,
+    /// Decoded API keys, reused while the stored key record is unchanged.
+    decoded_keys: crate::store::Memo<model::ApiKey>,
 }
 
 impl Esign {
@@ -155,6 +164,8 @@ impl Esign {
             page_images: page_view::PageImages::new(data_dir.join("pages")),
             logo: None,
             sms_live: std::sync::atomic::AtomicBool::new(false),
+            rendered_envelopes: crate::store::Memo::new(RENDERED_ENVELOPES),
+            decoded_keys: crate::store::Memo::new(DECODED_KEYS),
         };
         let _ = esign.ensure_listing_index()?;
         Ok(esign)

@@ -18,8 +18,10 @@ pub mod backup;
 mod blobs;
 pub mod idempotency;
 pub mod listing;
+mod memo;
 
 pub use blobs::{sha256_hex as sha256_hex_of, BlobStore};
+pub use memo::Memo;
 
 use serde::{de::DeserializeOwned, Serialize};
 use sled::transaction::ConflictableTransactionResult;
