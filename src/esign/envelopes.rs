@@ -739,6 +739,15 @@ impl Esign {
         })
     }
 
+    /// The caller's view of one envelope (what [`Esign::envelope_json`] renders).
+    pub fn get_envelope(
+        &self,
+        environment: Environment,
+        id: &str,
+    ) -> Result<EnvelopeView, EsignError> {
+        Ok(self.view(&self.load_envelope(environment, id)?))
+    }
+
     /// `GET /envelopes/{id}`: the envelope's view as JSON. The rendering is reused while the
     /// stored envelope is byte for byte the one it was made from (see [`crate::store::Memo`]).
     pub fn envelope_json(

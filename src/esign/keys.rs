@@ -239,7 +239,7 @@ impl Esign {
             .ok_or(AuthFailure::Unknown)?;
         let mut key: ApiKey = self
             .decoded_keys
-            .get_or_make(&location, &stored, |bytes| crate::store::decode(bytes))
+            .get_or_make(&location, &stored, crate::store::decode)
             .map_err(|_| AuthFailure::Unknown)?;
         let stored = hex::decode(&key.secret_sha256).map_err(|_| AuthFailure::Unknown)?;
         if !bool::from(stored.as_slice().ct_eq(&hash[..])) {
