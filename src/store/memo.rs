@@ -46,7 +46,9 @@ impl<T: Clone> Memo<T> {
                 entries.remove(&victim);
             }
         }
-        entries.insert(key.to_vec(), (stored.clone(), value.clone()));
+        // A copy of the bytes: what sled hands out may be a slice of a whole node's buffer,
+        // which the memo would otherwise keep alive.
+        entries.insert(key.to_vec(), (sled::IVec::from(&stored[..]), value.clone()));
         Ok(value)
     }
 
