@@ -590,9 +590,3 @@ fn ensure_bootstrap_key(esign: &Esign, data_dir: &Path) -> Result<(), StoreError
     tracing::info!(path = %path.display(), "created a test API key for first use; read it from this file");
     Ok(())
 }
-
-/// The allocator of every binary built on this crate (server, tests, benches): mimalloc's
-/// per-thread heaps instead of glibc's locked arenas, which the request path contended on (see
-/// ARCHITECTURE.md, "Performance").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
