@@ -794,7 +794,7 @@ impl Esign {
                 kind: IdKind::Envelope.prefix(),
             },
             Some(status) => {
-                status_list = format!("envelopes/{}", status.as_str());
+                status_list = listing::status_list(status.as_str());
                 listing::ListSource {
                     listing: &self.store.listing,
                     environment: env_name,
@@ -828,10 +828,9 @@ impl Esign {
                 }
             }
         }
-        let page = Page { items, total };
         Ok(Page {
-            items: page.items.iter().map(|e| self.view(e)).collect(),
-            total: page.total,
+            items: items.iter().map(|e| self.view(e)).collect(),
+            total,
         })
     }
 
@@ -988,7 +987,7 @@ impl Esign {
                         let env_name = environment.as_str();
                         let status = current.status.as_str();
                         listing_tree.remove(listing::status_key(env_name, status, id))?;
-                        for list in ["envelopes".to_string(), format!("envelopes/{status}")] {
+                        for list in listing::envelope_lists(status) {
                             listing::count_in(listing_tree, env_name, &list, id, -1)?;
                         }
                         for key in &usage {

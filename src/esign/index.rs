@@ -42,18 +42,12 @@ impl Esign {
                     listing::status_key(name, status, &envelope.id),
                     &[] as &[u8],
                 );
-                for list in ["envelopes".to_string(), format!("envelopes/{status}")] {
+                for list in listing::envelope_lists(status) {
                     tally.add(name, &list, &envelope.id);
                 }
                 envelopes += 1;
             }
-            let document_prefix = environment.prefix(IdKind::Document.prefix());
-            let id_start = document_prefix.len() - IdKind::Document.prefix().len();
-            for entry in self.store.documents.scan_prefix(&document_prefix) {
-                let (key, _) = entry?;
-                let id = String::from_utf8_lossy(&key[id_start..]);
-                tally.add(name, "documents", &id);
-            }
+            self.tally_documents(&mut tally, environment)?;
         }
         self.store.listing.apply_batch(batch)?;
         self.store.listing.apply_batch(tally.into_batch())?;
@@ -83,21 +77,12 @@ impl Esign {
                 let Some((status, id)) = entry.split_once('/') else {
                     continue;
                 };
-                for list in ["envelopes".to_string(), format!("envelopes/{status}")] {
+                for list in listing::envelope_lists(status) {
                     tally.add(name, &list, id);
                 }
                 envelopes += 1;
             }
-            let document_prefix = environment.prefix(IdKind::Document.prefix());
-            let id_start = document_prefix.len() - IdKind::Document.prefix().len();
-            for key in self.store.documents.scan_prefix(&document_prefix).keys() {
-                let key = key?;
-                tally.add(
-                    name,
-                    "documents",
-                    &String::from_utf8_lossy(&key[id_start..]),
-                );
-            }
+            self.tally_documents(&mut tally, environment)?;
         }
         self.store.listing.apply_batch(tally.into_batch())?;
         self.mark_built()?;
@@ -107,6 +92,22 @@ impl Esign {
             "listing index upgraded: time buckets added"
         );
         Ok(envelopes)
+    }
+
+    /// Counts an environment's documents into the `documents` list, from their keys alone.
+    fn tally_documents(
+        &self,
+        tally: &mut listing::Tally,
+        environment: Environment,
+    ) -> Result<(), StoreError> {
+        let document_prefix = environment.prefix(IdKind::Document.prefix());
+        let id_start = document_prefix.len() - IdKind::Document.prefix().len();
+        for key in self.store.documents.scan_prefix(&document_prefix).keys() {
+            let key = key?;
+            let id = String::from_utf8_lossy(&key[id_start..]);
+            tally.add(environment.as_str(), "documents", &id);
+        }
+        Ok(())
     }
 
     /// Records that the current index is complete, and durably.

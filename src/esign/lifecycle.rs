@@ -354,11 +354,11 @@ impl Esign {
                 old_status.map(|old| {
                     (
                         listing::status_key(env_name, old.as_str(), &envelope_id),
-                        format!("envelopes/{}", old.as_str()),
+                        listing::status_list(old.as_str()),
                     )
                 }),
                 listing::status_key(env_name, new_status.as_str(), &envelope_id),
-                format!("envelopes/{}", new_status.as_str()),
+                listing::status_list(new_status.as_str()),
             )
         });
         let env_prefix_len = environment.prefix("").len();

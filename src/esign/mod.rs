@@ -107,12 +107,12 @@ pub struct Limits {
     pub max_document_bytes: usize,
 }
 
-/// The e-signature service: what the API handlers call.
 /// How many rendered envelopes are kept (a few KiB each): the ones integrations poll.
 const RENDERED_ENVELOPES: usize = 4096;
 /// How many decoded API keys are kept.
 const DECODED_KEYS: usize = 1024;
 
+/// The e-signature service: what the API handlers call.
 pub struct Esign {
     store: Store,
     clock: SharedClock,

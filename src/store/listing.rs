@@ -37,6 +37,16 @@ fn decode(bytes: Option<sled::IVec>) -> u64 {
         .unwrap_or(0)
 }
 
+/// The list of envelopes in one status (`envelopes/{STATUS}`).
+pub fn status_list(status: &str) -> String {
+    format!("envelopes/{status}")
+}
+
+/// The two lists an envelope in `status` counts in: all envelopes, and its status's.
+pub fn envelope_lists(status: &str) -> [String; 2] {
+    ["envelopes".to_string(), status_list(status)]
+}
+
 /// Adds `delta` to a count inside a transaction; a count that reaches zero is removed.
 pub fn adjust<E>(
     tree: &TransactionalTree,

@@ -56,14 +56,9 @@ impl<T: Clone> Memo<T> {
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// How many records the memo holds now.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         self.lock().len()
-    }
-
-    /// Whether the memo holds nothing.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -102,7 +97,7 @@ mod tests {
         assert!(memo
             .get_or_make(b"bad", &stored, |_| Err::<u32, &str>("no"))
             .is_err());
-        assert!(memo.is_empty());
+        assert_eq!(memo.len(), 0);
         for key in 0u32..10 {
             let value = memo
                 .get_or_make(&key.to_be_bytes(), &stored, |_| Ok::<u32, ()>(key))
