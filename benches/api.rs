@@ -34,7 +34,8 @@
 //! ```
 //!
 //! `BENCH_CONCURRENCY` (default 32) is the number of workers, `BENCH_SECONDS` (default 5) the
-//! measured time per scenario; each scenario is preceded by a 1 s warm-up that is not counted.
+//! measured time per scenario, `BENCH_ONLY` (e.g. `POST`) runs only the scenarios whose name
+//! holds it; each scenario is preceded by a 1 s warm-up that is not counted.
 //! Run without `--bench` (as `cargo test --all-targets` does), it only makes a short smoke run.
 
 #[path = "../tests/it/common/mod.rs"]
@@ -67,6 +68,8 @@ struct Plan {
     concurrency: usize,
     /// How many envelopes the spread GET scenario reads in turn.
     spread: usize,
+    /// Only the scenarios whose name contains this (all when empty): `BENCH_ONLY`.
+    only: &'static str,
     warm_up: Duration,
     measure: Duration,
 }
@@ -78,6 +81,7 @@ impl Plan {
             return Plan {
                 concurrency: 4,
                 spread: 16,
+                only: "",
                 warm_up: Duration::from_millis(100),
                 measure: Duration::from_millis(300),
             };
@@ -87,6 +91,7 @@ impl Plan {
         Plan {
             concurrency,
             spread: SPREAD_ENVELOPES,
+            only: std::env::var("BENCH_ONLY").unwrap_or_default().leak(),
             warm_up: Duration::from_secs(1),
             measure: Duration::from_secs_f64(seconds),
         }
@@ -196,7 +201,11 @@ async fn drive(plan: Plan, signbridge: SocketAddr, baseline: SocketAddr, key: St
     );
     let envelope = create_envelope(&client, &api, &key, envelope_body.clone()).await;
 
-    let spread = create_envelopes(&client, &api, &key, &envelope_body, plan).await;
+    let spread = if "GET, spread over ids".contains(plan.only) {
+        create_envelopes(&client, &api, &key, &envelope_body, plan).await
+    } else {
+        Vec::new()
+    };
 
     let scenarios: Vec<(&str, MakeRequest)> = vec![
         ("GET /envelopes/{id}", {
@@ -252,6 +261,9 @@ async fn drive(plan: Plan, signbridge: SocketAddr, baseline: SocketAddr, key: St
     let mut failures = Vec::new();
     let mut creates_per_second = None;
     for (name, make) in scenarios {
+        if !name.contains(plan.only) {
+            continue;
+        }
         let outcome = measure(&client, make, plan).await;
         let errors = outcome.error_count();
         let mut latencies = outcome.latencies;

@@ -2,17 +2,19 @@
 //!
 //! The durability rule: whatever a response acknowledges is on disk before the response goes
 //! out — callers `flush().await` after writing, and blobs are fsynced (file and folder) before
-//! their record is written. Records in several trees that change together are written in one
-//! sled transaction.
+//! their record is written. A flush ends with an fsync of sled's files ([`SledFiles`]): sled's
+//! own flush only writes its log out, which survives a killed process but not a power cut.
+//! Records in several trees that change together are written in one sled transaction.
 //!
 //! Writers are serialised: sled 0.34 deadlocks when a multi-tree transaction waits for its
 //! global write lock while a flush holds the read side waiting for the log to become stable
 //! (seen under 32 concurrent clients). So every transaction and every flush takes one writer
 //! mutex; plain reads and single-key inserts stay concurrent. sled's lock is process-wide (a
 //! static), so ours is too: two stores in one process (tests) would otherwise still deadlock.
-//! Flushes are grouped (see [`FlushGroup`]): the one flush under way holds the writer mutex as
-//! before, and the writers that ask meanwhile share the next one instead of each taking its
-//! own turn — the deadlock rule is unchanged (a flush still never overlaps a transaction).
+//! Flushes are grouped (see [`FlushGroup`]): the one flush under way holds the writer mutex
+//! while sled writes its log out, and the writers that ask meanwhile share the next one instead
+//! of each taking its own turn — the deadlock rule is unchanged (sled's flush never overlaps a
+//! transaction). The fsync that follows runs outside the mutex: it takes no sled lock.
 
 pub mod backup;
 mod blobs;
@@ -60,6 +62,8 @@ pub struct Store {
     db: sled::Db,
     /// Concurrent writers share flushes (group commit).
     flushes: std::sync::Arc<FlushGroup>,
+    /// sled's files, for a flush to fsync (see [`SledFiles`]).
+    sled_files: std::sync::Arc<SledFiles>,
     /// `{env}/{key_id}` → `ApiKey`
     pub keys: sled::Tree,
     /// SHA-256 of a key secret → `{env}/{key_id}`
@@ -129,6 +133,10 @@ pub struct Store {
 /// each. A flush makes durable every write completed before it started; a writer's `target`
 /// is the first flush to start after it asked, so it is never acknowledged by a flush that may
 /// have begun before its write.
+///
+/// A flush has two steps: sled's own `flush` (it writes its log out; under the writer mutex,
+/// see the module docs), then [`SledFiles::sync`] (fsync; outside the mutex, so the next
+/// group's transactions run while the disk syncs).
 #[derive(Default)]
 struct FlushGroup {
     state: Mutex<FlushState>,
@@ -146,7 +154,7 @@ struct FlushState {
 }
 
 impl FlushGroup {
-    fn flush(&self, db: &sled::Db) -> Result<(), StoreError> {
+    fn flush(&self, db: &sled::Db, files: &SledFiles) -> Result<(), StoreError> {
         let lock = || self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut state = lock();
         let target = state.started + 1;
@@ -165,8 +173,9 @@ impl FlushGroup {
                 drop(state);
                 let outcome = {
                     let _writer = writer();
-                    db.flush()
-                };
+                    db.flush().map_err(StoreError::from)
+                }
+                .and_then(|_| Ok(files.sync()?));
                 state = lock();
                 state.running = false;
                 state.finished = number;
@@ -180,6 +189,68 @@ impl FlushGroup {
             }
             state = self.done.wait(state).unwrap_or_else(|p| p.into_inner());
         }
+    }
+}
+
+/// What a flush must fsync beyond sled's own write-out. sled 0.34's `flush` writes its log with
+/// `sync_file_range`, which waits for the pages to be written but neither flushes the disk's
+/// write cache nor makes the file's new length durable; and it writes a value over its blob
+/// threshold (about 128 KiB) into a file of its own that it never fsyncs. Enough for a killed
+/// process, not for a power cut — so every flush ends with an fsync of the log, of the blob
+/// files not synced yet and, when there are any, of their folder.
+struct SledFiles {
+    log: std::fs::File,
+    blob_dir: PathBuf,
+    /// Blob files already fsynced, with the length they had then (sled writes each once, but
+    /// one seen while still being written is synced again at its full length).
+    synced_blobs: Mutex<std::collections::HashMap<std::ffi::OsString, u64>>,
+}
+
+impl SledFiles {
+    fn open(db_path: &Path) -> std::io::Result<Self> {
+        let log = std::fs::File::open(db_path.join("db"))?;
+        // sled creates its files at the first open; their folder entries become durable here.
+        std::fs::File::open(db_path)?.sync_all()?;
+        Ok(Self {
+            log,
+            blob_dir: db_path.join("blobs"),
+            synced_blobs: Mutex::default(),
+        })
+    }
+
+    fn sync(&self) -> std::io::Result<()> {
+        use std::io::ErrorKind::NotFound;
+        self.log.sync_data()?;
+        let entries = match std::fs::read_dir(&self.blob_dir) {
+            Err(err) if err.kind() == NotFound => return Ok(()),
+            other => other?,
+        };
+        let mut synced = self.synced_blobs.lock().unwrap_or_else(|p| p.into_inner());
+        let mut present = std::collections::HashSet::new();
+        let mut new_files = false;
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            // sled removes blob files it no longer needs, possibly while this runs.
+            let length = match entry.metadata() {
+                Err(err) if err.kind() == NotFound => continue,
+                other => other?.len(),
+            };
+            present.insert(name.clone());
+            if synced.get(&name) != Some(&length) {
+                match std::fs::File::open(entry.path()) {
+                    Err(err) if err.kind() == NotFound => continue,
+                    other => other?.sync_data()?,
+                }
+                synced.insert(name, length);
+                new_files = true;
+            }
+        }
+        synced.retain(|name, _| present.contains(name));
+        if new_files {
+            std::fs::File::open(&self.blob_dir)?.sync_all()?;
+        }
+        Ok(())
     }
 }
 
@@ -238,6 +309,7 @@ impl Store {
             sync_updates: db.open_tree("sync_updates")?,
             sync_notices: db.open_tree("sync_notices")?,
             blobs: BlobStore::open(data_dir.join("blobs"))?,
+            sled_files: std::sync::Arc::new(SledFiles::open(&db_path)?),
             db,
             flushes: Default::default(),
         })
@@ -266,7 +338,7 @@ impl Store {
 
     /// Same as [`Store::flush`], for synchronous callers (CLI, shutdown).
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.flushes.flush(&self.db)
+        self.flushes.flush(&self.db, &self.sled_files)
     }
 }
 
@@ -500,6 +572,36 @@ mod tests {
         drop(store);
         let reopened = Store::open(dir.path()).unwrap();
         assert_eq!(reopened.meta.scan_prefix(b"g/").count(), 320);
+    }
+
+    /// sled puts a value over its blob threshold in a file of its own and never fsyncs it; a
+    /// flush does, and remembers it at its length.
+    #[test]
+    fn a_flush_fsyncs_the_blob_files_sled_leaves_unsynced() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let large = vec![7u8; 600 * 1024];
+        store.meta.insert(b"large", large.as_slice()).unwrap();
+        store.flush_blocking().unwrap();
+        let blob_dir = dir.path().join("db").join("blobs");
+        let files: Vec<(std::ffi::OsString, u64)> = std::fs::read_dir(&blob_dir)
+            .unwrap()
+            .map(|entry| {
+                let entry = entry.unwrap();
+                (entry.file_name(), entry.metadata().unwrap().len())
+            })
+            .collect();
+        assert!(
+            !files.is_empty(),
+            "sled wrote no blob file for a 600 KiB value"
+        );
+        let synced = store.sled_files.synced_blobs.lock().unwrap().clone();
+        for (name, length) in &files {
+            assert_eq!(synced.get(name), Some(length), "{name:?} not synced");
+        }
+        drop(store);
+        let reopened = Store::open(dir.path()).unwrap();
+        assert_eq!(reopened.meta.get(b"large").unwrap().unwrap(), large);
     }
 
     #[test]
