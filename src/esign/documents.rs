@@ -140,7 +140,15 @@ impl Esign {
         let record = encode(&document)?;
         let location = env_key(environment, &document.id);
         let env_name = environment.as_str();
-        self.store.transaction(
+        let turn = self.store.writer_turn();
+        match turn.require_blobs([document.sha256.as_str()]) {
+            // A deletion of a document with the same content released the blob just stored.
+            Err(StoreError::BlobReleased(_)) => {
+                self.store.blobs.put(&prepared.pdf)?;
+            }
+            other => other?,
+        }
+        turn.transaction(
             (
                 &self.store.documents,
                 &self.store.blob_refs,
@@ -246,6 +254,9 @@ impl Esign {
     /// `DELETE /documents/{id}`: refused (409) while an envelope that left draft uses it; drafts
     /// that reference it keep the reference and will be refused at send.
     pub fn delete_document(&self, environment: Environment, id: &str) -> Result<(), EsignError> {
+        // In one writer turn: no envelope can start using the document, or be sent, between
+        // the usage check and the deletion, nor count a new user of the blob before its release.
+        let turn = self.store.writer_turn();
         let document = self.get_document(environment, id)?;
         let usage_prefix = env_key(environment, &format!("{id}/"));
         let mut usage_keys = Vec::new();
@@ -269,7 +280,7 @@ impl Esign {
         }
         let location = env_key(environment, id);
         let env_name = environment.as_str();
-        let remaining = self.store.transaction(
+        let remaining = turn.transaction(
             (
                 &self.store.documents,
                 &self.store.document_usage,
@@ -277,9 +288,8 @@ impl Esign {
                 &self.store.listing,
             ),
             |(documents, usage, refs, listing_tree)| {
-                if documents.remove(location.as_slice())?.is_some() {
-                    listing::count_in(listing_tree, env_name, "documents", id, -1)?;
-                }
+                documents.remove(location.as_slice())?;
+                listing::count_in(listing_tree, env_name, "documents", id, -1)?;
                 for key in &usage_keys {
                     usage.remove(key)?;
                 }
@@ -287,7 +297,7 @@ impl Esign {
             },
         )?;
         if remaining == 0 {
-            self.store.blobs.remove(&document.sha256)?;
+            turn.release_blob(&document.sha256)?;
         }
         Ok(())
     }

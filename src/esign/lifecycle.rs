@@ -159,6 +159,12 @@ pub(super) fn changed_underneath(err: StoreError) -> EsignError {
                 "the envelope changed while this request was being handled; reload it and try again"
                     .into(),
         },
+        StoreError::Gone(document_id) => EsignError::Conflict {
+            code: "document_missing",
+            message: format!(
+                "document {document_id} was deleted while this request was being handled; update the envelope's documentIds"
+            ),
+        },
         other => EsignError::Store(other),
     }
 }
@@ -339,6 +345,21 @@ impl Esign {
                 })
                 .collect()
         };
+        // An envelope sent out of draft needs its documents: a deletion that passed its usage check
+        // while this change was decided must not leave a sent envelope without them (checked in
+        // the transaction; the deletion's check and commit share one writer turn).
+        let leaves_draft = previous.is_none_or(|p| p.status == EnvelopeStatus::Draft)
+            && envelope.status.is_in_flight();
+        let needed_documents: Vec<Vec<u8>> = if leaves_draft {
+            envelope
+                .documents
+                .iter()
+                .map(|d| env_key(environment, &d.id))
+                .filter(|key| !new_documents.iter().any(|(new, _, _)| new == key))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let old_usage = previous.map(usage).unwrap_or_default();
         let old_tokens = previous.map(tokens).unwrap_or_default();
         let new_usage = usage(&envelope);
@@ -362,103 +383,115 @@ impl Esign {
             )
         });
         let env_prefix_len = environment.prefix("").len();
-        self.store
-            .transaction(
-                (
-                    &self.store.envelopes,
-                    &self.store.document_usage,
-                    &self.store.sign_tokens,
-                    &self.store.documents,
-                    &self.store.blob_refs,
-                    &self.store.creation_keys,
-                    &self.store.events,
-                    &self.store.mail_outbox,
-                    &self.store.in_flight,
-                    &self.store.event_outbox,
-                    &self.store.listing,
-                ),
-                |(
-                    envelopes,
-                    usage_tree,
-                    token_tree,
-                    documents,
-                    refs,
-                    creation_keys,
-                    event_tree,
-                    outbox,
-                    in_flight_tree,
-                    notices,
-                    listing_tree,
-                )| {
-                    expect_version(envelopes, &location, expected_version)?;
-                    if let Some((old, new_key, new_list)) = &status_change {
-                        match old {
-                            Some((old_key, old_list)) => {
-                                listing_tree.remove(old_key.as_slice())?;
-                                listing::count_in(
-                                    listing_tree,
-                                    env_name,
-                                    old_list,
-                                    &envelope_id,
-                                    -1,
-                                )?;
-                            }
-                            None => listing::count_in(
-                                listing_tree,
-                                env_name,
-                                "envelopes",
-                                &envelope_id,
-                                1,
-                            )?,
+        let turn = self.store.writer_turn();
+        turn.require_blobs(
+            new_documents
+                .iter()
+                .map(|(_, _, sha256)| sha256.as_str())
+                .chain(new_blobs.iter().map(String::as_str)),
+        )
+        .map_err(|err| match err {
+            StoreError::BlobReleased(_) => EsignError::Conflict {
+                code: "content_released",
+                message: "a document with the same content was deleted while this request was being handled, and its content with it; send the request again".into(),
+            },
+            other => EsignError::Store(other),
+        })?;
+        turn.transaction(
+            (
+                &self.store.envelopes,
+                &self.store.document_usage,
+                &self.store.sign_tokens,
+                &self.store.documents,
+                &self.store.blob_refs,
+                &self.store.creation_keys,
+                &self.store.events,
+                &self.store.mail_outbox,
+                &self.store.in_flight,
+                &self.store.event_outbox,
+                &self.store.listing,
+            ),
+            |(
+                envelopes,
+                usage_tree,
+                token_tree,
+                documents,
+                refs,
+                creation_keys,
+                event_tree,
+                outbox,
+                in_flight_tree,
+                notices,
+                listing_tree,
+            )| {
+                expect_version(envelopes, &location, expected_version)?;
+                for key in &needed_documents {
+                    if documents.get(key.as_slice())?.is_none() {
+                        let id = String::from_utf8_lossy(&key[env_prefix_len..]).into_owned();
+                        return Err(sled::transaction::ConflictableTransactionError::Abort(
+                            StoreError::Gone(id),
+                        ));
+                    }
+                }
+                if let Some((old, new_key, new_list)) = &status_change {
+                    match old {
+                        Some((old_key, old_list)) => {
+                            listing_tree.remove(old_key.as_slice())?;
+                            listing::count_in(listing_tree, env_name, old_list, &envelope_id, -1)?;
                         }
-                        listing_tree.insert(new_key.as_slice(), &[] as &[u8])?;
-                        listing::count_in(listing_tree, env_name, new_list, &envelope_id, 1)?;
+                        None => {
+                            listing::count_in(listing_tree, env_name, "envelopes", &envelope_id, 1)?
+                        }
                     }
-                    for (key, _, _) in &new_documents {
-                        let document_id = String::from_utf8_lossy(&key[env_prefix_len..]);
-                        listing::count_in(listing_tree, env_name, "documents", &document_id, 1)?;
-                    }
-                    for key in &old_usage {
-                        usage_tree.remove(key.as_slice())?;
-                    }
-                    for (key, _) in &old_tokens {
-                        token_tree.remove(key.as_slice())?;
-                    }
-                    for (key, record, sha256) in &new_documents {
-                        documents.insert(key.as_slice(), record.as_slice())?;
-                        super::documents::adjust_blob_refs(refs, sha256, 1)?;
-                    }
-                    for sha256 in &new_blobs {
-                        super::documents::adjust_blob_refs(refs, sha256, 1)?;
-                    }
-                    envelopes.insert(location.as_slice(), record.as_slice())?;
-                    for key in &new_usage {
-                        usage_tree.insert(key.as_slice(), &[] as &[u8])?;
-                    }
-                    for (key, value) in &new_tokens {
-                        token_tree.insert(key.as_slice(), value.as_slice())?;
-                    }
-                    if let Some(key) = &creation_location {
-                        creation_keys.insert(key.as_slice(), envelope_id.as_bytes())?;
-                    }
-                    for (key, value) in &event_records {
-                        event_tree.insert(key.as_slice(), value.as_slice())?;
-                    }
-                    for (key, value) in &mail_records {
-                        outbox.insert(key.as_slice(), value.as_slice())?;
-                    }
-                    for (key, value) in &notice_records {
-                        notices.insert(key.as_slice(), value.as_slice())?;
-                    }
-                    if in_flight {
-                        in_flight_tree.insert(location.as_slice(), &[] as &[u8])?;
-                    } else {
-                        in_flight_tree.remove(location.as_slice())?;
-                    }
-                    Ok(())
-                },
-            )
-            .map_err(changed_underneath)?;
+                    listing_tree.insert(new_key.as_slice(), &[] as &[u8])?;
+                    listing::count_in(listing_tree, env_name, new_list, &envelope_id, 1)?;
+                }
+                for (key, _, _) in &new_documents {
+                    let document_id = String::from_utf8_lossy(&key[env_prefix_len..]);
+                    listing::count_in(listing_tree, env_name, "documents", &document_id, 1)?;
+                }
+                for key in &old_usage {
+                    usage_tree.remove(key.as_slice())?;
+                }
+                for (key, _) in &old_tokens {
+                    token_tree.remove(key.as_slice())?;
+                }
+                for (key, record, sha256) in &new_documents {
+                    documents.insert(key.as_slice(), record.as_slice())?;
+                    super::documents::adjust_blob_refs(refs, sha256, 1)?;
+                }
+                for sha256 in &new_blobs {
+                    super::documents::adjust_blob_refs(refs, sha256, 1)?;
+                }
+                envelopes.insert(location.as_slice(), record.as_slice())?;
+                for key in &new_usage {
+                    usage_tree.insert(key.as_slice(), &[] as &[u8])?;
+                }
+                for (key, value) in &new_tokens {
+                    token_tree.insert(key.as_slice(), value.as_slice())?;
+                }
+                if let Some(key) = &creation_location {
+                    creation_keys.insert(key.as_slice(), envelope_id.as_bytes())?;
+                }
+                for (key, value) in &event_records {
+                    event_tree.insert(key.as_slice(), value.as_slice())?;
+                }
+                for (key, value) in &mail_records {
+                    outbox.insert(key.as_slice(), value.as_slice())?;
+                }
+                for (key, value) in &notice_records {
+                    notices.insert(key.as_slice(), value.as_slice())?;
+                }
+                if in_flight {
+                    in_flight_tree.insert(location.as_slice(), &[] as &[u8])?;
+                } else {
+                    in_flight_tree.remove(location.as_slice())?;
+                }
+                Ok(())
+            },
+        )
+        .map_err(changed_underneath)?;
+        drop(turn);
         if has_mail {
             self.mail_ready.notify_one();
         }

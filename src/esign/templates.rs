@@ -569,7 +569,8 @@ impl Esign {
     /// `DELETE /templates/{id}`. Envelopes made from it keep their own documents and fields.
     pub fn delete_template(&self, environment: Environment, id: &str) -> Result<(), EsignError> {
         let location = env_key(environment, id);
-        let released = self.store.transaction(
+        let turn = self.store.writer_turn();
+        let released = turn.transaction(
             (&self.store.templates, &self.store.blob_refs),
             |(templates, refs)| {
                 let Some(stored) = templates.get(&location)? else {
@@ -594,7 +595,7 @@ impl Esign {
             });
         };
         for sha256 in unused {
-            self.store.blobs.remove(&sha256)?;
+            turn.release_blob(&sha256)?;
         }
         Ok(())
     }
@@ -923,20 +924,24 @@ impl Esign {
         template: &EnvelopeTemplate,
         creation_location: Option<Vec<u8>>,
     ) -> Result<(), EsignError> {
-        for document in &template.documents {
-            if self.store.blobs.size(&document.sha256)?.is_none() {
-                return Err(EsignError::Conflict {
-                    code: "document_missing",
-                    message: format!(
-                        "document {} was deleted with its content while the template was being made",
-                        document.name
-                    ),
-                });
-            }
-        }
         let location = env_key(template.environment, &template.id);
         let record = encode(template)?;
-        self.store.transaction(
+        let turn = self.store.writer_turn();
+        for document in &template.documents {
+            match turn.require_blobs([document.sha256.as_str()]) {
+                Err(StoreError::BlobReleased(_)) => {
+                    return Err(EsignError::Conflict {
+                        code: "document_missing",
+                        message: format!(
+                            "document {} was deleted with its content while the template was being made",
+                            document.name
+                        ),
+                    })
+                }
+                other => other?,
+            }
+        }
+        turn.transaction(
             (
                 &self.store.templates,
                 &self.store.blob_refs,

@@ -84,7 +84,7 @@ impl BlobStore {
     }
 
     /// Removes a blob (no error if it is already gone).
-    pub fn remove(&self, sha256: &str) -> std::io::Result<()> {
+    pub(super) fn remove(&self, sha256: &str) -> std::io::Result<()> {
         let Some(path) = self.path_of(sha256) else {
             return Ok(());
         };

@@ -45,6 +45,13 @@ pub enum StoreError {
     /// A compare-and-set found the record changed since it was read (nothing was written).
     #[error("the record changed since it was read")]
     Changed,
+    /// A record the write needs was deleted meanwhile (nothing was written); holds its id.
+    #[error("{0} was deleted while this write was being made")]
+    Gone(String),
+    /// A blob a new record would use was released (its last user deleted) after it was stored;
+    /// nothing was written.
+    #[error("blob {0} was released while the record using it was being written")]
+    BlobReleased(String),
 }
 
 impl From<sled::transaction::TransactionError<StoreError>> for StoreError {
@@ -324,8 +331,17 @@ impl Store {
     where
         T: Transactional<StoreError>,
     {
-        let _writer = writer();
-        Ok(trees.transaction(work)?)
+        self.writer_turn().transaction(trees, work)
+    }
+
+    /// Takes the writer mutex: no transaction commits elsewhere until the turn is dropped, so
+    /// what is read in it (a prefix scan, a blob file — what a sled transaction cannot read)
+    /// still holds when its transactions commit. Never flush while holding a turn.
+    pub fn writer_turn(&self) -> WriterTurn<'_> {
+        WriterTurn {
+            store: self,
+            _writer: writer(),
+        }
     }
 
     /// Makes every write so far durable. Call before acknowledging a write.
@@ -339,6 +355,47 @@ impl Store {
     /// Same as [`Store::flush`], for synchronous callers (CLI, shutdown).
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
         self.flushes.flush(&self.db, &self.sled_files)
+    }
+}
+
+/// A hold of the writer mutex (see [`Store::writer_turn`]).
+pub struct WriterTurn<'a> {
+    store: &'a Store,
+    _writer: std::sync::MutexGuard<'static, ()>,
+}
+
+impl WriterTurn<'_> {
+    /// Runs a sled transaction over `trees` in this turn.
+    pub fn transaction<T, A>(
+        &self,
+        trees: T,
+        work: impl Fn(&T::View) -> ConflictableTransactionResult<A, StoreError>,
+    ) -> Result<A, StoreError>
+    where
+        T: Transactional<StoreError>,
+    {
+        Ok(trees.transaction(work)?)
+    }
+
+    /// Fails with [`StoreError::BlobReleased`] unless every blob in `sha256s` is stored. Blob
+    /// files are removed only in a turn ([`WriterTurn::release_blob`]), so one found here stays
+    /// until this turn's transaction has counted its new user.
+    pub fn require_blobs<'s>(
+        &self,
+        sha256s: impl IntoIterator<Item = &'s str>,
+    ) -> Result<(), StoreError> {
+        for sha256 in sha256s {
+            if self.store.blobs.size(sha256)?.is_none() {
+                return Err(StoreError::BlobReleased(sha256.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a blob whose reference count this turn's transaction brought to zero: no other
+    /// transaction could count a new user in between.
+    pub fn release_blob(&self, sha256: &str) -> Result<(), StoreError> {
+        Ok(self.store.blobs.remove(sha256)?)
     }
 }
 

@@ -24,26 +24,14 @@ struct Race {
 impl Race {
     async fn start() -> Race {
         let app = InProcess::start(Config::default()).await;
-        let form = reqwest::multipart::Form::new().part(
-            "file",
-            reqwest::multipart::Part::bytes(pdf(1, "Contract")).file_name("c.pdf"),
-        );
-        let document = app
-            .http
-            .post(app.url("/documents"))
-            .bearer_auth(&app.key)
-            .multipart(form)
-            .send()
-            .await
-            .unwrap();
-        let document = expect_status(document, 201).await;
+        let document_id = upload(&app, pdf(1, "Contract")).await;
         Race {
             forms: reqwest::Client::builder()
                 .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
                 .build()
                 .unwrap(),
-            document_id: document["id"].as_str().unwrap().to_string(),
+            document_id,
             app,
         }
     }
@@ -148,6 +136,24 @@ impl Race {
         assert_eq!(chain.events, events.len());
         (envelope, events)
     }
+}
+
+/// Uploads a PDF; its document id.
+async fn upload(app: &InProcess, bytes: Vec<u8>) -> String {
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(bytes).file_name("c.pdf"),
+    );
+    let document = app
+        .http
+        .post(app.url("/documents"))
+        .bearer_auth(&app.key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let document = expect_status(document, 201).await;
+    document["id"].as_str().unwrap().to_string()
 }
 
 fn link(envelope: &Value, index: usize) -> String {
@@ -411,4 +417,104 @@ async fn the_expiry_tick_versus_sign_has_exactly_one_winner() {
         "tick vs sign: sign won {}, expiry won {} of {TRIALS}",
         wins.0, wins.1
     );
+}
+
+/// Deleting a document while its draft is sent: the send goes out with the document, or the
+/// deletion wins and the send is refused — never a deleted document in a sent envelope.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deleting_a_document_versus_sending_its_draft_has_one_winner() {
+    let race = Race::start().await;
+    let mut outcomes = std::collections::BTreeMap::new();
+    for trial in 0..TRIALS {
+        let document = upload(&race.app, pdf(1, &format!("Contract {trial}"))).await;
+        let (status, draft) = race
+            .api(
+                reqwest::Method::POST,
+                "/envelopes",
+                Some(json!({
+                    "subject": "Race",
+                    "documentIds": [document],
+                    "recipients": [{"email": "a@example.com", "name": "Alice"}],
+                })),
+            )
+            .await;
+        assert_eq!(status, 201, "{draft}");
+        let id = draft["id"].as_str().unwrap();
+        let (delete_path, send_path) = (
+            format!("/documents/{document}"),
+            format!("/envelopes/{id}/send"),
+        );
+        let ((delete, deleted), (send, sent)) = tokio::join!(
+            race.api(reqwest::Method::DELETE, &delete_path, None),
+            race.api(reqwest::Method::POST, &send_path, None)
+        );
+        let (envelope, events) = race.settle(id);
+        let content = race
+            .app
+            .http
+            .get(race.app.url(&format!("/documents/{document}/content")))
+            .bearer_auth(&race.app.key)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        if send == 200 {
+            assert_eq!(
+                delete, 409,
+                "the deletion of a sent envelope's document answered {delete}: {deleted}"
+            );
+            assert_eq!(envelope["status"], "SENT", "{envelope}");
+            assert_eq!(count(&events, "envelope.sent"), 1, "{events:?}");
+            assert_eq!(content, 200, "the sent envelope's document is gone");
+        } else {
+            assert_eq!(
+                delete, 200,
+                "neither won: delete {delete} {deleted}, send {send} {sent}"
+            );
+            assert_eq!(send, 409, "{sent}");
+            assert_eq!(sent["code"], "document_missing", "{sent}");
+            assert_eq!(envelope["status"], "DRAFT", "{envelope}");
+            assert_eq!(count(&events, "envelope.sent"), 0, "{events:?}");
+            assert_eq!(content, 404);
+        }
+        *outcomes
+            .entry(if send == 200 { "sent" } else { "deleted" })
+            .or_insert(0) += 1;
+    }
+    println!("delete document vs send: {outcomes:?}");
+}
+
+/// Two deletions of one document, while another document holds the same content: one
+/// deletion wins, the other finds nothing, and the shared content stays for the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn two_deletions_of_one_document_release_its_content_once() {
+    let race = Race::start().await;
+    for trial in 0..TRIALS {
+        let bytes = pdf(1, &format!("Shared {trial}"));
+        let first = upload(&race.app, bytes.clone()).await;
+        let second = upload(&race.app, bytes).await;
+        let path = format!("/documents/{first}");
+        let ((a, _), (b, _)) = tokio::join!(
+            race.api(reqwest::Method::DELETE, &path, None),
+            race.api(reqwest::Method::DELETE, &path, None)
+        );
+        let mut answers = [a, b];
+        answers.sort_unstable();
+        assert_eq!(answers, [200, 404], "two deletions of one document");
+        let content = race
+            .app
+            .http
+            .get(race.app.url(&format!("/documents/{second}/content")))
+            .bearer_auth(&race.app.key)
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16();
+        assert_eq!(
+            content, 200,
+            "trial {trial}: the other document's content is gone"
+        );
+    }
 }
