@@ -205,7 +205,20 @@ impl App {
 
     /// The full HTTP application.
     pub fn router(state: AppState) -> axum::Router {
-        let health = axum::Router::new().route("/healthz", axum::routing::get(|| async { "ok" }));
+        // Alive unless the store can no longer make writes durable: a restart is the remedy.
+        let esign = state.esign.clone();
+        let health = axum::Router::new().route(
+            "/healthz",
+            axum::routing::get(move || async move {
+                match esign.store().flush_failure() {
+                    None => (axum::http::StatusCode::OK, "ok".to_string()),
+                    Some(error) => (
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                        format!("a flush failed, writes are refused until restart: {error}"),
+                    ),
+                }
+            }),
+        );
         api::router(state.clone())
             .merge(signing::router(
                 state.esign.clone(),
@@ -357,7 +370,7 @@ fn observability_router(esign: Arc<Esign>, daemon: Option<Arc<sync::SyncDaemon>>
         let esign = esign.clone();
         let daemon = daemon.clone();
         move || async move {
-            let store_ok = esign.has_any_key().is_ok();
+            let store_ok = esign.has_any_key().is_ok() && esign.store().flush_failure().is_none();
             let sync_ok = daemon.as_ref().is_none_or(|d| d.is_ready());
             if store_ok && sync_ok {
                 (StatusCode::OK, "ready").into_response()

@@ -154,8 +154,12 @@ struct FlushGroup {
 struct FlushState {
     /// Flushes started so far (the number of the latest).
     started: u64,
-    /// The latest flush that finished, and why it failed (if it did).
+    /// The latest flush that finished.
     finished: u64,
+    /// Why a flush failed, once one has: every flush after it fails too. After a failed fsync
+    /// the kernel may have dropped the pages it could not write and a later fsync may report
+    /// success for them, so nothing written since the last good flush can be acknowledged
+    /// again; a restart recovers what is on disk (PostgreSQL does the same).
     failed: Option<String>,
     running: bool,
 }
@@ -166,12 +170,14 @@ impl FlushGroup {
         let mut state = lock();
         let target = state.started + 1;
         loop {
+            if let Some(error) = &state.failed {
+                return Err(StoreError::Io(std::io::Error::other(format!(
+                    "an earlier flush failed, so no write can be acknowledged until signbridge restarts: {error}"
+                ))));
+            }
             if state.finished >= target {
-                // The latest flush covers this write too: its outcome is this write's.
-                return match &state.failed {
-                    Some(error) => Err(StoreError::Io(std::io::Error::other(error.clone()))),
-                    None => Ok(()),
-                };
+                // The latest flush covers this write too, and it succeeded.
+                return Ok(());
             }
             if !state.running {
                 state.running = true;
@@ -186,7 +192,10 @@ impl FlushGroup {
                 state = lock();
                 state.running = false;
                 state.finished = number;
-                state.failed = outcome.as_ref().err().map(|e| e.to_string());
+                if let Err(err) = &outcome {
+                    tracing::error!(error = %err, "flush failed; refusing writes until restart");
+                    state.failed = Some(err.to_string());
+                }
                 self.done.notify_all();
                 if number >= target {
                     outcome?;
@@ -350,6 +359,12 @@ impl Store {
         tokio::task::spawn_blocking(move || store.flush_blocking())
             .await
             .map_err(|err| StoreError::Io(std::io::Error::other(err.to_string())))?
+    }
+
+    /// Why writes can no longer be made durable, once a flush has failed (see `FlushState`).
+    pub fn flush_failure(&self) -> Option<String> {
+        let state = self.flushes.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.failed.clone()
     }
 
     /// Same as [`Store::flush`], for synchronous callers (CLI, shutdown).
@@ -659,6 +674,27 @@ mod tests {
         drop(store);
         let reopened = Store::open(dir.path()).unwrap();
         assert_eq!(reopened.meta.get(b"large").unwrap().unwrap(), large);
+    }
+
+    /// Once a flush has failed no later flush succeeds: the writes it held may be lost even if
+    /// a later fsync reports success.
+    #[test]
+    fn after_a_failed_flush_every_flush_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        put_json(&store.meta, b"before", &1).unwrap();
+        store.flush_blocking().unwrap();
+        store.flushes.state.lock().unwrap().failed = Some("fsync: Input/output error".into());
+        put_json(&store.meta, b"after", &2).unwrap();
+        assert!(store
+            .flush_failure()
+            .unwrap()
+            .contains("Input/output error"));
+        for _ in 0..2 {
+            let err = store.flush_blocking().unwrap_err().to_string();
+            assert!(err.contains("until signbridge restarts"), "{err}");
+            assert!(err.contains("Input/output error"), "{err}");
+        }
     }
 
     #[test]
