@@ -6,6 +6,9 @@ use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+/// Numbers the temporary files of this process's `put`s.
+static NEXT_TMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 #[derive(Debug, Clone)]
 pub struct BlobStore {
     root: PathBuf,
@@ -47,7 +50,13 @@ impl BlobStore {
             .parent()
             .ok_or_else(|| std::io::Error::other("blob path has no folder"))?;
         fs::create_dir_all(folder)?;
-        let tmp = folder.join(format!(".{sha}.{}.tmp", std::process::id()));
+        // A name of its own per call: two requests storing the same bytes at once must not
+        // write (or rename away) each other's temporary file.
+        let tmp = folder.join(format!(
+            ".{sha}.{}.{}.tmp",
+            std::process::id(),
+            NEXT_TMP.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         {
             let mut file = File::create(&tmp)?;
             file.write_all(bytes)?;
@@ -116,5 +125,41 @@ mod tests {
         assert!(blobs.get(&a).unwrap().is_none());
         assert_eq!(blobs.size(&a).unwrap(), None);
         assert!(blobs.get("../../etc/passwd").unwrap().is_none());
+    }
+
+    /// Requests storing the same new bytes at once each succeed with whole content (they
+    /// shared one temporary file name: one truncated or renamed away the other's file).
+    #[test]
+    fn concurrent_puts_of_the_same_bytes_all_succeed() {
+        let dir = tempfile::tempdir().unwrap();
+        let blobs = BlobStore::open(dir.path().join("b")).unwrap();
+        let content: Vec<u8> = (0..256 * 1024).map(|i| (i % 251) as u8).collect();
+        for round in 0..20u8 {
+            let mut bytes = content.clone();
+            bytes[0] = round;
+            let barrier = std::sync::Barrier::new(4);
+            let shas: Vec<std::io::Result<String>> = std::thread::scope(|scope| {
+                let workers: Vec<_> = (0..4)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            barrier.wait();
+                            blobs.put(&bytes)
+                        })
+                    })
+                    .collect();
+                workers.into_iter().map(|w| w.join().unwrap()).collect()
+            });
+            for sha in shas {
+                let sha = sha.unwrap_or_else(|err| panic!("round {round}: {err}"));
+                assert_eq!(blobs.get(&sha).unwrap().unwrap(), bytes);
+            }
+        }
+        let leftovers: Vec<_> = std::fs::read_dir(blobs.root())
+            .unwrap()
+            .flat_map(|folder| std::fs::read_dir(folder.unwrap().path()).unwrap())
+            .map(|entry| entry.unwrap().file_name())
+            .filter(|name| name.to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(leftovers.is_empty(), "{leftovers:?}");
     }
 }
