@@ -255,7 +255,7 @@ impl Esign {
     /// that reference it keep the reference and will be refused at send.
     pub fn delete_document(&self, environment: Environment, id: &str) -> Result<(), EsignError> {
         // In one writer turn: no envelope can start using the document, or be sent, between
-        // the usage check and the deletion, nor count a new user of the blob before its release.
+        // the usage check and the deletion. Its content goes once the deletion is durable.
         let turn = self.store.writer_turn();
         let document = self.get_document(environment, id)?;
         let usage_prefix = env_key(environment, &format!("{id}/"));
@@ -296,8 +296,9 @@ impl Esign {
                 adjust_blob_refs(refs, &document.sha256, -1)
             },
         )?;
+        drop(turn);
         if remaining == 0 {
-            turn.release_blob(&document.sha256)?;
+            self.store.release_blobs(&[document.sha256])?;
         }
         Ok(())
     }

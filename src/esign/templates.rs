@@ -569,8 +569,7 @@ impl Esign {
     /// `DELETE /templates/{id}`. Envelopes made from it keep their own documents and fields.
     pub fn delete_template(&self, environment: Environment, id: &str) -> Result<(), EsignError> {
         let location = env_key(environment, id);
-        let turn = self.store.writer_turn();
-        let released = turn.transaction(
+        let released = self.store.transaction(
             (&self.store.templates, &self.store.blob_refs),
             |(templates, refs)| {
                 let Some(stored) = templates.get(&location)? else {
@@ -594,9 +593,7 @@ impl Esign {
                 id: id.to_string(),
             });
         };
-        for sha256 in unused {
-            turn.release_blob(&sha256)?;
-        }
+        self.store.release_blobs(&unused)?;
         Ok(())
     }
 

@@ -52,6 +52,12 @@ pub enum StoreError {
     /// nothing was written.
     #[error("blob {0} was released while the record using it was being written")]
     BlobReleased(String),
+    /// An fsync failed earlier (see `FlushState::failed`): nothing can be acknowledged as
+    /// durable until signbridge restarts, so every write and flush is refused.
+    #[error(
+        "an earlier flush failed, so no write can be acknowledged until signbridge restarts: {0}"
+    )]
+    FlushFailed(String),
 }
 
 impl From<sled::transaction::TransactionError<StoreError>> for StoreError {
@@ -144,10 +150,13 @@ pub struct Store {
 /// A flush has two steps: sled's own `flush` (it writes its log out; under the writer mutex,
 /// see the module docs), then [`SledFiles::sync`] (fsync; outside the mutex, so the next
 /// group's transactions run while the disk syncs).
-#[derive(Default)]
 struct FlushGroup {
     state: Mutex<FlushState>,
     done: std::sync::Condvar,
+    /// Set once, when a flush fails for good: writers check it without the state's mutex.
+    failed: std::sync::atomic::AtomicBool,
+    /// Tells the server (see [`Store::lasting_flush_failure`]) so it stops and restarts.
+    lasting_failure: tokio::sync::watch::Sender<Option<String>>,
 }
 
 #[derive(Default)]
@@ -156,28 +165,47 @@ struct FlushState {
     started: u64,
     /// The latest flush that finished.
     finished: u64,
-    /// Why a flush failed, once one has: every flush after it fails too. After a failed fsync
-    /// the kernel may have dropped the pages it could not write and a later fsync may report
-    /// success for them, so nothing written since the last good flush can be acknowledged
-    /// again; a restart recovers what is on disk (PostgreSQL does the same).
+    /// The latest flush that succeeded (below `finished` when the latest ones failed).
+    succeeded: u64,
+    /// Why the latest flush that failed without losing anything failed (a file it could not
+    /// open, say): its writers get an error, the next flush tries again.
+    unfinished: Option<String>,
+    /// Why a flush failed for good, once one has: sled's write-out or an fsync failed, and
+    /// every flush after it fails too. After a failed fsync the kernel may have dropped the
+    /// pages it could not write and a later fsync may report success for them, so nothing
+    /// written since the last good flush can be acknowledged again; a restart recovers what is
+    /// on disk (PostgreSQL does the same).
     failed: Option<String>,
     running: bool,
 }
 
 impl FlushGroup {
+    fn new() -> Self {
+        Self {
+            state: Mutex::default(),
+            done: std::sync::Condvar::new(),
+            failed: std::sync::atomic::AtomicBool::new(false),
+            lasting_failure: tokio::sync::watch::Sender::new(None),
+        }
+    }
+
     fn flush(&self, db: &sled::Db, files: &SledFiles) -> Result<(), StoreError> {
         let lock = || self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut state = lock();
         let target = state.started + 1;
         loop {
             if let Some(error) = &state.failed {
-                return Err(StoreError::Io(std::io::Error::other(format!(
-                    "an earlier flush failed, so no write can be acknowledged until signbridge restarts: {error}"
-                ))));
+                return Err(StoreError::FlushFailed(error.clone()));
+            }
+            if state.succeeded >= target {
+                // A flush that started after this write succeeded.
+                return Ok(());
             }
             if state.finished >= target {
-                // The latest flush covers this write too, and it succeeded.
-                return Ok(());
+                // Every flush since this write failed without losing anything: the write is
+                // not acknowledged (a later flush may still make it durable).
+                let error = state.unfinished.clone().unwrap_or_default();
+                return Err(StoreError::Io(std::io::Error::other(error)));
             }
             if !state.running {
                 state.running = true;
@@ -186,26 +214,55 @@ impl FlushGroup {
                 drop(state);
                 let outcome = {
                     let _writer = writer();
-                    db.flush().map_err(StoreError::from)
+                    db.flush().map_err(|err| SyncFailure::Lost(err.to_string()))
                 }
-                .and_then(|_| Ok(files.sync()?));
+                .and_then(|_| files.sync());
                 state = lock();
                 state.running = false;
                 state.finished = number;
-                if let Err(err) = &outcome {
-                    tracing::error!(error = %err, "flush failed; refusing writes until restart");
-                    state.failed = Some(err.to_string());
+                match &outcome {
+                    Ok(()) => state.succeeded = number,
+                    Err(SyncFailure::Unfinished(error)) => {
+                        tracing::warn!(error = %error, "a flush could not finish; the next one tries again");
+                        state.unfinished = Some(error.clone());
+                    }
+                    Err(SyncFailure::Lost(error)) => {
+                        tracing::error!(error = %error, "a flush failed; refusing writes until restart");
+                        self.fail(&mut state, error);
+                    }
                 }
                 self.done.notify_all();
                 if number >= target {
-                    outcome?;
-                    return Ok(());
+                    return match outcome {
+                        Ok(()) => Ok(()),
+                        Err(SyncFailure::Unfinished(error)) => {
+                            Err(StoreError::Io(std::io::Error::other(error)))
+                        }
+                        Err(SyncFailure::Lost(error)) => Err(StoreError::FlushFailed(error)),
+                    };
                 }
                 continue;
             }
             state = self.done.wait(state).unwrap_or_else(|p| p.into_inner());
         }
     }
+
+    /// Makes the failure lasting: every later flush and write is refused, and the server is
+    /// told to stop.
+    fn fail(&self, state: &mut FlushState, error: &str) {
+        state.failed = Some(error.to_string());
+        self.failed.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.lasting_failure.send_replace(Some(error.to_string()));
+    }
+}
+
+/// How a flush failed.
+enum SyncFailure {
+    /// sled's write-out or an fsync failed: what it held may be lost (see `FlushState::failed`).
+    Lost(String),
+    /// A file or folder could not be listed or opened: nothing was synced that could have been
+    /// lost (a process out of file descriptors, say), so the next flush may succeed.
+    Unfinished(String),
 }
 
 /// What a flush must fsync beyond sled's own write-out. sled 0.34's `flush` writes its log with
@@ -220,6 +277,9 @@ struct SledFiles {
     /// Blob files already fsynced, with the length they had then (sled writes each once, but
     /// one seen while still being written is synced again at its full length).
     synced_blobs: Mutex<std::collections::HashMap<std::ffi::OsString, u64>>,
+    /// Tests: the next sync fails as if a file could not be opened.
+    #[cfg(test)]
+    fail_next_open: Mutex<Option<std::io::Error>>,
 }
 
 impl SledFiles {
@@ -231,40 +291,62 @@ impl SledFiles {
             log,
             blob_dir: db_path.join("blobs"),
             synced_blobs: Mutex::default(),
+            #[cfg(test)]
+            fail_next_open: Mutex::default(),
         })
     }
 
-    fn sync(&self) -> std::io::Result<()> {
+    /// Fsyncs sled's files. An fsync that fails is [`SyncFailure::Lost`]; a listing or an open
+    /// that fails is [`SyncFailure::Unfinished`] (files not synced yet stay to be synced).
+    fn sync(&self) -> Result<(), SyncFailure> {
         use std::io::ErrorKind::NotFound;
-        self.log.sync_data()?;
+        let lost = |what: &str, err: std::io::Error| SyncFailure::Lost(format!("{what}: {err}"));
+        let unfinished =
+            |what: &str, err: std::io::Error| SyncFailure::Unfinished(format!("{what}: {err}"));
+        #[cfg(test)]
+        if let Some(error) = self.fail_next_open.lock().unwrap().take() {
+            return Err(unfinished("opening a file to sync", error));
+        }
+        self.log
+            .sync_data()
+            .map_err(|err| lost("fsync of sled's log", err))?;
         let entries = match std::fs::read_dir(&self.blob_dir) {
             Err(err) if err.kind() == NotFound => return Ok(()),
-            other => other?,
+            other => other.map_err(|err| unfinished("listing sled's blob files", err))?,
         };
         let mut synced = self.synced_blobs.lock().unwrap_or_else(|p| p.into_inner());
         let mut present = std::collections::HashSet::new();
-        let mut new_files = false;
+        // Recorded as synced only once their folder is too: if it cannot be, they are synced
+        // again with it by the next flush.
+        let mut newly_synced = Vec::new();
         for entry in entries {
-            let entry = entry?;
+            let entry = entry.map_err(|err| unfinished("listing sled's blob files", err))?;
             let name = entry.file_name();
             // sled removes blob files it no longer needs, possibly while this runs.
             let length = match entry.metadata() {
                 Err(err) if err.kind() == NotFound => continue,
-                other => other?.len(),
+                other => other
+                    .map_err(|err| unfinished("reading a sled blob file", err))?
+                    .len(),
             };
             present.insert(name.clone());
             if synced.get(&name) != Some(&length) {
-                match std::fs::File::open(entry.path()) {
+                let file = match std::fs::File::open(entry.path()) {
                     Err(err) if err.kind() == NotFound => continue,
-                    other => other?.sync_data()?,
-                }
-                synced.insert(name, length);
-                new_files = true;
+                    other => other.map_err(|err| unfinished("opening a sled blob file", err))?,
+                };
+                file.sync_data()
+                    .map_err(|err| lost("fsync of a sled blob file", err))?;
+                newly_synced.push((name, length));
             }
         }
         synced.retain(|name, _| present.contains(name));
-        if new_files {
-            std::fs::File::open(&self.blob_dir)?.sync_all()?;
+        if !newly_synced.is_empty() {
+            std::fs::File::open(&self.blob_dir)
+                .map_err(|err| unfinished("opening sled's blob folder", err))?
+                .sync_all()
+                .map_err(|err| lost("fsync of sled's blob folder", err))?;
+            synced.extend(newly_synced);
         }
         Ok(())
     }
@@ -327,7 +409,7 @@ impl Store {
             blobs: BlobStore::open(data_dir.join("blobs"))?,
             sled_files: std::sync::Arc::new(SledFiles::open(&db_path)?),
             db,
-            flushes: Default::default(),
+            flushes: std::sync::Arc::new(FlushGroup::new()),
         })
     }
 
@@ -361,10 +443,62 @@ impl Store {
             .map_err(|err| StoreError::Io(std::io::Error::other(err.to_string())))?
     }
 
-    /// Why writes can no longer be made durable, once a flush has failed (see `FlushState`).
+    /// Why writes can no longer be made durable, once a flush has failed for good (see
+    /// `FlushState::failed`).
     pub fn flush_failure(&self) -> Option<String> {
         let state = self.flushes.state.lock().unwrap_or_else(|p| p.into_inner());
         state.failed.clone()
+    }
+
+    /// Resolves with the reason once a flush has failed for good: the server stops on it, so
+    /// that a restart (systemd's `Restart=on-failure`, the container's restart policy)
+    /// recovers what is on disk instead of a process that can only refuse writes.
+    pub fn lasting_flush_failure(
+        &self,
+    ) -> impl std::future::Future<Output = String> + Send + 'static {
+        let mut failure = self.flushes.lasting_failure.subscribe();
+        async move {
+            let reason = failure.wait_for(Option::is_some).await.map(|r| r.clone());
+            match reason {
+                Ok(reason) => reason.unwrap_or_default(),
+                // The store is gone: nothing can fail any more.
+                Err(_) => std::future::pending().await,
+            }
+        }
+    }
+
+    /// Fails once a flush has failed for good: a write made then could not be acknowledged,
+    /// and workers must not act on it (send its email, deliver its webhook) either.
+    fn refuse_after_lasting_failure(&self) -> Result<(), StoreError> {
+        if self
+            .flushes
+            .failed
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(StoreError::FlushFailed(
+                self.flush_failure().unwrap_or_default(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Removes the blob files of `sha256s` whose last user a write just deleted — once that
+    /// deletion is durable (removed first, a crash before the flush would bring the record
+    /// back without its content) and only if no write counted a new user meanwhile. A crash
+    /// between the two leaves an unused file, never a record without its content.
+    pub fn release_blobs(&self, sha256s: &[String]) -> Result<(), StoreError> {
+        if sha256s.is_empty() {
+            return Ok(());
+        }
+        self.flush_blocking()?;
+        // New users are counted only in writer turns (`WriterTurn::require_blobs`).
+        let _turn = self.writer_turn();
+        for sha256 in sha256s {
+            if self.blob_refs.get(sha256.as_bytes())?.is_none() {
+                self.blobs.remove(sha256)?;
+            }
+        }
+        Ok(())
     }
 
     /// Same as [`Store::flush`], for synchronous callers (CLI, shutdown).
@@ -389,11 +523,12 @@ impl WriterTurn<'_> {
     where
         T: Transactional<StoreError>,
     {
+        self.store.refuse_after_lasting_failure()?;
         Ok(trees.transaction(work)?)
     }
 
     /// Fails with [`StoreError::BlobReleased`] unless every blob in `sha256s` is stored. Blob
-    /// files are removed only in a turn ([`WriterTurn::release_blob`]), so one found here stays
+    /// files are removed only in a turn ([`Store::release_blobs`]), so one found here stays
     /// until this turn's transaction has counted its new user.
     pub fn require_blobs<'s>(
         &self,
@@ -405,12 +540,6 @@ impl WriterTurn<'_> {
             }
         }
         Ok(())
-    }
-
-    /// Removes a blob whose reference count this turn's transaction brought to zero: no other
-    /// transaction could count a new user in between.
-    pub fn release_blob(&self, sha256: &str) -> Result<(), StoreError> {
-        Ok(self.store.blobs.remove(sha256)?)
     }
 }
 
@@ -676,16 +805,37 @@ mod tests {
         assert_eq!(reopened.meta.get(b"large").unwrap().unwrap(), large);
     }
 
-    /// Once a flush has failed no later flush succeeds: the writes it held may be lost even if
-    /// a later fsync reports success.
+    impl Store {
+        /// What a failed fsync does (see `FlushGroup::flush`).
+        pub(crate) fn fail_flushes_for_good(&self, error: &str) {
+            let mut state = self.flushes.state.lock().unwrap();
+            self.flushes.fail(&mut state, error);
+        }
+
+        /// The next flush fails as if a file could not be opened.
+        fn fail_next_flush_unfinished(&self) {
+            *self.sled_files.fail_next_open.lock().unwrap() =
+                Some(std::io::Error::from_raw_os_error(24));
+        }
+    }
+
+    /// Once a flush has failed no later flush succeeds, and no transaction is made: the writes
+    /// it held may be lost even if a later fsync reports success. The server is told.
     #[test]
-    fn after_a_failed_flush_every_flush_fails() {
+    fn after_a_failed_flush_every_flush_and_transaction_fails() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        put_json(&store.meta, b"before", &1).unwrap();
+        let told = store.lasting_flush_failure();
+        let write = |value: u64| {
+            store.transaction(&store.meta, move |meta| {
+                meta.insert(b"counter", &value.to_be_bytes())?;
+                Ok(())
+            })
+        };
+        write(1).unwrap();
         store.flush_blocking().unwrap();
-        store.flushes.state.lock().unwrap().failed = Some("fsync: Input/output error".into());
-        put_json(&store.meta, b"after", &2).unwrap();
+        assert_eq!(store.flush_failure(), None);
+        store.fail_flushes_for_good("fsync: Input/output error");
         assert!(store
             .flush_failure()
             .unwrap()
@@ -694,7 +844,71 @@ mod tests {
             let err = store.flush_blocking().unwrap_err().to_string();
             assert!(err.contains("until signbridge restarts"), "{err}");
             assert!(err.contains("Input/output error"), "{err}");
+            let err = write(2).unwrap_err();
+            assert!(matches!(err, StoreError::FlushFailed(_)), "{err}");
         }
+        assert_eq!(
+            store.meta.get(b"counter").unwrap().unwrap().as_ref(),
+            1u64.to_be_bytes()
+        );
+        let told = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(told);
+        assert_eq!(told, "fsync: Input/output error");
+    }
+
+    /// A flush that could not open a file fails its writers but not for good: nothing it
+    /// synced can have been lost, and the next flush makes their writes durable.
+    #[test]
+    fn a_flush_that_cannot_open_a_file_fails_only_its_writers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        put_json(&store.meta, b"first", &1).unwrap();
+        store.fail_next_flush_unfinished();
+        let err = store.flush_blocking().unwrap_err();
+        assert!(matches!(err, StoreError::Io(_)), "{err}");
+        assert!(err.to_string().contains("opening a file to sync"), "{err}");
+        assert_eq!(store.flush_failure(), None);
+        store
+            .transaction(&store.meta, |meta| {
+                meta.insert(b"second", b"2")?;
+                Ok(())
+            })
+            .unwrap();
+        store.flush_blocking().unwrap();
+        drop(store);
+        let reopened = Store::open(dir.path()).unwrap();
+        assert!(reopened.meta.get(b"first").unwrap().is_some());
+        assert!(reopened.meta.get(b"second").unwrap().is_some());
+    }
+
+    /// A blob file goes only once the deletion of its last user is durable, and not at all if
+    /// a new user was counted meanwhile.
+    #[test]
+    fn blobs_are_released_only_after_the_deletion_is_flushed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let sha = store.blobs.put(b"contract").unwrap();
+        let released = vec![sha.clone()];
+        store.fail_next_flush_unfinished();
+        assert!(store.release_blobs(&released).is_err());
+        assert!(
+            store.blobs.get(&sha).unwrap().is_some(),
+            "removed before the flush"
+        );
+        store
+            .blob_refs
+            .insert(sha.as_bytes(), &1u64.to_be_bytes())
+            .unwrap();
+        store.release_blobs(&released).unwrap();
+        assert!(
+            store.blobs.get(&sha).unwrap().is_some(),
+            "removed while used"
+        );
+        store.blob_refs.remove(sha.as_bytes()).unwrap();
+        store.release_blobs(&released).unwrap();
+        assert!(store.blobs.get(&sha).unwrap().is_none());
     }
 
     #[test]
