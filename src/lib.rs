@@ -304,8 +304,17 @@ impl App {
         // and the workers finish what they hold, while the listener drains.
         let stopping = self.sync.as_ref().map(|(daemon, _)| daemon.clone());
         let grace = self.connection_limits.shutdown_grace;
+        // A flush that failed for good also stops the server: it could only refuse writes,
+        // and a restart recovers what is on disk (the final flush below returns the error).
+        let flush_failure = state.esign.store().lasting_flush_failure();
         let shutdown = async move {
-            shutdown.await;
+            tokio::select! {
+                _ = shutdown => {}
+                error = flush_failure => tracing::error!(
+                    error = %error,
+                    "a flush failed for good: stopping, to be restarted on what is on disk"
+                ),
+            }
             tracing::info!("shutting down: draining requests, workers finish what they hold");
             trigger.trigger();
             if let Some(daemon) = stopping {
@@ -602,4 +611,61 @@ fn ensure_bootstrap_key(esign: &Esign, data_dir: &Path) -> Result<(), StoreError
     esign.store().flush_blocking()?;
     tracing::info!(path = %path.display(), "created a test API key for first use; read it from this file");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A flush that fails for good stops the server with that error, for its supervisor to
+    /// restart it on what is on disk (it could only refuse writes).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_lasting_flush_failure_stops_the_server_with_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let mut config = config::Config::default();
+        config.sync.enabled = false;
+        let settings = Settings {
+            config,
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: data_dir.clone(),
+            public_url: None,
+        };
+        let app = App::start(settings).await.unwrap();
+        let base = format!("http://{}", app.local_addr);
+        let store = app.state.esign.store().clone();
+        let served = tokio::spawn(app.serve(std::future::pending()));
+        let key = std::fs::read_to_string(data_dir.join("bootstrap-key")).unwrap();
+        let created = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .unwrap()
+            .post(format!("{base}/api/v1/envelopes"))
+            .bearer_auth(key.trim())
+            .json(&serde_json::json!({
+                "subject": "Contract",
+                "signers": [{ "email": "hire@example.com", "name": "New Hire" }]
+            }))
+            .send()
+            .await
+            .unwrap();
+        let status = created.status();
+        assert_eq!(
+            status,
+            201,
+            "the server serves writes before: {}",
+            created.text().await.unwrap()
+        );
+        store.fail_flushes_for_good("fsync: Input/output error");
+        // A hang guard, not a timing threshold: the server stops as soon as it drains.
+        let stopped = tokio::time::timeout(std::time::Duration::from_secs(120), served)
+            .await
+            .expect("the server did not stop")
+            .unwrap();
+        let error = stopped
+            .expect_err("the server stopped without an error")
+            .to_string();
+        assert!(error.contains("until signbridge restarts"), "{error}");
+        assert!(error.contains("Input/output error"), "{error}");
+    }
 }
