@@ -221,16 +221,23 @@ async fn a_full_lifecycle_is_delivered_and_verified_independently() {
     );
     assert_eq!(find("envelope.voided")["data"]["reason"], "Oops");
 
-    // The delivery log shows each attempt; a test ping is signed too.
+    // The delivery log shows each attempt; a test ping is signed too. The worker records a
+    // delivery once the receiver's answer is back, which may be just after the receiver logged
+    // it: wait for every delivery the receiver saw to be recorded.
     let hook_id = created["id"].as_str().unwrap();
-    let deliveries = expect_status(
-        server
-            .get(&format!("/webhooks/{hook_id}/deliveries?limit=100"))
-            .send()
-            .await
-            .unwrap(),
-        200,
-    )
+    let deliveries = eventually(30, || async {
+        let deliveries = expect_status(
+            server
+                .get(&format!("/webhooks/{hook_id}/deliveries?limit=100"))
+                .send()
+                .await
+                .unwrap(),
+            200,
+        )
+        .await;
+        let data = deliveries["data"].as_array().unwrap();
+        (!data.is_empty() && data.iter().all(|d| d["status"] == "DELIVERED")).then_some(deliveries)
+    })
     .await;
     let first = &deliveries["data"][0];
     assert_eq!(first["status"], "DELIVERED");
