@@ -52,7 +52,7 @@ pub enum StoreError {
     /// nothing was written.
     #[error("blob {0} was released while the record using it was being written")]
     BlobReleased(String),
-    /// An fsync failed earlier (see `FlushState::failed`): nothing can be acknowledged as
+    /// An fsync failed earlier (see `FlushGroup::failed`): nothing can be acknowledged as
     /// durable until signbridge restarts, so every write and flush is refused.
     #[error(
         "an earlier flush failed, so no write can be acknowledged until signbridge restarts: {0}"
@@ -153,10 +153,14 @@ pub struct Store {
 struct FlushGroup {
     state: Mutex<FlushState>,
     done: std::sync::Condvar,
-    /// Set once, when a flush fails for good: writers check it without the state's mutex.
-    failed: std::sync::atomic::AtomicBool,
-    /// Tells the server (see [`Store::lasting_flush_failure`]) so it stops and restarts.
-    lasting_failure: tokio::sync::watch::Sender<Option<String>>,
+    /// Why a flush failed for good, once one has: sled's write-out or an fsync failed, and
+    /// every flush after it fails too. After a failed fsync the kernel may have dropped the
+    /// pages it could not write and a later fsync may report success for them, so nothing
+    /// written since the last good flush can be acknowledged again; a restart recovers what is
+    /// on disk (PostgreSQL does the same). Set once, under the state's mutex; transactions read
+    /// it without that mutex, and the server watches it to stop
+    /// ([`Store::lasting_flush_failure`]).
+    failed: tokio::sync::watch::Sender<Option<String>>,
 }
 
 #[derive(Default)]
@@ -170,12 +174,6 @@ struct FlushState {
     /// Why the latest flush that failed without losing anything failed (a file it could not
     /// open, say): its writers get an error, the next flush tries again.
     unfinished: Option<String>,
-    /// Why a flush failed for good, once one has: sled's write-out or an fsync failed, and
-    /// every flush after it fails too. After a failed fsync the kernel may have dropped the
-    /// pages it could not write and a later fsync may report success for them, so nothing
-    /// written since the last good flush can be acknowledged again; a restart recovers what is
-    /// on disk (PostgreSQL does the same).
-    failed: Option<String>,
     running: bool,
 }
 
@@ -184,8 +182,7 @@ impl FlushGroup {
         Self {
             state: Mutex::default(),
             done: std::sync::Condvar::new(),
-            failed: std::sync::atomic::AtomicBool::new(false),
-            lasting_failure: tokio::sync::watch::Sender::new(None),
+            failed: tokio::sync::watch::Sender::new(None),
         }
     }
 
@@ -194,8 +191,8 @@ impl FlushGroup {
         let mut state = lock();
         let target = state.started + 1;
         loop {
-            if let Some(error) = &state.failed {
-                return Err(StoreError::FlushFailed(error.clone()));
+            if let Some(error) = self.failure() {
+                return Err(StoreError::FlushFailed(error));
             }
             if state.succeeded >= target {
                 // A flush that started after this write succeeded.
@@ -220,27 +217,19 @@ impl FlushGroup {
                 state = lock();
                 state.running = false;
                 state.finished = number;
-                match &outcome {
+                match outcome {
                     Ok(()) => state.succeeded = number,
                     Err(SyncFailure::Unfinished(error)) => {
                         tracing::warn!(error = %error, "a flush could not finish; the next one tries again");
-                        state.unfinished = Some(error.clone());
+                        state.unfinished = Some(error);
                     }
                     Err(SyncFailure::Lost(error)) => {
                         tracing::error!(error = %error, "a flush failed; refusing writes until restart");
-                        self.fail(&mut state, error);
+                        self.fail(&error);
                     }
                 }
                 self.done.notify_all();
-                if number >= target {
-                    return match outcome {
-                        Ok(()) => Ok(()),
-                        Err(SyncFailure::Unfinished(error)) => {
-                            Err(StoreError::Io(std::io::Error::other(error)))
-                        }
-                        Err(SyncFailure::Lost(error)) => Err(StoreError::FlushFailed(error)),
-                    };
-                }
+                // The checks above now answer for this writer too.
                 continue;
             }
             state = self.done.wait(state).unwrap_or_else(|p| p.into_inner());
@@ -248,17 +237,20 @@ impl FlushGroup {
     }
 
     /// Makes the failure lasting: every later flush and write is refused, and the server is
-    /// told to stop.
-    fn fail(&self, state: &mut FlushState, error: &str) {
-        state.failed = Some(error.to_string());
-        self.failed.store(true, std::sync::atomic::Ordering::SeqCst);
-        self.lasting_failure.send_replace(Some(error.to_string()));
+    /// told to stop. Called under the state's mutex, so waiters see it when they wake.
+    fn fail(&self, error: &str) {
+        self.failed.send_replace(Some(error.to_string()));
+    }
+
+    /// Why a flush failed for good, once one has (see [`FlushGroup::failed`]).
+    fn failure(&self) -> Option<String> {
+        self.failed.borrow().clone()
     }
 }
 
 /// How a flush failed.
 enum SyncFailure {
-    /// sled's write-out or an fsync failed: what it held may be lost (see `FlushState::failed`).
+    /// sled's write-out or an fsync failed: what it held may be lost (see `FlushGroup::failed`).
     Lost(String),
     /// A file or folder could not be listed or opened: nothing was synced that could have been
     /// lost (a process out of file descriptors, say), so the next flush may succeed.
@@ -444,10 +436,9 @@ impl Store {
     }
 
     /// Why writes can no longer be made durable, once a flush has failed for good (see
-    /// `FlushState::failed`).
+    /// `FlushGroup::failed`).
     pub fn flush_failure(&self) -> Option<String> {
-        let state = self.flushes.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.failed.clone()
+        self.flushes.failure()
     }
 
     /// Resolves with the reason once a flush has failed for good: the server stops on it, so
@@ -456,7 +447,7 @@ impl Store {
     pub fn lasting_flush_failure(
         &self,
     ) -> impl std::future::Future<Output = String> + Send + 'static {
-        let mut failure = self.flushes.lasting_failure.subscribe();
+        let mut failure = self.flushes.failed.subscribe();
         async move {
             let reason = failure.wait_for(Option::is_some).await.map(|r| r.clone());
             match reason {
@@ -470,16 +461,10 @@ impl Store {
     /// Fails once a flush has failed for good: a write made then could not be acknowledged,
     /// and workers must not act on it (send its email, deliver its webhook) either.
     fn refuse_after_lasting_failure(&self) -> Result<(), StoreError> {
-        if self
-            .flushes
-            .failed
-            .load(std::sync::atomic::Ordering::SeqCst)
-        {
-            return Err(StoreError::FlushFailed(
-                self.flush_failure().unwrap_or_default(),
-            ));
+        match self.flush_failure() {
+            Some(error) => Err(StoreError::FlushFailed(error)),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Removes the blob files of `sha256s` whose last user a write just deleted — once that
@@ -768,7 +753,7 @@ mod tests {
             thread.join().unwrap();
         }
         let state = store.flushes.state.lock().unwrap();
-        assert!(!state.running && state.failed.is_none() && state.finished >= 1);
+        assert!(!state.running && store.flush_failure().is_none() && state.finished >= 1);
         drop(state);
         drop(store);
         let reopened = Store::open(dir.path()).unwrap();
@@ -808,8 +793,8 @@ mod tests {
     impl Store {
         /// What a failed fsync does (see `FlushGroup::flush`).
         pub(crate) fn fail_flushes_for_good(&self, error: &str) {
-            let mut state = self.flushes.state.lock().unwrap();
-            self.flushes.fail(&mut state, error);
+            let _state = self.flushes.state.lock().unwrap();
+            self.flushes.fail(error);
         }
 
         /// The next flush fails as if a file could not be opened.
