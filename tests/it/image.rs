@@ -135,7 +135,13 @@ async fn the_image_builds_runs_the_demo_and_keeps_its_data_across_a_restart() {
             base_image(&work);
             let prebuilt = root.join("docker/prebuilt");
             std::fs::create_dir_all(&prebuilt).unwrap();
-            std::fs::copy(BIN, prebuilt.join("signbridge")).unwrap();
+            // Written under a name of its own, made durable, then renamed into place: the
+            // build reads one complete file even if another build of this checkout replaces it
+            // meanwhile (a half-copied binary once failed buildah's COPY: "write too long").
+            let staged = prebuilt.join(format!(".signbridge.{}.tmp", std::process::id()));
+            std::fs::copy(BIN, &staged).unwrap();
+            std::fs::File::open(&staged).unwrap().sync_all().unwrap();
+            std::fs::rename(&staged, prebuilt.join("signbridge")).unwrap();
             ok(
                 "build the image",
                 Command::new("buildah")
