@@ -252,6 +252,17 @@ pub(super) fn materialize_events(
     events
 }
 
+/// What an index loses and gains when its entries for a record go from `old` to `new`: the
+/// entries only in `old` (to remove) and those only in `new` (to write), each in its order.
+fn changed_entries<T: PartialEq>(old: Vec<T>, new: Vec<T>) -> (Vec<T>, Vec<T>) {
+    let (gone, kept): (Vec<T>, Vec<T>) = old.into_iter().partition(|entry| !new.contains(entry));
+    let added = new
+        .into_iter()
+        .filter(|entry| !kept.contains(entry))
+        .collect();
+    (gone, added)
+}
+
 impl Esign {
     /// Commits a change: the envelope, its index entries (document usage, signing tokens,
     /// in-flight), new documents, its events (hash-chained) and its queued emails, atomically.
@@ -360,11 +371,15 @@ impl Esign {
         } else {
             Vec::new()
         };
-        let old_usage = previous.map(usage).unwrap_or_default();
-        let old_tokens = previous.map(tokens).unwrap_or_default();
-        let new_usage = usage(&envelope);
-        let new_tokens = tokens(&envelope);
+        // Index entries are written only where they change: most transitions keep the same
+        // documents and recipients, and a write that puts back what is there still costs a log
+        // entry and a node copy in sled.
+        let (gone_usage, added_usage) =
+            changed_entries(previous.map(usage).unwrap_or_default(), usage(&envelope));
+        let (gone_tokens, added_tokens) =
+            changed_entries(previous.map(tokens).unwrap_or_default(), tokens(&envelope));
         let in_flight = envelope.status.is_in_flight();
+        let was_in_flight = previous.is_some_and(|p| p.status.is_in_flight());
         let envelope_id = envelope.id.clone();
         // The listing index: the envelope under its status, and the counts.
         let env_name = environment.as_str();
@@ -450,10 +465,10 @@ impl Esign {
                     let document_id = String::from_utf8_lossy(&key[env_prefix_len..]);
                     listing::count_in(listing_tree, env_name, "documents", &document_id, 1)?;
                 }
-                for key in &old_usage {
+                for key in &gone_usage {
                     usage_tree.remove(key.as_slice())?;
                 }
-                for (key, _) in &old_tokens {
+                for (key, _) in &gone_tokens {
                     token_tree.remove(key.as_slice())?;
                 }
                 for (key, record, sha256) in &new_documents {
@@ -464,10 +479,10 @@ impl Esign {
                     super::documents::adjust_blob_refs(refs, sha256, 1)?;
                 }
                 envelopes.insert(location.as_slice(), record.as_slice())?;
-                for key in &new_usage {
+                for key in &added_usage {
                     usage_tree.insert(key.as_slice(), &[] as &[u8])?;
                 }
-                for (key, value) in &new_tokens {
+                for (key, value) in &added_tokens {
                     token_tree.insert(key.as_slice(), value.as_slice())?;
                 }
                 if let Some(key) = &creation_location {
@@ -482,9 +497,9 @@ impl Esign {
                 for (key, value) in &notice_records {
                     notices.insert(key.as_slice(), value.as_slice())?;
                 }
-                if in_flight {
+                if in_flight && !was_in_flight {
                     in_flight_tree.insert(location.as_slice(), &[] as &[u8])?;
-                } else {
+                } else if was_in_flight && !in_flight {
                     in_flight_tree.remove(location.as_slice())?;
                 }
                 Ok(())
@@ -803,5 +818,22 @@ pub(super) fn invite_current_group(change: &mut Change<'_>, now: DateTime<Utc>) 
                 json!({ "email": recipient.email, "signingOrder": recipient.signing_order }),
             ));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changed_entries;
+
+    #[test]
+    fn only_changed_index_entries_are_written() {
+        let (gone, added) = changed_entries(vec!["a", "b", "c"], vec!["c", "d", "a"]);
+        assert_eq!((gone, added), (vec!["b"], vec!["d"]));
+        // A key whose value changes is removed and written again.
+        let (gone, added) = changed_entries(vec![("k", 1), ("j", 2)], vec![("k", 2), ("j", 2)]);
+        assert_eq!((gone, added), (vec![("k", 1)], vec![("k", 2)]));
+        // A new record gains everything; a record that keeps its entries writes nothing.
+        assert_eq!(changed_entries(vec![], vec!["x"]), (vec![], vec!["x"]));
+        assert_eq!(changed_entries(vec!["x"], vec!["x"]), (vec![], vec![]));
     }
 }

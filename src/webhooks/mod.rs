@@ -360,10 +360,14 @@ impl Webhooks {
             subscriptions.insert(environment, page.items);
         }
         let mut records = Vec::new();
-        for (_, value) in &notices {
+        // Without an active subscription the notices are only taken off the outbox.
+        let wanted = subscriptions.values().any(|active| !active.is_empty());
+        for (_, value) in notices.iter().filter(|_| wanted) {
             let notice: EventNotice = serde_json::from_slice(value).map_err(store_error)?;
-            let payload = build_payload(&notice, self.esign.public_url()).to_string();
             let now = self.now();
+            // Built once, and only when some subscription wants the event (most events of a
+            // store without webhooks are only taken off the outbox).
+            let mut payload: Option<String> = None;
             for subscription in subscriptions
                 .get(&notice.event.environment)
                 .into_iter()
@@ -372,6 +376,9 @@ impl Webhooks {
                 if !subscription.events.contains(&notice.event.kind) {
                     continue;
                 }
+                let payload = payload.get_or_insert_with(|| {
+                    build_payload(&notice, self.esign.public_url()).to_string()
+                });
                 let delivery = Delivery {
                     id: self.esign.next_id(IdKind::Delivery),
                     environment: notice.event.environment,
