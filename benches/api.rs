@@ -17,7 +17,11 @@
 //! `GET, spread over ids` (8,192 envelopes read in turn, twice what the memo holds, so most
 //! reads decode and render), `POST /envelopes` (the same small JSON body each time, no
 //! `Idempotency-Key`, so every request creates and flushes an envelope), then `GET baseline` and
-//! `POST baseline` (minimal axum).
+//! `POST baseline` (minimal axum). After the table: the disk's raw fsync rate (4 KiB write +
+//! fsync, one after another, in the temporary folder), durable creates/s divided by it, and the
+//! CPU this process used during the `POST /envelopes` window (from `/proc`): how busy the cores
+//! were, the CPU per durable create — the load generator's threads and signbridge's apart — and
+//! the create rate at which signbridge alone would fill the cores at that cost.
 //!
 //! signbridge, the baseline server and the load generator each run on their own tokio
 //! multi-thread runtime (one worker thread per core each) in this one process, so a server whose
@@ -136,7 +140,7 @@ impl Outcome {
 
 fn main() {
     let plan = Plan::from_env();
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cores = cores();
     println!(
         "signbridge api bench: nproc={cores} cpu=\"{}\" {}/{} | concurrency={} warm-up={:.1}s duration={:.1}s per scenario",
         cpu_model(),
@@ -260,17 +264,19 @@ async fn drive(plan: Plan, signbridge: SocketAddr, baseline: SocketAddr, key: St
     );
     let mut failures = Vec::new();
     let mut creates_per_second = None;
+    let mut create_cpu = None;
     for (name, make) in scenarios {
         if !name.contains(plan.only) {
             continue;
         }
-        let outcome = measure(&client, make, plan).await;
+        let (outcome, cpu_used) = measure(&client, make, plan).await;
         let errors = outcome.error_count();
         let mut latencies = outcome.latencies;
         latencies.sort_unstable();
         let requests = latencies.len() as u64 + errors;
         if name == "POST /envelopes" {
             creates_per_second = Some(latencies.len() as f64 / plan.measure.as_secs_f64());
+            create_cpu = Some((cpu_used, latencies.len()));
         }
         println!(
             "{:<22} {:>10} {:>10.0} {:>9.3} {:>9.3} {:>8}",
@@ -298,6 +304,23 @@ async fn drive(plan: Plan, signbridge: SocketAddr, baseline: SocketAddr, key: St
             creates / fsyncs
         );
     }
+    if let Some((cpu, creates)) = create_cpu.filter(|(_, creates)| *creates > 0) {
+        // Where the create rate stops: the CPU a create costs against the cores there are.
+        let available = plan.measure.as_secs_f64() * cores() as f64;
+        let per_create = |used: Duration| used.as_secs_f64() * 1e6 / creates as f64;
+        let server = cpu.process.saturating_sub(cpu.load_generator);
+        println!(
+            "CPU while creating: {:.0}% of {} cores busy; per durable create {:.0} µs, of which the \
+             load generator {:.0} µs and signbridge {:.0} µs → signbridge alone would stop near \
+             {:.0} creates/s on these cores",
+            cpu.process.as_secs_f64() * 100.0 / available,
+            cores(),
+            per_create(cpu.process),
+            per_create(cpu.load_generator),
+            per_create(server),
+            cores() as f64 * 1e6 / per_create(server),
+        );
+    }
     if !failures.is_empty() {
         println!();
         println!("errors by kind (p50/p99 are over successful requests only):");
@@ -313,17 +336,78 @@ async fn drive(plan: Plan, signbridge: SocketAddr, baseline: SocketAddr, key: St
 /// Runs one scenario: `plan.concurrency` workers loop requests through the warm-up and the
 /// measured window. A success counts when it starts and finishes inside the window; a failure
 /// (including a request unanswered after [`REQUEST_TIMEOUT`]) when it overlaps the window.
-async fn measure(client: &reqwest::Client, make: MakeRequest, plan: Plan) -> Outcome {
+async fn measure(client: &reqwest::Client, make: MakeRequest, plan: Plan) -> (Outcome, CpuTime) {
     let start = Instant::now() + plan.warm_up;
     let end = start + plan.measure;
     let workers: Vec<_> = (0..plan.concurrency)
         .map(|_| tokio::spawn(worker(client.clone(), make.clone(), start, end)))
         .collect();
+    tokio::time::sleep_until(start.into()).await;
+    let cpu_at_start = CpuTime::now();
+    tokio::time::sleep_until(end.into()).await;
+    let cpu_used = CpuTime::now().since(&cpu_at_start);
     let mut total = Outcome::default();
     for worker in workers {
         total.merge(worker.await.expect("worker task"));
     }
-    total
+    (total, cpu_used)
+}
+
+/// CPU time (user + system) used so far by this process — every thread, those that ended
+/// included — and by the load generator's threads, from `/proc` (zero where there is none).
+struct CpuTime {
+    process: Duration,
+    load_generator: Duration,
+}
+
+impl CpuTime {
+    fn now() -> CpuTime {
+        let tick = Duration::from_secs(1) / clock_ticks_per_second();
+        let ticks = |stat: &str| -> Option<(String, u32)> {
+            // `pid (comm) state ppid …`: utime and stime are the 14th and 15th fields.
+            let (head, rest) = stat.rsplit_once(')')?;
+            let comm = head.split_once('(')?.1.to_string();
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let used =
+                fields.get(11)?.parse::<u32>().ok()? + fields.get(12)?.parse::<u32>().ok()?;
+            Some((comm, used))
+        };
+        let process = std::fs::read_to_string("/proc/self/stat")
+            .ok()
+            .and_then(|stat| ticks(&stat))
+            .map_or(0, |(_, used)| used);
+        let load_generator = std::fs::read_dir("/proc/self/task")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|task| std::fs::read_to_string(task.path().join("stat")).ok())
+            .filter_map(|stat| ticks(&stat))
+            .filter(|(comm, _)| comm == "load")
+            .map(|(_, used)| used)
+            .sum::<u32>();
+        CpuTime {
+            process: tick * process,
+            load_generator: tick * load_generator,
+        }
+    }
+
+    fn since(&self, earlier: &CpuTime) -> CpuTime {
+        CpuTime {
+            process: self.process.saturating_sub(earlier.process),
+            load_generator: self.load_generator.saturating_sub(earlier.load_generator),
+        }
+    }
+}
+
+/// The kernel's clock tick (`getconf CLK_TCK`, 100 on Linux almost everywhere).
+fn clock_ticks_per_second() -> u32 {
+    std::process::Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|out| String::from_utf8_lossy(&out.stdout).trim().parse().ok())
+        .filter(|&ticks| ticks > 0)
+        .unwrap_or(100)
 }
 
 async fn worker(
@@ -396,6 +480,11 @@ fn percentile(sorted: &[Duration], fraction: f64) -> Duration {
 
 fn millis(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
+}
+
+/// The cores this process may run on.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// The CPU model from `/proc/cpuinfo`, when there is one.
