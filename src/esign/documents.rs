@@ -228,11 +228,8 @@ impl Esign {
         page: u64,
         limit: u64,
     ) -> Result<Page<Document>, EsignError> {
-        let total = listing::count(
-            &self.store.listing,
-            &listing::count_key(environment.as_str(), "documents"),
-        )
-        .map_err(StoreError::from)?;
+        let total = listing::count(&self.store.listing, environment.as_str(), "documents")
+            .map_err(StoreError::from)?;
         let skip = page.saturating_sub(1).saturating_mul(limit);
         let source = listing::ListSource {
             listing: &self.store.listing,

@@ -805,11 +805,8 @@ impl Esign {
                 }
             }
         };
-        let total = listing::count(
-            &self.store.listing,
-            &listing::count_key(env_name, source.list),
-        )
-        .map_err(StoreError::from)?;
+        let total =
+            listing::count(&self.store.listing, env_name, source.list).map_err(StoreError::from)?;
         let entries = listing::page(&source, query.after.as_deref(), skip, query.limit)
             .map_err(StoreError::from)?;
         let mut items = Vec::with_capacity(entries.len());
@@ -987,9 +984,8 @@ impl Esign {
                         let env_name = environment.as_str();
                         let status = current.status.as_str();
                         listing_tree.remove(listing::status_key(env_name, status, id))?;
-                        for list in listing::envelope_lists(status) {
-                            listing::count_in(listing_tree, env_name, &list, id, -1)?;
-                        }
+                        let list = listing::status_list(status);
+                        listing::count_in(listing_tree, env_name, &list, id, -1)?;
                         for key in &usage {
                             usage_tree.remove(key.as_slice())?;
                         }

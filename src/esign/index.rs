@@ -1,7 +1,7 @@
 //! Builds the listing index (envelopes by status, the count and time buckets of each list)
-//! once, for a store made before the index existed, and adds the time buckets to an index of
-//! the first version (from its keys alone); from then on every write keeps it (see
-//! [`crate::store::listing`]), so opening a store never scans it again.
+//! once, for a store made before the index existed, and makes the counts of an index of an
+//! earlier version again in the current layout (from its keys alone); from then on every write
+//! keeps it (see [`crate::store::listing`]), so opening a store never scans it again.
 
 use super::model::{Envelope, Environment};
 use super::Esign;
@@ -13,7 +13,9 @@ impl Esign {
     /// repair: `signbridge reindex`). Returns how many envelopes were indexed.
     pub fn rebuild_listing_index(&self) -> Result<u64, StoreError> {
         self.store.meta.remove(listing::BUILT)?;
-        self.store.meta.remove(listing::FIRST_VERSION)?;
+        for version in listing::EARLIER_VERSIONS {
+            self.store.meta.remove(version)?;
+        }
         self.ensure_listing_index()
     }
 
@@ -22,8 +24,10 @@ impl Esign {
         if self.store.meta.get(listing::BUILT)?.is_some() {
             return Ok(0);
         }
-        if self.store.meta.get(listing::FIRST_VERSION)?.is_some() {
-            return self.add_time_buckets();
+        for version in listing::EARLIER_VERSIONS {
+            if self.store.meta.get(version)?.is_some() {
+                return self.recount_from_keys();
+            }
         }
         let started = std::time::Instant::now();
         // Whatever was there is thrown away: the index is made again whole.
@@ -42,9 +46,7 @@ impl Esign {
                     listing::status_key(name, status, &envelope.id),
                     &[] as &[u8],
                 );
-                for list in listing::envelope_lists(status) {
-                    tally.add(name, &list, &envelope.id);
-                }
+                tally.add(name, &listing::status_list(status), &envelope.id);
                 envelopes += 1;
             }
             self.tally_documents(&mut tally, environment)?;
@@ -60,12 +62,21 @@ impl Esign {
         Ok(envelopes)
     }
 
-    /// Upgrades an index of the first version (envelopes by status and the counts, right, but
-    /// no time buckets): the buckets and counts are counted again from the status index's keys
-    /// and the documents' keys — no record is read, so a million envelopes take seconds, not
-    /// the minute a rebuild from the records takes.
-    fn add_time_buckets(&self) -> Result<u64, StoreError> {
+    /// Upgrades an index of an earlier version (its status index right, its counts per list
+    /// and, in the first, without time buckets): the counts and buckets are counted again from
+    /// the status index's keys and the documents' keys — no record is read, so a million
+    /// envelopes take seconds, not the minute a rebuild from the records takes. The old count
+    /// records are removed in the same batch that writes the new ones, so a crash leaves either
+    /// the old index (upgraded again at the next open) or the new one.
+    fn recount_from_keys(&self) -> Result<u64, StoreError> {
         let started = std::time::Instant::now();
+        let mut batch = sled::Batch::default();
+        for key in self.store.listing.iter().keys() {
+            let key = key?;
+            if listing::is_count_record(&key) {
+                batch.remove(key);
+            }
+        }
         let mut tally = listing::Tally::default();
         let mut envelopes = 0u64;
         for environment in [Environment::Test, Environment::Live] {
@@ -77,19 +88,18 @@ impl Esign {
                 let Some((status, id)) = entry.split_once('/') else {
                     continue;
                 };
-                for list in listing::envelope_lists(status) {
-                    tally.add(name, &list, id);
-                }
+                tally.add(name, &listing::status_list(status), id);
                 envelopes += 1;
             }
             self.tally_documents(&mut tally, environment)?;
         }
-        self.store.listing.apply_batch(tally.into_batch())?;
+        tally.write_into(&mut batch);
+        self.store.listing.apply_batch(batch)?;
         self.mark_built()?;
         tracing::info!(
             envelopes,
             millis = started.elapsed().as_millis() as u64,
-            "listing index upgraded: time buckets added"
+            "listing index upgraded: counts made again"
         );
         Ok(envelopes)
     }
@@ -112,7 +122,9 @@ impl Esign {
 
     /// Records that the current index is complete, and durably.
     fn mark_built(&self) -> Result<(), StoreError> {
-        self.store.meta.remove(listing::FIRST_VERSION)?;
+        for version in listing::EARLIER_VERSIONS {
+            self.store.meta.remove(version)?;
+        }
         self.store.meta.insert(listing::BUILT, &[1u8])?;
         self.store.flush_blocking()
     }

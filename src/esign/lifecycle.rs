@@ -449,14 +449,11 @@ impl Esign {
                     }
                 }
                 if let Some((old, new_key, new_list)) = &status_change {
-                    match old {
-                        Some((old_key, old_list)) => {
-                            listing_tree.remove(old_key.as_slice())?;
-                            listing::count_in(listing_tree, env_name, old_list, &envelope_id, -1)?;
-                        }
-                        None => {
-                            listing::count_in(listing_tree, env_name, "envelopes", &envelope_id, 1)?
-                        }
+                    // A new envelope counts only into its status's list (`envelopes` is their
+                    // sum); a change of status moves its count within the same records.
+                    if let Some((old_key, old_list)) = old {
+                        listing_tree.remove(old_key.as_slice())?;
+                        listing::count_in(listing_tree, env_name, old_list, &envelope_id, -1)?;
                     }
                     listing_tree.insert(new_key.as_slice(), &[] as &[u8])?;
                     listing::count_in(listing_tree, env_name, new_list, &envelope_id, 1)?;

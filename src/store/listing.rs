@@ -1,9 +1,17 @@
 //! The listing index: what `GET /envelopes` and `GET /documents` need without reading every
-//! record — envelopes by status (`s/{env}/{status}/{id}`), the count of each list
-//! (`c/{env}/{list}`, a u64 big-endian) and, per list, counts of its ids grouped by their time
-//! (`b/{env}/{list}/{level}/{id prefix}`) so that a deep `page` is found without stepping over
-//! every entry before it — written in the same transaction as the record it describes, so it is
-//! never behind. Stores made before it get it built once, at open.
+//! record — envelopes by status (`s/{env}/{status}/{id}`), the count of each list and, per
+//! list, counts of its ids grouped by their time so that a deep `page` is found without
+//! stepping over every entry before it — written in the same transaction as the record it
+//! describes, so it is never behind. Stores made before it get it built once, at open.
+//!
+//! Counts are kept per *family* of lists: `envelopes` holds, in each count record, one count per
+//! status (the list `envelopes/{STATUS}` reads its status's count, the list `envelopes` their
+//! sum); `documents` holds one. So an envelope's creation writes each count record of its family
+//! once, and a change of status rewrites the same records instead of two lists' worth. The
+//! records are the family's total (`c/{env}/{family}`) and its time buckets
+//! (`b/{env}/{family}/{level}/{id prefix}`); a record's value is its slots, each a name's length
+//! (one byte), the name and a u64 big-endian; a slot at zero is dropped, a record with none is
+//! removed.
 //!
 //! Ids are a kind prefix (`env_`) and a ULID, whose first ten characters are its millisecond
 //! time, five bits each; ids sort by time. The buckets group ids by the first 5, 7 and 9
@@ -14,6 +22,7 @@
 //! worst instead of tens of thousands of record steps.
 
 use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
+use std::collections::BTreeMap;
 
 /// The key of an envelope in the status index.
 pub fn status_key(environment: &str, status: &str, id: &str) -> Vec<u8> {
@@ -25,40 +34,80 @@ pub fn status_prefix(environment: &str, status: &str) -> Vec<u8> {
     format!("s/{environment}/{status}/").into_bytes()
 }
 
-/// The key of a list's count: `envelopes`, `envelopes/{STATUS}`, `documents`.
-pub fn count_key(environment: &str, list: &str) -> Vec<u8> {
-    format!("c/{environment}/{list}").into_bytes()
-}
-
-fn decode(bytes: Option<sled::IVec>) -> u64 {
-    bytes
-        .and_then(|b| <[u8; 8]>::try_from(b.as_ref()).ok())
-        .map(u64::from_be_bytes)
-        .unwrap_or(0)
-}
-
 /// The list of envelopes in one status (`envelopes/{STATUS}`).
 pub fn status_list(status: &str) -> String {
     format!("envelopes/{status}")
 }
 
-/// The two lists an envelope in `status` counts in: all envelopes, and its status's.
-pub fn envelope_lists(status: &str) -> [String; 2] {
-    ["envelopes".to_string(), status_list(status)]
+/// A list's family (whose records hold its counts) and its slot in them: `envelopes/SENT` →
+/// (`envelopes`, `SENT`); `envelopes` and `documents` → themselves and the empty slot, which
+/// reads as the sum of the family's slots.
+fn family_and_slot(list: &str) -> (&str, &str) {
+    list.split_once('/').unwrap_or((list, ""))
 }
 
-/// Adds `delta` to a count inside a transaction; a count that reaches zero is removed.
-pub fn adjust<E>(
+fn total_key(environment: &str, family: &str) -> Vec<u8> {
+    format!("c/{environment}/{family}").into_bytes()
+}
+
+/// The slots of a count record, as stored (malformed trailing bytes are ignored).
+fn slots(bytes: &[u8]) -> Vec<(&[u8], u64)> {
+    let mut slots = Vec::new();
+    let mut rest = bytes;
+    while let Some((&length, after)) = rest.split_first() {
+        let length = usize::from(length);
+        let Some(name) = after.get(..length) else {
+            break;
+        };
+        let Some(count) = after
+            .get(length..length + 8)
+            .and_then(|b| <[u8; 8]>::try_from(b).ok())
+        else {
+            break;
+        };
+        slots.push((name, u64::from_be_bytes(count)));
+        rest = &after[length + 8..];
+    }
+    slots
+}
+
+fn encode_slots<'a>(slots: impl IntoIterator<Item = (&'a [u8], u64)>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    for (name, count) in slots.into_iter().filter(|(_, count)| *count > 0) {
+        bytes.push(u8::try_from(name.len()).expect("slot names are status names"));
+        bytes.extend_from_slice(name);
+        bytes.extend_from_slice(&count.to_be_bytes());
+    }
+    bytes
+}
+
+/// What a count record says for `slot`: its own count, or for the empty slot the sum of all.
+fn slot_count(bytes: &[u8], slot: &str) -> u64 {
+    slots(bytes)
+        .into_iter()
+        .filter(|(name, _)| slot.is_empty() || *name == slot.as_bytes())
+        .map(|(_, count)| count)
+        .sum()
+}
+
+/// Adds `delta` to `slot` of a count record inside a transaction.
+fn adjust<E>(
     tree: &TransactionalTree,
     key: &[u8],
+    slot: &str,
     delta: i64,
 ) -> ConflictableTransactionResult<(), E> {
-    let current = decode(tree.get(key)?);
-    let next = current.saturating_add_signed(delta);
-    if next == 0 {
+    let current = tree.get(key)?.unwrap_or_default();
+    let mut counts = slots(&current);
+    match counts.iter_mut().find(|(name, _)| *name == slot.as_bytes()) {
+        Some((_, count)) => *count = count.saturating_add_signed(delta),
+        None => counts.push((slot.as_bytes(), 0u64.saturating_add_signed(delta))),
+    }
+    let next = encode_slots(counts);
+    if next.is_empty() {
         tree.remove(key)?;
     } else {
-        tree.insert(key, &next.to_be_bytes())?;
+        tree.insert(key, next)?;
     }
     Ok(())
 }
@@ -71,94 +120,113 @@ fn ordered_part(id: &str) -> &[u8] {
     id.split_once('_').map_or(id, |(_, rest)| rest).as_bytes()
 }
 
-fn bucket_key(environment: &str, list: &str, level: usize, prefix: &[u8]) -> Vec<u8> {
-    let mut key = format!("b/{environment}/{list}/{level}/").into_bytes();
+fn bucket_key(environment: &str, family: &str, level: usize, prefix: &[u8]) -> Vec<u8> {
+    let mut key = format!("b/{environment}/{family}/{level}/").into_bytes();
     key.extend_from_slice(prefix);
     key
 }
 
 /// The keys of the buckets `id` counts in, one per level, coarsest first.
-fn bucket_keys(environment: &str, list: &str, id: &str) -> Vec<Vec<u8>> {
+fn bucket_keys(environment: &str, family: &str, id: &str) -> Vec<Vec<u8>> {
     let part = ordered_part(id);
     LEVELS
         .iter()
         .enumerate()
         .map(|(level, &length)| {
-            bucket_key(environment, list, level, &part[..length.min(part.len())])
+            bucket_key(environment, family, level, &part[..length.min(part.len())])
         })
         .collect()
 }
 
 /// Lists counted in memory, to write a whole index at once (building it from the records or
-/// upgrading an older one): entries are tallied per finest bucket, and the coarser buckets and
-/// the totals summed from those when written, so a million entries cost a million map updates,
-/// not eight million key allocations.
+/// upgrading an older one): entries are tallied per finest bucket and slot, and the coarser
+/// buckets and the totals summed from those when written, so a million entries cost a million
+/// map updates, not eight million key allocations.
 #[derive(Default)]
 pub struct Tally {
-    lists: Vec<TalliedList>,
+    families: Vec<TalliedFamily>,
 }
 
-/// One list's entries in a [`Tally`]: (environment, list) and its finest buckets' counts.
-type TalliedList = ((String, String), std::collections::HashMap<Vec<u8>, u64>);
+/// One family's entries in a [`Tally`]: (environment, family) and, per finest bucket, its
+/// slots' counts.
+type TalliedFamily = (
+    (String, String),
+    std::collections::HashMap<Vec<u8>, BTreeMap<String, u64>>,
+);
 
 impl Tally {
     /// Counts one entry of `id` into `list`.
     pub fn add(&mut self, environment: &str, list: &str, id: &str) {
+        let (family, slot) = family_and_slot(list);
         let at = match self
-            .lists
+            .families
             .iter()
-            .position(|((e, l), _)| e == environment && l == list)
+            .position(|((e, f), _)| e == environment && f == family)
         {
             Some(at) => at,
             None => {
-                self.lists.push((
-                    (environment.to_string(), list.to_string()),
+                self.families.push((
+                    (environment.to_string(), family.to_string()),
                     Default::default(),
                 ));
-                self.lists.len() - 1
+                self.families.len() - 1
             }
         };
         let part = ordered_part(id);
         let finest = &part[..LEVELS[LEVELS.len() - 1].min(part.len())];
-        let buckets = &mut self.lists[at].1;
-        match buckets.get_mut(finest) {
+        let slots = self.families[at].1.entry(finest.to_vec()).or_default();
+        match slots.get_mut(slot) {
             Some(count) => *count += 1,
             None => {
-                buckets.insert(finest.to_vec(), 1);
+                slots.insert(slot.to_string(), 1);
             }
         }
     }
 
-    /// The totals and buckets of every list counted, as writes.
+    /// The totals and buckets of every family counted, as writes.
     pub fn into_batch(self) -> sled::Batch {
         let mut batch = sled::Batch::default();
-        for ((environment, list), finest) in self.lists {
-            let mut counts: std::collections::BTreeMap<Vec<u8>, u64> = Default::default();
-            let mut total = 0;
-            for (prefix, count) in finest {
-                total += count;
-                for (level, &length) in LEVELS.iter().enumerate() {
-                    let key = bucket_key(
-                        &environment,
-                        &list,
-                        level,
-                        &prefix[..length.min(prefix.len())],
-                    );
-                    *counts.entry(key).or_default() += count;
+        self.write_into(&mut batch);
+        batch
+    }
+
+    /// Adds the totals and buckets of every family counted to `batch`, over whatever it says
+    /// for the same keys.
+    pub fn write_into(self, batch: &mut sled::Batch) {
+        for ((environment, family), finest) in self.families {
+            let mut records: BTreeMap<Vec<u8>, BTreeMap<String, u64>> = BTreeMap::new();
+            let mut total: BTreeMap<String, u64> = BTreeMap::new();
+            for (prefix, slots) in finest {
+                for (slot, count) in slots {
+                    *total.entry(slot.clone()).or_default() += count;
+                    for (level, &length) in LEVELS.iter().enumerate() {
+                        let key = bucket_key(
+                            &environment,
+                            &family,
+                            level,
+                            &prefix[..length.min(prefix.len())],
+                        );
+                        *records
+                            .entry(key)
+                            .or_default()
+                            .entry(slot.clone())
+                            .or_default() += count;
+                    }
                 }
             }
-            batch.insert(count_key(&environment, &list), &total.to_be_bytes());
-            for (key, count) in counts {
-                batch.insert(key, &count.to_be_bytes());
+            records.insert(total_key(&environment, &family), total);
+            for (key, slots) in records {
+                let value = encode_slots(slots.iter().map(|(name, &n)| (name.as_bytes(), n)));
+                batch.insert(key, value);
             }
         }
-        batch
     }
 }
 
-/// Counts `delta` entries of `id` into `list` (`envelopes`, `envelopes/{STATUS}`, `documents`):
-/// the list's total and its buckets. Every insertion into and removal from a list goes through
-/// here, in the transaction that writes the entry.
+/// Counts `delta` entries of `id` into `list` (`envelopes/{STATUS}` or `documents`; the list
+/// `envelopes` is their sum and is never counted into): the family's total and buckets. Every
+/// insertion into and removal from a list goes through here, in the transaction that writes
+/// the entry.
 pub fn count_in<E>(
     tree: &TransactionalTree,
     environment: &str,
@@ -166,9 +234,10 @@ pub fn count_in<E>(
     id: &str,
     delta: i64,
 ) -> ConflictableTransactionResult<(), E> {
-    adjust(tree, &count_key(environment, list), delta)?;
-    for key in bucket_keys(environment, list, id) {
-        adjust(tree, &key, delta)?;
+    let (family, slot) = family_and_slot(list);
+    adjust(tree, &total_key(environment, family), slot, delta)?;
+    for key in bucket_keys(environment, family, id) {
+        adjust(tree, &key, slot, delta)?;
     }
     Ok(())
 }
@@ -228,17 +297,18 @@ fn seek(
     list: &str,
     skip: u64,
 ) -> Result<Option<(Vec<u8>, u64)>, sled::Error> {
+    let (family, slot) = family_and_slot(list);
     let mut remaining = skip;
     let mut chosen: Vec<u8> = Vec::new();
     for level in 0..LEVELS.len() {
-        let start = bucket_key(environment, list, level, &chosen);
+        let start = bucket_key(environment, family, level, &chosen);
         let mut end = start.clone();
         end.push(0xff);
-        let level_prefix_len = bucket_key(environment, list, level, &[]).len();
+        let level_prefix_len = bucket_key(environment, family, level, &[]).len();
         let mut found = None;
         for entry in listing.range(start..end).rev() {
             let (key, value) = entry?;
-            let count = decode(Some(value));
+            let count = slot_count(&value, slot);
             if remaining < count {
                 found = Some(key[level_prefix_len..].to_vec());
                 break;
@@ -253,16 +323,26 @@ fn seek(
     Ok(Some((chosen, remaining)))
 }
 
-/// A count as stored.
-pub fn count(tree: &sled::Tree, key: &[u8]) -> Result<u64, sled::Error> {
-    Ok(decode(tree.get(key)?))
+/// How many entries `list` holds.
+pub fn count(listing: &sled::Tree, environment: &str, list: &str) -> Result<u64, sled::Error> {
+    let (family, slot) = family_and_slot(list);
+    Ok(listing
+        .get(total_key(environment, family))?
+        .map_or(0, |value| slot_count(&value, slot)))
 }
 
 /// Meta key saying the index was built (stores older than it are indexed once at open).
-pub const BUILT: &[u8] = b"listing_index_v2";
-/// Meta key of the index's first version (status index and counts, no time buckets): such an
-/// index gets its buckets added at open.
-pub const FIRST_VERSION: &[u8] = b"listing_index_v1";
+pub const BUILT: &[u8] = b"listing_index_v3";
+/// Meta keys of the index's earlier versions (the status index, with counts per list and,
+/// from the second, per-list time buckets): such an index gets its counts made again at open,
+/// from its status keys.
+pub const EARLIER_VERSIONS: [&[u8]; 2] = [b"listing_index_v1", b"listing_index_v2"];
+
+/// Whether `key` is one of the index's count records (a total or a time bucket, of any
+/// version).
+pub fn is_count_record(key: &[u8]) -> bool {
+    key.starts_with(b"c/") || key.starts_with(b"b/")
+}
 
 /// A page of a key range, newest (greatest key) first: the entries under `prefix`, before
 /// `before` when given (a cursor: the key of the last item of the previous page), past the
@@ -295,28 +375,46 @@ mod tests {
     use super::*;
     use rand::{Rng, SeedableRng};
 
-    fn write(tree: &sled::Tree, id: &str, delta: i64) {
+    const STATUSES: [&str; 3] = ["DRAFT", "SENT", "COMPLETED"];
+
+    /// Adds (`delta` 1) or removes (-1) `id` in `status`: its entry under `all/` (the whole
+    /// family's list) and `st/{status}/` (the status's list), and its counts.
+    fn write(tree: &sled::Tree, id: &str, status: &str, delta: i64) {
         tree.transaction(|t| {
-            let key = format!("test/{id}");
-            if delta > 0 {
-                t.insert(key.as_bytes(), &[] as &[u8])?;
-            } else {
-                t.remove(key.as_bytes())?;
+            for key in [format!("all/{id}"), format!("st/{status}/{id}")] {
+                if delta > 0 {
+                    t.insert(key.as_bytes(), &[] as &[u8])?;
+                } else {
+                    t.remove(key.as_bytes())?;
+                }
             }
-            count_in::<()>(t, "test", "envelopes", id, delta)
+            count_in::<()>(t, "test", &status_list(status), id, delta)
+        })
+        .map_err(|e: sled::transaction::TransactionError<()>| format!("{e:?}"))
+        .unwrap();
+    }
+
+    /// Moves `id` from one status to another in one transaction, as a status change does.
+    fn change_status(tree: &sled::Tree, id: &str, from: &str, to: &str) {
+        tree.transaction(|t| {
+            t.remove(format!("st/{from}/{id}").as_bytes())?;
+            t.insert(format!("st/{to}/{id}").as_bytes(), &[] as &[u8])?;
+            count_in::<()>(t, "test", &status_list(from), id, -1)?;
+            count_in::<()>(t, "test", &status_list(to), id, 1)
         })
         .map_err(|e: sled::transaction::TransactionError<()>| format!("{e:?}"))
         .unwrap();
     }
 
     /// Pages found through the buckets are exactly the pages found by stepping over every
-    /// entry, for every depth, whatever the spacing of the ids in time and after removals.
+    /// entry, for the whole family and each status, for every depth, whatever the spacing of
+    /// the ids in time, after removals and changes of status.
     #[test]
     fn bucket_pages_equal_stepped_pages() {
         let db = sled::Config::new().temporary(true).open().unwrap();
         let tree = db.open_tree("t").unwrap();
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
-        let mut ids = Vec::new();
+        let mut ids: Vec<(String, &str)> = Vec::new();
         let mut millis: u64 = 1_780_000_000_000;
         for n in 0..3_000u32 {
             // Bursts within one millisecond, gaps of seconds, of hours, and of days.
@@ -327,61 +425,115 @@ mod tests {
                 _ => rng.gen_range(0..3) * 86_400_000,
             };
             let id = format!("env_{}", ulid::Ulid::from_parts(millis, rng.gen()));
-            write(&tree, &id, 1);
-            ids.push(id);
+            write(&tree, &id, "DRAFT", 1);
+            ids.push((id, "DRAFT"));
         }
-        for id in ids.iter().filter(|_| rng.gen_bool(0.3)) {
-            write(&tree, id, -1);
-        }
-        let total = count(&tree, &count_key("test", "envelopes")).unwrap();
-        assert_eq!(total as usize, tree.scan_prefix(b"test/").count());
-        let source = ListSource {
-            listing: &tree,
-            environment: "test",
-            list: "envelopes",
-            entries: &tree,
-            entries_prefix: b"test/".to_vec(),
-            kind: "env_",
-        };
-        let keys = |entries: Vec<(sled::IVec, sled::IVec)>| -> Vec<sled::IVec> {
-            entries.into_iter().map(|(k, _)| k).collect()
-        };
-        let mut checked = 0;
-        for skip in (0..total + 5)
-            .step_by(7)
-            .chain([total - 1, total, total + 1])
-        {
-            for limit in [1, 20] {
-                let stepped = newest_first(&tree, b"test/env_", None, skip, limit).unwrap();
-                assert_eq!(
-                    keys(page(&source, None, skip, limit).unwrap()),
-                    keys(stepped),
-                    "skip {skip}, limit {limit}"
-                );
-                checked += 1;
+        for (id, status) in ids.iter_mut() {
+            if rng.gen_bool(0.5) {
+                let to = STATUSES[rng.gen_range(1..STATUSES.len())];
+                change_status(&tree, id, status, to);
+                *status = to;
             }
         }
-        assert!(checked > 500);
-        // Every bucket count is the number of entries under it; none is left at zero.
-        for entry in tree.scan_prefix(b"b/") {
+        let mut kept = Vec::new();
+        for (id, status) in ids {
+            if rng.gen_bool(0.3) {
+                write(&tree, &id, status, -1);
+            } else {
+                kept.push((id, status));
+            }
+        }
+        let keys = |entries: Vec<(sled::IVec, sled::IVec)>| -> Vec<Vec<u8>> {
+            entries.into_iter().map(|(k, _)| k.to_vec()).collect()
+        };
+        let mut checked = 0;
+        let lists = std::iter::once(("envelopes".to_string(), "all/".to_string())).chain(
+            STATUSES
+                .iter()
+                .map(|status| (status_list(status), format!("st/{status}/"))),
+        );
+        for (list, entries_prefix) in lists {
+            let total = count(&tree, "test", &list).unwrap();
+            assert_eq!(
+                total as usize,
+                tree.scan_prefix(entries_prefix.as_bytes()).count(),
+                "{list}"
+            );
+            let source = ListSource {
+                listing: &tree,
+                environment: "test",
+                list: &list,
+                entries: &tree,
+                entries_prefix: entries_prefix.clone().into_bytes(),
+                kind: "env_",
+            };
+            let prefix = format!("{entries_prefix}env_");
+            for skip in (0..total + 5)
+                .step_by(7)
+                .chain([total.saturating_sub(1), total, total + 1])
+            {
+                for limit in [1, 20] {
+                    let stepped =
+                        newest_first(&tree, prefix.as_bytes(), None, skip, limit).unwrap();
+                    assert_eq!(
+                        keys(page(&source, None, skip, limit).unwrap()),
+                        keys(stepped),
+                        "{list}: skip {skip}, limit {limit}"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 1_000, "{checked}");
+        // Every slot of every count record is above zero; no record is left empty.
+        for entry in tree.iter() {
             let (key, value) = entry.unwrap();
-            assert_ne!(decode(Some(value)), 0, "{}", String::from_utf8_lossy(&key));
+            if key.starts_with(b"b/") || key.starts_with(b"c/") {
+                let counted = slots(&value);
+                assert!(!counted.is_empty(), "{}", String::from_utf8_lossy(&key));
+                assert!(counted.iter().all(|(_, n)| *n > 0));
+            }
         }
 
-        // Counted in bulk (building or upgrading the index), the same counts and buckets.
+        // Counted in bulk (building or upgrading the index), the same records.
         let mut tally = Tally::default();
-        for entry in tree.scan_prefix(b"test/").keys() {
-            let key = entry.unwrap();
-            tally.add("test", "envelopes", std::str::from_utf8(&key[5..]).unwrap());
+        for (id, status) in &kept {
+            tally.add("test", &status_list(status), id);
         }
         let bulk = db.open_tree("bulk").unwrap();
         bulk.apply_batch(tally.into_batch()).unwrap();
-        let counts = |t: &sled::Tree| -> Vec<(sled::IVec, sled::IVec)> {
+        let counts = |t: &sled::Tree| -> Vec<(Vec<u8>, Vec<(Vec<u8>, u64)>)> {
             t.iter()
                 .map(Result::unwrap)
                 .filter(|(k, _)| k.starts_with(b"b/") || k.starts_with(b"c/"))
+                .map(|(k, v)| {
+                    let mut slots: Vec<(Vec<u8>, u64)> = slots(&v)
+                        .into_iter()
+                        .map(|(n, c)| (n.to_vec(), c))
+                        .collect();
+                    slots.sort();
+                    (k.to_vec(), slots)
+                })
                 .collect()
         };
         assert_eq!(counts(&bulk), counts(&tree));
+    }
+
+    /// A creation writes each count record of its family once: the total and three buckets.
+    #[test]
+    fn an_entry_counts_into_four_records() {
+        let db = sled::Config::new().temporary(true).open().unwrap();
+        let tree = db.open_tree("t").unwrap();
+        write(&tree, "env_01JD5Q9M3V0F8W2K7T4R6Y1ZXC", "DRAFT", 1);
+        let records = tree
+            .iter()
+            .keys()
+            .map(Result::unwrap)
+            .filter(|k| k.starts_with(b"b/") || k.starts_with(b"c/"))
+            .count();
+        assert_eq!(records, 4);
+        assert_eq!(count(&tree, "test", "envelopes").unwrap(), 1);
+        assert_eq!(count(&tree, "test", "envelopes/DRAFT").unwrap(), 1);
+        assert_eq!(count(&tree, "test", "envelopes/SENT").unwrap(), 0);
     }
 }

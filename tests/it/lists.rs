@@ -164,34 +164,22 @@ async fn lists_answer_from_the_index_exactly_as_the_records_say_through_kill_9_a
     check_lists(&server, &expected).await;
     check_documents(&server).await;
 
-    // An index of the first version (no time buckets, its own meta key) gets its buckets at
-    // open, counted from its keys, and answers the same.
+    // Indexes of the earlier versions — counts per list (`envelopes`, `envelopes/{STATUS}`,
+    // `documents`) as a u64 each, with time buckets in the second version and none in the first
+    // — get their counts made again at open, from their keys, and answer the same; what they
+    // hold then is exactly what a rebuild from the records writes.
     server.terminate();
-    {
+    let rebuilt = count_records(&signbridge::store::Store::open(&data_dir).unwrap());
+    for (version, with_buckets) in [("listing_index_v2", true), ("listing_index_v1", false)] {
+        write_earlier_index(&data_dir, version, with_buckets);
+        server.start_again().await;
+        check_lists(&server, &expected).await;
+        check_documents(&server).await;
+        server.terminate();
         let store = signbridge::store::Store::open(&data_dir).unwrap();
-        let buckets: Vec<_> = store
-            .listing
-            .scan_prefix(b"b/")
-            .keys()
-            .map(Result::unwrap)
-            .collect();
-        assert!(!buckets.is_empty());
-        for key in buckets {
-            store.listing.remove(key).unwrap();
-        }
-        store.meta.remove(b"listing_index_v2").unwrap().unwrap();
-        store.meta.insert(b"listing_index_v1", &[1u8]).unwrap();
-        store.flush_blocking().unwrap();
-    }
-    server.start_again().await;
-    check_lists(&server, &expected).await;
-    check_documents(&server).await;
-    server.terminate();
-    {
-        let store = signbridge::store::Store::open(&data_dir).unwrap();
-        assert!(store.meta.get(b"listing_index_v2").unwrap().is_some());
-        assert!(store.meta.get(b"listing_index_v1").unwrap().is_none());
-        assert!(store.listing.scan_prefix(b"b/").next().is_some());
+        assert!(store.meta.get(b"listing_index_v3").unwrap().is_some());
+        assert!(store.meta.get(version.as_bytes()).unwrap().is_none());
+        assert_eq!(count_records(&store), rebuilt, "{version}");
     }
     server.start_again().await;
     // A cursor that is not an envelope id is a 400.
@@ -205,4 +193,63 @@ async fn lists_answer_from_the_index_exactly_as_the_records_say_through_kill_9_a
         "validation_failed",
     )
     .await;
+}
+
+/// The listing index's count records (totals and time buckets), as stored.
+fn count_records(store: &signbridge::store::Store) -> Vec<(Vec<u8>, Vec<u8>)> {
+    store
+        .listing
+        .iter()
+        .map(Result::unwrap)
+        .filter(|(key, _)| key.starts_with(b"c/") || key.starts_with(b"b/"))
+        .map(|(key, value)| (key.to_vec(), value.to_vec()))
+        .collect()
+}
+
+/// Rewrites the store's count records in the layout of an earlier index version: one record per
+/// list and bucket holding a u64 (the list `envelopes` and each `envelopes/{STATUS}` apart), time
+/// buckets only `with_buckets`, and that version's meta key.
+fn write_earlier_index(data_dir: &std::path::Path, version: &str, with_buckets: bool) {
+    let store = signbridge::store::Store::open(data_dir).unwrap();
+    let mut batch = sled::Batch::default();
+    for (key, value) in count_records(&store) {
+        batch.remove(key.clone());
+        // A current record: `c/{env}/{family}` or `b/{env}/{family}/{level}/{prefix}`, its value
+        // slots of (name length, name, u64); the empty name is the family's only slot.
+        let text = String::from_utf8(key.clone()).unwrap();
+        let mut parts = text.splitn(4, '/');
+        let (kind, environment, family) = (
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+            parts.next().unwrap(),
+        );
+        let rest = parts.next();
+        if kind == "b" && !with_buckets {
+            continue;
+        }
+        let old_key = |list: &str| match rest {
+            Some(rest) => format!("{kind}/{environment}/{list}/{rest}"),
+            None => format!("{kind}/{environment}/{list}"),
+        };
+        let mut sum = 0u64;
+        let mut slots = value.as_slice();
+        while let Some((&length, after)) = slots.split_first() {
+            let length = usize::from(length);
+            let name = std::str::from_utf8(&after[..length]).unwrap();
+            let count = u64::from_be_bytes(after[length..length + 8].try_into().unwrap());
+            sum += count;
+            if !name.is_empty() {
+                batch.insert(
+                    old_key(&format!("{family}/{name}")).as_bytes(),
+                    &count.to_be_bytes(),
+                );
+            }
+            slots = &after[length + 8..];
+        }
+        batch.insert(old_key(family).as_bytes(), &sum.to_be_bytes());
+    }
+    store.listing.apply_batch(batch).unwrap();
+    store.meta.remove(b"listing_index_v3").unwrap().unwrap();
+    store.meta.insert(version.as_bytes(), &[1u8]).unwrap();
+    store.flush_blocking().unwrap();
 }
