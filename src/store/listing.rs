@@ -502,7 +502,8 @@ mod tests {
         }
         let bulk = db.open_tree("bulk").unwrap();
         bulk.apply_batch(tally.into_batch()).unwrap();
-        let counts = |t: &sled::Tree| -> Vec<(Vec<u8>, Vec<(Vec<u8>, u64)>)> {
+        type Record = (Vec<u8>, Vec<(Vec<u8>, u64)>);
+        let counts = |t: &sled::Tree| -> Vec<Record> {
             t.iter()
                 .map(Result::unwrap)
                 .filter(|(k, _)| k.starts_with(b"b/") || k.starts_with(b"c/"))
