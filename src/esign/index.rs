@@ -3,7 +3,7 @@
 //! earlier version again in the current layout (from its keys alone); from then on every write
 //! keeps it (see [`crate::store::listing`]), so opening a store never scans it again.
 
-use super::model::{Envelope, Environment};
+use super::model::{Envelope, EnvelopeStatus, Environment};
 use super::Esign;
 use crate::ids::IdKind;
 use crate::store::{listing, StoreError};
@@ -20,14 +20,19 @@ impl Esign {
     }
 
     /// Indexes every envelope and counts every list, unless that was done before.
+    ///
+    /// An earlier version's marker wins over the current one: [`Self::mark_built`] removes
+    /// every earlier marker, so one being there means an older binary ran on this store after
+    /// the current index was made (a rollback) and wrote its counts in its own layout; they are
+    /// made again even though the current marker is still there.
     pub(super) fn ensure_listing_index(&self) -> Result<u64, StoreError> {
-        if self.store.meta.get(listing::BUILT)?.is_some() {
-            return Ok(0);
-        }
         for version in listing::EARLIER_VERSIONS {
             if self.store.meta.get(version)?.is_some() {
                 return self.recount_from_keys();
             }
+        }
+        if self.store.meta.get(listing::BUILT)?.is_some() {
+            return Ok(0);
         }
         let started = std::time::Instant::now();
         // Whatever was there is thrown away: the index is made again whole.
@@ -85,7 +90,10 @@ impl Esign {
             for key in self.store.listing.scan_prefix(&index_prefix).keys() {
                 let key = key?;
                 let entry = String::from_utf8_lossy(&key[index_prefix.len()..]).into_owned();
-                let Some((status, id)) = entry.split_once('/') else {
+                let Some((status, id)) = entry.split_once('/').filter(|(status, _)| {
+                    EnvelopeStatus::ALL.iter().any(|s| s.as_str() == *status)
+                }) else {
+                    tracing::warn!(key = %entry, "listing index: key of no status, not counted");
                     continue;
                 };
                 tally.add(name, &listing::status_list(status), id);

@@ -74,7 +74,12 @@ fn slots(bytes: &[u8]) -> Vec<(&[u8], u64)> {
 fn encode_slots<'a>(slots: impl IntoIterator<Item = (&'a [u8], u64)>) -> Vec<u8> {
     let mut bytes = Vec::new();
     for (name, count) in slots.into_iter().filter(|(_, count)| *count > 0) {
-        bytes.push(u8::try_from(name.len()).expect("slot names are status names"));
+        // Slot names are status names; one that does not fit its length byte can only come
+        // from a corrupt key, and is dropped rather than written unreadable.
+        let Ok(length) = u8::try_from(name.len()) else {
+            continue;
+        };
+        bytes.push(length);
         bytes.extend_from_slice(name);
         bytes.extend_from_slice(&count.to_be_bytes());
     }

@@ -91,7 +91,8 @@ pub struct Store {
     pub templates: sled::Tree,
     /// What lists need without reading every record, kept in the transaction of the record
     /// they describe: `s/{env}/{status}/{envelope_id}` → empty (envelopes by status, newest
-    /// last) and `c/{env}/{what}` → count (u64 big-endian). See [`listing`].
+    /// last), `c/{env}/{family}` → the family's counts and `b/{env}/{family}/{level}/{prefix}`
+    /// → its time buckets' counts (slots of name and u64 big-endian). See [`listing`].
     pub listing: sled::Tree,
     /// SHA-256 of a signing token → `TokenTarget`
     pub sign_tokens: sled::Tree,

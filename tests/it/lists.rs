@@ -170,8 +170,24 @@ async fn lists_answer_from_the_index_exactly_as_the_records_say_through_kill_9_a
     // hold then is exactly what a rebuild from the records writes.
     server.terminate();
     let rebuilt = count_records(&signbridge::store::Store::open(&data_dir).unwrap());
-    for (version, with_buckets) in [("listing_index_v2", true), ("listing_index_v1", false)] {
-        write_earlier_index(&data_dir, version, with_buckets);
+    // The first case is a rollback: an older binary ran on a store the current one had
+    // indexed, rewrote the counts its way and added its marker beside the current one.
+    for (version, with_buckets, rolled_back) in [
+        ("listing_index_v2", true, true),
+        ("listing_index_v2", true, false),
+        ("listing_index_v1", false, false),
+    ] {
+        write_earlier_index(&data_dir, version, with_buckets, rolled_back);
+        if version == "listing_index_v1" {
+            // Status keys of no status (a damaged index) are passed over, not counted, and one
+            // whose status is too long for a count slot does not stop the store from opening.
+            let store = signbridge::store::Store::open(&data_dir).unwrap();
+            for status in ["BOGUS".to_string(), "X".repeat(300)] {
+                let key = format!("s/test/{status}/env_01JD5Q9M3V0F8W2K7T4R6Y1ZXC");
+                store.listing.insert(key.as_bytes(), &[] as &[u8]).unwrap();
+            }
+            store.flush_blocking().unwrap();
+        }
         server.start_again().await;
         check_lists(&server, &expected).await;
         check_documents(&server).await;
@@ -208,8 +224,14 @@ fn count_records(store: &signbridge::store::Store) -> Vec<(Vec<u8>, Vec<u8>)> {
 
 /// Rewrites the store's count records in the layout of an earlier index version: one record per
 /// list and bucket holding a u64 (the list `envelopes` and each `envelopes/{STATUS}` apart), time
-/// buckets only `with_buckets`, and that version's meta key.
-fn write_earlier_index(data_dir: &std::path::Path, version: &str, with_buckets: bool) {
+/// buckets only `with_buckets`, and that version's meta key — in place of the current one, or
+/// beside it when the older binary `rolled_back` onto a store the current one had indexed.
+fn write_earlier_index(
+    data_dir: &std::path::Path,
+    version: &str,
+    with_buckets: bool,
+    rolled_back: bool,
+) {
     let store = signbridge::store::Store::open(data_dir).unwrap();
     let mut batch = sled::Batch::default();
     for (key, value) in count_records(&store) {
@@ -249,7 +271,9 @@ fn write_earlier_index(data_dir: &std::path::Path, version: &str, with_buckets: 
         batch.insert(old_key(family).as_bytes(), &sum.to_be_bytes());
     }
     store.listing.apply_batch(batch).unwrap();
-    store.meta.remove(b"listing_index_v3").unwrap().unwrap();
+    if !rolled_back {
+        store.meta.remove(b"listing_index_v3").unwrap().unwrap();
+    }
     store.meta.insert(version.as_bytes(), &[1u8]).unwrap();
     store.flush_blocking().unwrap();
 }
