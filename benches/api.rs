@@ -21,7 +21,10 @@
 //! fsync, one after another, in the temporary folder), durable creates/s divided by it, and the
 //! CPU this process used during the `POST /envelopes` window (from `/proc`): how busy the cores
 //! were, the CPU per durable create — the load generator's threads and signbridge's apart — and
-//! the create rate at which signbridge alone would fill the cores at that cost.
+//! the create rate at which signbridge alone would fill the cores at that cost; and, from
+//! signbridge's `/metrics` over the same window, its flushes, the durable writes that shared
+//! each, and how busy its single writer was (writer turns and sled's write-out, which hold the
+//! same mutex): the other limit on creates/s.
 //!
 //! signbridge, the baseline server and the load generator each run on their own tokio
 //! multi-thread runtime (one worker thread per core each) in this one process, so a server whose
@@ -193,6 +196,7 @@ async fn drive(plan: Plan, signbridge: SocketAddr, baseline: SocketAddr, key: St
         .build()
         .expect("HTTP client");
     let api = format!("http://{signbridge}/api/v1");
+    let metrics_url = format!("http://{signbridge}/metrics");
 
     let document = upload_document(&client, &api, &key).await;
     let envelope_body = Bytes::from(
@@ -265,11 +269,12 @@ async fn drive(plan: Plan, signbridge: SocketAddr, baseline: SocketAddr, key: St
     let mut failures = Vec::new();
     let mut creates_per_second = None;
     let mut create_cpu = None;
+    let mut create_writer = None;
     for (name, make) in scenarios {
         if !name.contains(plan.only) {
             continue;
         }
-        let (outcome, cpu_used) = measure(&client, make, plan).await;
+        let (outcome, cpu_used, writer) = measure(&client, make, plan, &metrics_url).await;
         let errors = outcome.error_count();
         let mut latencies = outcome.latencies;
         latencies.sort_unstable();
@@ -277,6 +282,7 @@ async fn drive(plan: Plan, signbridge: SocketAddr, baseline: SocketAddr, key: St
         if name == "POST /envelopes" {
             creates_per_second = Some(latencies.len() as f64 / plan.measure.as_secs_f64());
             create_cpu = Some((cpu_used, latencies.len()));
+            create_writer = Some(writer);
         }
         println!(
             "{:<22} {:>10} {:>10.0} {:>9.3} {:>9.3} {:>8}",
@@ -321,6 +327,28 @@ async fn drive(plan: Plan, signbridge: SocketAddr, baseline: SocketAddr, key: St
             cores() as f64 * 1e6 / per_create(server),
         );
     }
+    if let Some(writer) = create_writer.filter(|w| w.flushes > 0.0 && w.turns > 0.0) {
+        // The other limit: one writer at a time. Its turns and sled's write-out (which takes
+        // the same mutex) side by side, as shares of the measured window.
+        let window = plan.measure.as_secs_f64();
+        println!(
+            "writer while creating: {:.0} flushes/s, {:.1} durable writes per flush (group \
+             commit); writer turns held the writer mutex {:.0}% of the time ({:.0} µs each, {:.0} \
+             turns/s), sled's write-out {:.0}% ({:.0} µs per flush) → the single writer was busy \
+             {:.0}%; per flush {:.0} µs waiting for the writer mutex before the write-out, \
+             {:.0} µs of fsyncs after it",
+            writer.flushes / window,
+            writer.flush_requests / writer.flushes,
+            writer.turn_held * 100.0 / window,
+            writer.turn_held * 1e6 / writer.turns,
+            writer.turns / window,
+            writer.write_out * 100.0 / window,
+            writer.write_out * 1e6 / writer.flushes,
+            (writer.turn_held + writer.write_out) * 100.0 / window,
+            writer.flush_wait * 1e6 / writer.flushes,
+            writer.fsync * 1e6 / writer.flushes,
+        );
+    }
     if !failures.is_empty() {
         println!();
         println!("errors by kind (p50/p99 are over successful requests only):");
@@ -336,7 +364,12 @@ async fn drive(plan: Plan, signbridge: SocketAddr, baseline: SocketAddr, key: St
 /// Runs one scenario: `plan.concurrency` workers loop requests through the warm-up and the
 /// measured window. A success counts when it starts and finishes inside the window; a failure
 /// (including a request unanswered after [`REQUEST_TIMEOUT`]) when it overlaps the window.
-async fn measure(client: &reqwest::Client, make: MakeRequest, plan: Plan) -> (Outcome, CpuTime) {
+async fn measure(
+    client: &reqwest::Client,
+    make: MakeRequest,
+    plan: Plan,
+    metrics_url: &str,
+) -> (Outcome, CpuTime, WriterCounters) {
     let start = Instant::now() + plan.warm_up;
     let end = start + plan.measure;
     let workers: Vec<_> = (0..plan.concurrency)
@@ -344,13 +377,66 @@ async fn measure(client: &reqwest::Client, make: MakeRequest, plan: Plan) -> (Ou
         .collect();
     tokio::time::sleep_until(start.into()).await;
     let cpu_at_start = CpuTime::now();
+    let writer_at_start = WriterCounters::scrape(client, metrics_url).await;
     tokio::time::sleep_until(end.into()).await;
     let cpu_used = CpuTime::now().since(&cpu_at_start);
+    let writer = WriterCounters::scrape(client, metrics_url)
+        .await
+        .since(&writer_at_start);
     let mut total = Outcome::default();
     for worker in workers {
         total.merge(worker.await.expect("worker task"));
     }
-    (total, cpu_used)
+    (total, cpu_used, writer)
+}
+
+/// signbridge's store counters from its `/metrics` (`signbridge_store_…`, see
+/// `signbridge::store::WriterSnapshot`): flushes, the writes that asked for one, the time the
+/// writer turns held the writer mutex and the time sled's write-out held it.
+#[derive(Default)]
+struct WriterCounters {
+    flushes: f64,
+    flush_requests: f64,
+    turns: f64,
+    turn_held: f64,
+    flush_wait: f64,
+    write_out: f64,
+    fsync: f64,
+}
+
+impl WriterCounters {
+    async fn scrape(client: &reqwest::Client, url: &str) -> WriterCounters {
+        let text = match client.get(url).send().await {
+            Ok(response) => response.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+                .unwrap_or(0.0)
+        };
+        WriterCounters {
+            flushes: value("signbridge_store_flushes_total"),
+            flush_requests: value("signbridge_store_flush_requests_total"),
+            turns: value("signbridge_store_writer_turns_total"),
+            turn_held: value("signbridge_store_writer_held_seconds_total"),
+            flush_wait: value("signbridge_store_flush_wait_seconds_total"),
+            write_out: value("signbridge_store_flush_write_out_seconds_total"),
+            fsync: value("signbridge_store_fsync_seconds_total"),
+        }
+    }
+
+    fn since(&self, earlier: &WriterCounters) -> WriterCounters {
+        WriterCounters {
+            flushes: self.flushes - earlier.flushes,
+            flush_requests: self.flush_requests - earlier.flush_requests,
+            turns: self.turns - earlier.turns,
+            turn_held: self.turn_held - earlier.turn_held,
+            flush_wait: self.flush_wait - earlier.flush_wait,
+            write_out: self.write_out - earlier.write_out,
+            fsync: self.fsync - earlier.fsync,
+        }
+    }
 }
 
 /// CPU time (user + system) used so far by this process — every thread, those that ended

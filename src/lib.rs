@@ -371,7 +371,7 @@ async fn buffer_public_body(
 }
 
 /// `/readyz` (the store answers and, with the daemon, its webhook receiver is registered) and
-/// Prometheus `/metrics`.
+/// Prometheus `/metrics` (the store's writer and flushes, and the daemon's figures).
 fn observability_router(esign: Arc<Esign>, daemon: Option<Arc<sync::SyncDaemon>>) -> axum::Router {
     use axum::http::StatusCode;
     use axum::response::IntoResponse;
@@ -395,6 +395,7 @@ fn observability_router(esign: Arc<Esign>, daemon: Option<Arc<sync::SyncDaemon>>
         }
     };
     let metrics = move || async move {
+        let store = esign.store().writer_stats().prometheus_text();
         let text = match &daemon {
             Some(daemon) => {
                 let daemon = daemon.clone();
@@ -412,7 +413,7 @@ fn observability_router(esign: Arc<Esign>, daemon: Option<Arc<sync::SyncDaemon>>
                 axum::http::header::CONTENT_TYPE,
                 "text/plain; version=0.0.4",
             )],
-            format!("{up}{text}"),
+            format!("{up}{store}{text}"),
         )
     };
     axum::Router::new()

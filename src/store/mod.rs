@@ -21,9 +21,11 @@ mod blobs;
 pub mod idempotency;
 pub mod listing;
 mod memo;
+mod stats;
 
 pub use blobs::{sha256_hex as sha256_hex_of, BlobStore};
 pub use memo::Memo;
+pub use stats::WriterSnapshot;
 
 use serde::{de::DeserializeOwned, Serialize};
 use sled::transaction::ConflictableTransactionResult;
@@ -77,6 +79,8 @@ pub struct Store {
     flushes: std::sync::Arc<FlushGroup>,
     /// sled's files, for a flush to fsync (see [`SledFiles`]).
     sled_files: std::sync::Arc<SledFiles>,
+    /// What the writer turns and the flushes do (see [`Store::writer_stats`]).
+    stats: std::sync::Arc<stats::WriterStats>,
     /// `{env}/{key_id}` → `ApiKey`
     pub keys: sled::Tree,
     /// SHA-256 of a key secret → `{env}/{key_id}`
@@ -187,7 +191,13 @@ impl FlushGroup {
         }
     }
 
-    fn flush(&self, db: &sled::Db, files: &SledFiles) -> Result<(), StoreError> {
+    fn flush(
+        &self,
+        db: &sled::Db,
+        files: &SledFiles,
+        stats: &stats::WriterStats,
+    ) -> Result<(), StoreError> {
+        stats.flush_requested();
         let lock = || self.state.lock().unwrap_or_else(|p| p.into_inner());
         let mut state = lock();
         let target = state.started + 1;
@@ -210,11 +220,16 @@ impl FlushGroup {
                 state.started += 1;
                 let number = state.started;
                 drop(state);
-                let outcome = {
+                let asked = std::time::Instant::now();
+                let (written, taken) = {
                     let _writer = writer();
-                    db.flush().map_err(|err| SyncFailure::Lost(err.to_string()))
-                }
-                .and_then(|_| files.sync());
+                    let taken = std::time::Instant::now();
+                    let written = db.flush().map_err(|err| SyncFailure::Lost(err.to_string()));
+                    (written, taken)
+                };
+                let sync_started = std::time::Instant::now();
+                let outcome = written.and_then(|_| files.sync());
+                stats.flushed(taken - asked, sync_started - taken, sync_started.elapsed());
                 state = lock();
                 state.running = false;
                 state.finished = number;
@@ -403,6 +418,7 @@ impl Store {
             sled_files: std::sync::Arc::new(SledFiles::open(&db_path)?),
             db,
             flushes: std::sync::Arc::new(FlushGroup::new()),
+            stats: std::sync::Arc::default(),
         })
     }
 
@@ -422,10 +438,21 @@ impl Store {
     /// what is read in it (a prefix scan, a blob file — what a sled transaction cannot read)
     /// still holds when its transactions commit. Never flush while holding a turn.
     pub fn writer_turn(&self) -> WriterTurn<'_> {
+        let asked = std::time::Instant::now();
+        let writer = writer();
+        let taken = std::time::Instant::now();
+        self.stats.turn_taken(taken - asked);
         WriterTurn {
             store: self,
-            _writer: writer(),
+            _writer: writer,
+            taken,
         }
+    }
+
+    /// What the writer turns and the flushes have done since the store was opened: how many
+    /// writes shared each flush, how long turns were held and waited for.
+    pub fn writer_stats(&self) -> WriterSnapshot {
+        self.stats.snapshot()
     }
 
     /// Makes every write so far durable. Call before acknowledging a write.
@@ -489,7 +516,7 @@ impl Store {
 
     /// Same as [`Store::flush`], for synchronous callers (CLI, shutdown).
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.flushes.flush(&self.db, &self.sled_files)
+        self.flushes.flush(&self.db, &self.sled_files, &self.stats)
     }
 }
 
@@ -497,6 +524,14 @@ impl Store {
 pub struct WriterTurn<'a> {
     store: &'a Store,
     _writer: std::sync::MutexGuard<'static, ()>,
+    /// When the mutex was taken (for [`Store::writer_stats`]).
+    taken: std::time::Instant,
+}
+
+impl Drop for WriterTurn<'_> {
+    fn drop(&mut self) {
+        self.store.stats.turn_ended(self.taken.elapsed());
+    }
 }
 
 impl WriterTurn<'_> {

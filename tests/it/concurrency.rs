@@ -10,6 +10,7 @@ async fn thirty_two_clients_create_read_and_edit_without_stalling() {
     let server = Server::start_unthrottled().await;
     let document = server.upload(pdf(1, "shared"), "shared.pdf").await;
     let document_id = document["id"].as_str().unwrap().to_string();
+    let before = store_metrics(&server).await;
     let base = server.url("");
     let key = server.key.clone();
     let client = server.http.clone();
@@ -72,4 +73,54 @@ async fn thirty_two_clients_create_read_and_edit_without_stalling() {
     assert_eq!(all.len(), 32 * 15);
     let list = expect_status(server.get("/envelopes?limit=1").send().await.unwrap(), 200).await;
     assert_eq!(list["pagination"]["total"], 32 * 15);
+
+    // `/metrics` counts the writer's work: every acknowledged create and edit asked for a flush
+    // and took a writer turn; flushes ran, no more of them than were asked for.
+    let after = store_metrics(&server).await;
+    let grew = |name: &str| after[name] - before[name];
+    let writes = f64::from(32 * 15 * 2);
+    assert!(
+        grew("signbridge_store_flush_requests_total") >= writes,
+        "{after:?}"
+    );
+    assert!(
+        grew("signbridge_store_writer_turns_total") >= writes,
+        "{after:?}"
+    );
+    assert!(grew("signbridge_store_flushes_total") >= 1.0, "{after:?}");
+    assert!(
+        after["signbridge_store_flushes_total"] <= after["signbridge_store_flush_requests_total"],
+        "{after:?}"
+    );
+    assert!(
+        grew("signbridge_store_writer_held_seconds_total") > 0.0,
+        "{after:?}"
+    );
+    assert!(
+        grew("signbridge_store_flush_write_out_seconds_total") > 0.0,
+        "{after:?}"
+    );
+}
+
+/// The store's counters in `/metrics`, by name.
+async fn store_metrics(server: &Server) -> std::collections::BTreeMap<String, f64> {
+    let text = server
+        .http
+        .get(format!("{}/metrics", server.base()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let metrics: std::collections::BTreeMap<String, f64> = text
+        .lines()
+        .filter(|line| line.starts_with("signbridge_store_"))
+        .map(|line| {
+            let (name, value) = line.split_once(' ').unwrap();
+            (name.to_string(), value.parse().unwrap())
+        })
+        .collect();
+    assert_eq!(metrics.len(), 8, "{text}");
+    metrics
 }
