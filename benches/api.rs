@@ -391,8 +391,10 @@ async fn measure(
 }
 
 /// signbridge's store counters from its `/metrics` (`signbridge_store_…`, see
-/// `signbridge::store::WriterSnapshot`): flushes, the writes that asked for one, the time the
-/// writer turns held the writer mutex and the time sled's write-out held it.
+/// `signbridge::store::WriterSnapshot`): flushes and the requests for one, writer turns and the
+/// time they held the writer mutex, and per flush the time it waited for that mutex, sled's
+/// write-out under it and the fsyncs. A scrape that fails reads as zeros (the line is then left
+/// out); the scrapes are a few milliseconds apart from the CPU window's ends.
 #[derive(Default)]
 struct WriterCounters {
     flushes: f64,

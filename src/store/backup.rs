@@ -5,7 +5,7 @@
 //! transaction can commit, and the store's checksum is the same before and after the copy of
 //! the trees (else it is taken again), so it is a state the store was in.
 
-use super::{writer, Store, StoreError};
+use super::{Store, StoreError};
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -75,7 +75,8 @@ impl Store {
     /// file renamed into place), while the store is in use.
     pub fn backup(&self, data_dir: &Path, target: &Path) -> Result<Manifest, BackupError> {
         // No transaction commits (and no blob is released) while the trees and blobs are read.
-        let _writer = writer();
+        // A writer turn: counted in `/metrics` like any other hold of the writer mutex.
+        let _turn = self.writer_turn();
         self.db.flush().map_err(StoreError::from)?;
         let (trees, checksum) = self.consistent_trees()?;
         let partial = target.with_extension(format!("partial-{}", std::process::id()));

@@ -382,6 +382,16 @@ mod tests {
 
     const STATUSES: [&str; 3] = ["DRAFT", "SENT", "COMPLETED"];
 
+    #[test]
+    fn a_slot_name_too_long_for_its_length_byte_is_dropped_not_a_panic() {
+        let long = vec![b'X'; 256];
+        let bytes = encode_slots([(long.as_slice(), 3), (b"SENT".as_slice(), 2)]);
+        assert_eq!(slots(&bytes), vec![(b"SENT".as_slice(), 2)]);
+        let longest = vec![b'X'; 255];
+        let bytes = encode_slots([(longest.as_slice(), 1)]);
+        assert_eq!(slots(&bytes), vec![(longest.as_slice(), 1)]);
+    }
+
     /// Adds (`delta` 1) or removes (-1) `id` in `status`: its entry under `all/` (the whole
     /// family's list) and `st/{status}/` (the status's list), and its counts.
     fn write(tree: &sled::Tree, id: &str, status: &str, delta: i64) {

@@ -1,12 +1,14 @@
-//! What the store's single writer and its group flushes do, counted since the process started:
-//! how many writes share a flush, how long the writer turn is held and waited for. `/metrics`
-//! shows them, and the API bench reads them to tell a writer that is the limit from cores that are.
+//! What the store's single writer and its group flushes do, counted since the store was opened:
+//! how many requests for durability share a flush, how long the writer turn is held and waited
+//! for. `/metrics` shows them, and the API bench reads them to see how busy the writer is.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
 /// The counters, updated by [`super::Store`] as it works (relaxed atomics: each is a sum on its
-/// own, read for monitoring, never to decide anything).
+/// own, read one by one for monitoring — a snapshot may be a write or two apart between
+/// counters — and never to decide anything). The writer mutex is process-wide, so a wait may
+/// also be for another store of the same process (tests open several).
 #[derive(Default)]
 pub(super) struct WriterStats {
     flushes: AtomicU64,
@@ -34,7 +36,9 @@ impl WriterStats {
         self.fsync_nanos.fetch_add(nanos(fsync), Relaxed);
     }
 
-    /// A writer asked for its writes to be made durable (it waits for a flush, maybe shared).
+    /// A caller asked for the writes so far to be made durable (it waits for a flush, maybe
+    /// shared): one per acknowledged API write, two for an idempotent one (its stored answer
+    /// too), and the background workers' own.
     pub(super) fn flush_requested(&self) {
         self.flush_requests.fetch_add(1, Relaxed);
     }
@@ -70,15 +74,17 @@ impl WriterStats {
 pub struct WriterSnapshot {
     /// Flushes run (sled's write-out, then the fsyncs).
     pub flushes: u64,
-    /// Requests for durability; several share one flush under load (group commit).
+    /// Requests for durability (one per acknowledged API write, two for an idempotent one, plus
+    /// the background workers'); several share one flush under load (group commit).
     pub flush_requests: u64,
-    /// Time flushes waited for the writer mutex (writer turns hold it meanwhile).
+    /// Time flushes waited for the writer mutex (writer turns, backups included, hold it
+    /// meanwhile).
     pub flush_wait: Duration,
     /// Time sled's write-out held the writer mutex, summed over flushes.
     pub flush_write_out: Duration,
     /// Time the fsyncs took (outside the writer mutex), summed over flushes.
     pub fsync: Duration,
-    /// Writer turns taken (transactions and the checks that go with them).
+    /// Writer turns taken (transactions and the checks that go with them, and backups).
     pub turns: u64,
     /// Time writer turns held the writer mutex, summed.
     pub turn_held: Duration,
@@ -103,7 +109,7 @@ impl WriterSnapshot {
         );
         counter(
             "signbridge_store_flush_requests_total",
-            "Writes that waited to be made durable; concurrent ones share a flush.",
+            "Requests to make writes durable (one per acknowledged API write, two for an idempotent one, plus background work's); concurrent ones share a flush.",
             self.flush_requests.to_string(),
         );
         counter(
