@@ -15,6 +15,7 @@ use crate::store::{encode, StoreError};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 /// Who caused a change and from where (for the audit trail).
 #[derive(Debug, Clone, Default)]
@@ -263,6 +264,140 @@ fn changed_entries<T: PartialEq>(old: Vec<T>, new: Vec<T>) -> (Vec<T>, Vec<T>) {
     (gone, added)
 }
 
+/// A change ready to commit: every record and index entry it writes, encoded, with what its
+/// transaction checks first (see [`Esign::commit`]). Owned, so that whichever writer commits
+/// the group it is in can apply it.
+pub(super) struct PreparedCommit {
+    /// The envelope's key and record.
+    location: Vec<u8>,
+    record: Vec<u8>,
+    /// The version the change was decided from (`None`: a new envelope).
+    expected_version: Option<u64>,
+    /// Documents that must still exist (an envelope leaving draft), by key.
+    needed_documents: Vec<Vec<u8>>,
+    env_prefix_len: usize,
+    env_name: &'static str,
+    envelope_id: String,
+    /// The listing entries to move when the status changes.
+    status_change: Option<StatusChange>,
+    /// (key, record, sha256) of documents created with the envelope.
+    new_documents: Vec<(Vec<u8>, Vec<u8>, String)>,
+    /// Evidence blobs the change starts referencing.
+    new_blobs: Vec<String>,
+    gone_usage: Vec<Vec<u8>>,
+    added_usage: Vec<Vec<u8>>,
+    gone_tokens: Vec<(Vec<u8>, Vec<u8>)>,
+    added_tokens: Vec<(Vec<u8>, Vec<u8>)>,
+    creation_location: Option<Vec<u8>>,
+    event_records: Vec<(Vec<u8>, Vec<u8>)>,
+    mail_records: Vec<(Vec<u8>, Vec<u8>)>,
+    notice_records: Vec<(Vec<u8>, Vec<u8>)>,
+    in_flight: bool,
+    was_in_flight: bool,
+}
+
+/// (old status key and list, new status key, new list): an envelope's listing entries when
+/// its status changes (no old ones for a new envelope).
+type StatusChange = (Option<(Vec<u8>, String)>, Vec<u8>, String);
+
+/// The trees an envelope change writes, inside one transaction.
+struct CommitTrees<'t> {
+    envelopes: &'t TransactionalTree,
+    usage: &'t TransactionalTree,
+    tokens: &'t TransactionalTree,
+    documents: &'t TransactionalTree,
+    blob_refs: &'t TransactionalTree,
+    creation_keys: &'t TransactionalTree,
+    events: &'t TransactionalTree,
+    mail_outbox: &'t TransactionalTree,
+    in_flight: &'t TransactionalTree,
+    event_outbox: &'t TransactionalTree,
+    listing: &'t TransactionalTree,
+}
+
+impl PreparedCommit {
+    /// Checks the change still applies, then writes it. `Ok(Err(_))`: refused — the envelope
+    /// changed since the change was decided ([`StoreError::Changed`]) or a document it needs
+    /// is gone ([`StoreError::Gone`]); nothing was written. `Err(_)`: the transaction fails.
+    fn apply(
+        &self,
+        trees: &CommitTrees<'_>,
+    ) -> Result<Result<(), StoreError>, ConflictableTransactionError<StoreError>> {
+        match expect_version(trees.envelopes, &self.location, self.expected_version) {
+            Ok(()) => {}
+            Err(ConflictableTransactionError::Abort(refusal)) => return Ok(Err(refusal)),
+            Err(other) => return Err(other),
+        }
+        for key in &self.needed_documents {
+            if trees.documents.get(key.as_slice())?.is_none() {
+                let id = String::from_utf8_lossy(&key[self.env_prefix_len..]).into_owned();
+                return Ok(Err(StoreError::Gone(id)));
+            }
+        }
+        let env_name = self.env_name;
+        if let Some((old, new_key, new_list)) = &self.status_change {
+            // A new envelope counts only into its status's list (`envelopes` is their sum); a
+            // change of status moves its count within the same records.
+            if let Some((old_key, old_list)) = old {
+                trees.listing.remove(old_key.as_slice())?;
+                listing::count_in(trees.listing, env_name, old_list, &self.envelope_id, -1)?;
+            }
+            trees.listing.insert(new_key.as_slice(), &[] as &[u8])?;
+            listing::count_in(trees.listing, env_name, new_list, &self.envelope_id, 1)?;
+        }
+        for (key, _, _) in &self.new_documents {
+            let document_id = String::from_utf8_lossy(&key[self.env_prefix_len..]);
+            listing::count_in(trees.listing, env_name, "documents", &document_id, 1)?;
+        }
+        for key in &self.gone_usage {
+            trees.usage.remove(key.as_slice())?;
+        }
+        for (key, _) in &self.gone_tokens {
+            trees.tokens.remove(key.as_slice())?;
+        }
+        for (key, record, sha256) in &self.new_documents {
+            trees.documents.insert(key.as_slice(), record.as_slice())?;
+            super::documents::adjust_blob_refs(trees.blob_refs, sha256, 1)?;
+        }
+        for sha256 in &self.new_blobs {
+            super::documents::adjust_blob_refs(trees.blob_refs, sha256, 1)?;
+        }
+        trees
+            .envelopes
+            .insert(self.location.as_slice(), self.record.as_slice())?;
+        for key in &self.added_usage {
+            trees.usage.insert(key.as_slice(), &[] as &[u8])?;
+        }
+        for (key, value) in &self.added_tokens {
+            trees.tokens.insert(key.as_slice(), value.as_slice())?;
+        }
+        if let Some(key) = &self.creation_location {
+            trees
+                .creation_keys
+                .insert(key.as_slice(), self.envelope_id.as_bytes())?;
+        }
+        for (key, value) in &self.event_records {
+            trees.events.insert(key.as_slice(), value.as_slice())?;
+        }
+        for (key, value) in &self.mail_records {
+            trees.mail_outbox.insert(key.as_slice(), value.as_slice())?;
+        }
+        for (key, value) in &self.notice_records {
+            trees
+                .event_outbox
+                .insert(key.as_slice(), value.as_slice())?;
+        }
+        if self.in_flight && !self.was_in_flight {
+            trees
+                .in_flight
+                .insert(self.location.as_slice(), &[] as &[u8])?;
+        } else if self.was_in_flight && !self.in_flight {
+            trees.in_flight.remove(self.location.as_slice())?;
+        }
+        Ok(Ok(()))
+    }
+}
+
 impl Esign {
     /// Commits a change: the envelope, its index entries (document usage, signing tokens,
     /// in-flight), new documents, its events (hash-chained) and its queued emails, atomically.
@@ -397,22 +532,83 @@ impl Esign {
                 listing::status_list(new_status.as_str()),
             )
         });
-        let env_prefix_len = environment.prefix("").len();
+        let prepared = PreparedCommit {
+            location,
+            expected_version,
+            needed_documents,
+            env_prefix_len: environment.prefix("").len(),
+            env_name,
+            envelope_id,
+            status_change,
+            new_documents,
+            new_blobs,
+            gone_usage,
+            added_usage,
+            gone_tokens,
+            added_tokens,
+            record,
+            creation_location,
+            event_records,
+            mail_records,
+            notice_records,
+            in_flight,
+            was_in_flight,
+        };
+        self.commits
+            .submit(
+                prepared,
+                |group| self.commit_group(group),
+                || {
+                    Err(StoreError::Io(std::io::Error::other(
+                        "the writer committing this change's group failed",
+                    )))
+                },
+            )
+            .map_err(|err| match err {
+                StoreError::BlobReleased(_) => EsignError::Conflict {
+                    code: "content_released",
+                    message: "a document with the same content was deleted while this request was being handled, and its content with it; send the request again".into(),
+                },
+                other => changed_underneath(other),
+            })?;
+        if has_mail {
+            self.mail_ready.notify_one();
+        }
+        if has_notices {
+            self.events_ready.notify_one();
+        }
+        if seal {
+            self.seal_ready.notify_one();
+        }
+        Ok(envelope)
+    }
+
+    /// Commits a group of prepared changes in one writer turn and one transaction (see
+    /// [`crate::store::combine`]): each is checked and written in turn, so a later change of
+    /// the same envelope sees the earlier one's version and is refused; a refused change
+    /// writes nothing and leaves the others be. A storage failure fails the whole group.
+    fn commit_group(&self, group: Vec<PreparedCommit>) -> Vec<Result<(), StoreError>> {
         let turn = self.store.writer_turn();
-        turn.require_blobs(
-            new_documents
-                .iter()
-                .map(|(_, _, sha256)| sha256.as_str())
-                .chain(new_blobs.iter().map(String::as_str)),
-        )
-        .map_err(|err| match err {
-            StoreError::BlobReleased(_) => EsignError::Conflict {
-                code: "content_released",
-                message: "a document with the same content was deleted while this request was being handled, and its content with it; send the request again".into(),
-            },
-            other => EsignError::Store(other),
-        })?;
-        turn.transaction(
+        // Changes whose blobs are still stored go on to the transaction (see
+        // `WriterTurn::require_blobs`); the others are refused here.
+        let mut outcomes: Vec<Result<(), StoreError>> = group
+            .iter()
+            .map(|change| {
+                turn.require_blobs(
+                    change
+                        .new_documents
+                        .iter()
+                        .map(|(_, _, sha256)| sha256.as_str())
+                        .chain(change.new_blobs.iter().map(String::as_str)),
+                )
+            })
+            .collect();
+        let admitted: Vec<usize> = (0..group.len()).filter(|&i| outcomes[i].is_ok()).collect();
+        if admitted.is_empty() {
+            return outcomes;
+        }
+        let refusals = std::cell::RefCell::new(Vec::new());
+        let committed = turn.transaction(
             (
                 &self.store.envelopes,
                 &self.store.document_usage,
@@ -428,92 +624,59 @@ impl Esign {
             ),
             |(
                 envelopes,
-                usage_tree,
-                token_tree,
+                usage,
+                tokens,
                 documents,
-                refs,
+                blob_refs,
                 creation_keys,
-                event_tree,
-                outbox,
-                in_flight_tree,
-                notices,
-                listing_tree,
+                events,
+                mail_outbox,
+                in_flight,
+                event_outbox,
+                listing,
             )| {
-                expect_version(envelopes, &location, expected_version)?;
-                for key in &needed_documents {
-                    if documents.get(key.as_slice())?.is_none() {
-                        let id = String::from_utf8_lossy(&key[env_prefix_len..]).into_owned();
-                        return Err(sled::transaction::ConflictableTransactionError::Abort(
-                            StoreError::Gone(id),
-                        ));
+                let trees = CommitTrees {
+                    envelopes,
+                    usage,
+                    tokens,
+                    documents,
+                    blob_refs,
+                    creation_keys,
+                    events,
+                    mail_outbox,
+                    in_flight,
+                    event_outbox,
+                    listing,
+                };
+                // sled may run this again: only the last run's refusals count.
+                let mut refused = Vec::new();
+                for &index in &admitted {
+                    if let Err(refusal) = group[index].apply(&trees)? {
+                        refused.push((index, refusal));
                     }
                 }
-                if let Some((old, new_key, new_list)) = &status_change {
-                    // A new envelope counts only into its status's list (`envelopes` is their
-                    // sum); a change of status moves its count within the same records.
-                    if let Some((old_key, old_list)) = old {
-                        listing_tree.remove(old_key.as_slice())?;
-                        listing::count_in(listing_tree, env_name, old_list, &envelope_id, -1)?;
-                    }
-                    listing_tree.insert(new_key.as_slice(), &[] as &[u8])?;
-                    listing::count_in(listing_tree, env_name, new_list, &envelope_id, 1)?;
-                }
-                for (key, _, _) in &new_documents {
-                    let document_id = String::from_utf8_lossy(&key[env_prefix_len..]);
-                    listing::count_in(listing_tree, env_name, "documents", &document_id, 1)?;
-                }
-                for key in &gone_usage {
-                    usage_tree.remove(key.as_slice())?;
-                }
-                for (key, _) in &gone_tokens {
-                    token_tree.remove(key.as_slice())?;
-                }
-                for (key, record, sha256) in &new_documents {
-                    documents.insert(key.as_slice(), record.as_slice())?;
-                    super::documents::adjust_blob_refs(refs, sha256, 1)?;
-                }
-                for sha256 in &new_blobs {
-                    super::documents::adjust_blob_refs(refs, sha256, 1)?;
-                }
-                envelopes.insert(location.as_slice(), record.as_slice())?;
-                for key in &added_usage {
-                    usage_tree.insert(key.as_slice(), &[] as &[u8])?;
-                }
-                for (key, value) in &added_tokens {
-                    token_tree.insert(key.as_slice(), value.as_slice())?;
-                }
-                if let Some(key) = &creation_location {
-                    creation_keys.insert(key.as_slice(), envelope_id.as_bytes())?;
-                }
-                for (key, value) in &event_records {
-                    event_tree.insert(key.as_slice(), value.as_slice())?;
-                }
-                for (key, value) in &mail_records {
-                    outbox.insert(key.as_slice(), value.as_slice())?;
-                }
-                for (key, value) in &notice_records {
-                    notices.insert(key.as_slice(), value.as_slice())?;
-                }
-                if in_flight && !was_in_flight {
-                    in_flight_tree.insert(location.as_slice(), &[] as &[u8])?;
-                } else if was_in_flight && !in_flight {
-                    in_flight_tree.remove(location.as_slice())?;
-                }
+                *refusals.borrow_mut() = refused;
                 Ok(())
             },
-        )
-        .map_err(changed_underneath)?;
+        );
         drop(turn);
-        if has_mail {
-            self.mail_ready.notify_one();
+        match committed {
+            Ok(()) => {
+                for (index, refusal) in refusals.into_inner() {
+                    outcomes[index] = Err(refusal);
+                }
+            }
+            Err(err) => {
+                let reason = err.to_string();
+                for &index in &admitted {
+                    outcomes[index] = Err(match &err {
+                        StoreError::FlushFailed(why) => StoreError::FlushFailed(why.clone()),
+                        _ => StoreError::Io(std::io::Error::other(reason.clone())),
+                    });
+                }
+            }
         }
-        if has_notices {
-            self.events_ready.notify_one();
-        }
-        if seal {
-            self.seal_ready.notify_one();
-        }
-        Ok(envelope)
+        outcomes
     }
 
     /// `POST /envelopes/{id}/send`: DRAFT → SENT after checking it can be signed; the first

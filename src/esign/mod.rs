@@ -137,6 +137,9 @@ pub struct Esign {
     rendered_envelopes: crate::store::Memo<bytes::Bytes>,
     /// Decoded API keys, reused while the stored key record is unchanged.
     decoded_keys: crate::store::Memo<model::ApiKey>,
+    /// Envelope changes waiting to be committed together (see [`crate::store::combine`]).
+    commits:
+        crate::store::combine::CombinedCommits<lifecycle::PreparedCommit, Result<(), StoreError>>,
 }
 
 impl Esign {
@@ -165,6 +168,7 @@ impl Esign {
             logo: None,
             sms_live: std::sync::atomic::AtomicBool::new(false),
             rendered_envelopes: crate::store::Memo::new(RENDERED_ENVELOPES),
+            commits: Default::default(),
             decoded_keys: crate::store::Memo::new(DECODED_KEYS),
         };
         let _ = esign.ensure_listing_index()?;

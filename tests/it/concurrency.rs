@@ -74,8 +74,9 @@ async fn thirty_two_clients_create_read_and_edit_without_stalling() {
     let list = expect_status(server.get("/envelopes?limit=1").send().await.unwrap(), 200).await;
     assert_eq!(list["pagination"]["total"], 32 * 15);
 
-    // `/metrics` counts the writer's work: every acknowledged create and edit asked for a flush
-    // and took a writer turn; flushes ran, each writing out and fsyncing.
+    // `/metrics` counts the writer's work: every acknowledged create and edit asked for a flush;
+    // writer turns ran (concurrent envelope changes share one, `store::combine`); flushes ran,
+    // each writing out and fsyncing.
     let after = store_metrics(&server).await;
     let grew = |name: &str| after[name] - before[name];
     let writes = f64::from(32 * 15 * 2);
@@ -83,10 +84,8 @@ async fn thirty_two_clients_create_read_and_edit_without_stalling() {
         grew("signbridge_store_flush_requests_total") >= writes,
         "{after:?}"
     );
-    assert!(
-        grew("signbridge_store_writer_turns_total") >= writes,
-        "{after:?}"
-    );
+    let turns = grew("signbridge_store_writer_turns_total");
+    assert!(turns >= 1.0, "{after:?}");
     assert!(grew("signbridge_store_flushes_total") >= 1.0, "{after:?}");
     assert!(
         grew("signbridge_store_fsync_seconds_total") > 0.0,
