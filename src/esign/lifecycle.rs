@@ -300,20 +300,21 @@ pub(super) struct PreparedCommit {
 /// its status changes (no old ones for a new envelope).
 type StatusChange = (Option<(Vec<u8>, String)>, Vec<u8>, String);
 
-/// The trees an envelope change writes, inside one transaction.
-struct CommitTrees<'t> {
-    envelopes: &'t TransactionalTree,
-    usage: &'t TransactionalTree,
-    tokens: &'t TransactionalTree,
-    documents: &'t TransactionalTree,
-    blob_refs: &'t TransactionalTree,
-    creation_keys: &'t TransactionalTree,
-    events: &'t TransactionalTree,
-    mail_outbox: &'t TransactionalTree,
-    in_flight: &'t TransactionalTree,
-    event_outbox: &'t TransactionalTree,
-    listing: &'t TransactionalTree,
-}
+/// The trees an envelope change writes, as one transaction sees them, in the order
+/// [`Esign::commit_group`] names them.
+type CommitTrees = (
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+    TransactionalTree,
+);
 
 impl PreparedCommit {
     /// Checks the change still applies, then writes it. `Ok(Err(_))`: refused — the envelope
@@ -321,15 +322,28 @@ impl PreparedCommit {
     /// is gone ([`StoreError::Gone`]); nothing was written. `Err(_)`: the transaction fails.
     fn apply(
         &self,
-        trees: &CommitTrees<'_>,
+        trees: &CommitTrees,
     ) -> Result<Result<(), StoreError>, ConflictableTransactionError<StoreError>> {
-        match expect_version(trees.envelopes, &self.location, self.expected_version) {
+        let (
+            envelopes,
+            usage,
+            tokens,
+            documents,
+            blob_refs,
+            creation_keys,
+            events,
+            mail_outbox,
+            in_flight,
+            event_outbox,
+            listing_tree,
+        ) = trees;
+        match expect_version(envelopes, &self.location, self.expected_version) {
             Ok(()) => {}
             Err(ConflictableTransactionError::Abort(refusal)) => return Ok(Err(refusal)),
             Err(other) => return Err(other),
         }
         for key in &self.needed_documents {
-            if trees.documents.get(key.as_slice())?.is_none() {
+            if documents.get(key.as_slice())?.is_none() {
                 let id = String::from_utf8_lossy(&key[self.env_prefix_len..]).into_owned();
                 return Ok(Err(StoreError::Gone(id)));
             }
@@ -339,60 +353,52 @@ impl PreparedCommit {
             // A new envelope counts only into its status's list (`envelopes` is their sum); a
             // change of status moves its count within the same records.
             if let Some((old_key, old_list)) = old {
-                trees.listing.remove(old_key.as_slice())?;
-                listing::count_in(trees.listing, env_name, old_list, &self.envelope_id, -1)?;
+                listing_tree.remove(old_key.as_slice())?;
+                listing::count_in(listing_tree, env_name, old_list, &self.envelope_id, -1)?;
             }
-            trees.listing.insert(new_key.as_slice(), &[] as &[u8])?;
-            listing::count_in(trees.listing, env_name, new_list, &self.envelope_id, 1)?;
+            listing_tree.insert(new_key.as_slice(), &[] as &[u8])?;
+            listing::count_in(listing_tree, env_name, new_list, &self.envelope_id, 1)?;
         }
         for (key, _, _) in &self.new_documents {
             let document_id = String::from_utf8_lossy(&key[self.env_prefix_len..]);
-            listing::count_in(trees.listing, env_name, "documents", &document_id, 1)?;
+            listing::count_in(listing_tree, env_name, "documents", &document_id, 1)?;
         }
         for key in &self.gone_usage {
-            trees.usage.remove(key.as_slice())?;
+            usage.remove(key.as_slice())?;
         }
         for (key, _) in &self.gone_tokens {
-            trees.tokens.remove(key.as_slice())?;
+            tokens.remove(key.as_slice())?;
         }
         for (key, record, sha256) in &self.new_documents {
-            trees.documents.insert(key.as_slice(), record.as_slice())?;
-            super::documents::adjust_blob_refs(trees.blob_refs, sha256, 1)?;
+            documents.insert(key.as_slice(), record.as_slice())?;
+            super::documents::adjust_blob_refs(blob_refs, sha256, 1)?;
         }
         for sha256 in &self.new_blobs {
-            super::documents::adjust_blob_refs(trees.blob_refs, sha256, 1)?;
+            super::documents::adjust_blob_refs(blob_refs, sha256, 1)?;
         }
-        trees
-            .envelopes
-            .insert(self.location.as_slice(), self.record.as_slice())?;
+        envelopes.insert(self.location.as_slice(), self.record.as_slice())?;
         for key in &self.added_usage {
-            trees.usage.insert(key.as_slice(), &[] as &[u8])?;
+            usage.insert(key.as_slice(), &[] as &[u8])?;
         }
         for (key, value) in &self.added_tokens {
-            trees.tokens.insert(key.as_slice(), value.as_slice())?;
+            tokens.insert(key.as_slice(), value.as_slice())?;
         }
         if let Some(key) = &self.creation_location {
-            trees
-                .creation_keys
-                .insert(key.as_slice(), self.envelope_id.as_bytes())?;
+            creation_keys.insert(key.as_slice(), self.envelope_id.as_bytes())?;
         }
         for (key, value) in &self.event_records {
-            trees.events.insert(key.as_slice(), value.as_slice())?;
+            events.insert(key.as_slice(), value.as_slice())?;
         }
         for (key, value) in &self.mail_records {
-            trees.mail_outbox.insert(key.as_slice(), value.as_slice())?;
+            mail_outbox.insert(key.as_slice(), value.as_slice())?;
         }
         for (key, value) in &self.notice_records {
-            trees
-                .event_outbox
-                .insert(key.as_slice(), value.as_slice())?;
+            event_outbox.insert(key.as_slice(), value.as_slice())?;
         }
         if self.in_flight && !self.was_in_flight {
-            trees
-                .in_flight
-                .insert(self.location.as_slice(), &[] as &[u8])?;
+            in_flight.insert(self.location.as_slice(), &[] as &[u8])?;
         } else if self.was_in_flight && !self.in_flight {
-            trees.in_flight.remove(self.location.as_slice())?;
+            in_flight.remove(self.location.as_slice())?;
         }
         Ok(Ok(()))
     }
@@ -622,36 +628,11 @@ impl Esign {
                 &self.store.event_outbox,
                 &self.store.listing,
             ),
-            |(
-                envelopes,
-                usage,
-                tokens,
-                documents,
-                blob_refs,
-                creation_keys,
-                events,
-                mail_outbox,
-                in_flight,
-                event_outbox,
-                listing,
-            )| {
-                let trees = CommitTrees {
-                    envelopes,
-                    usage,
-                    tokens,
-                    documents,
-                    blob_refs,
-                    creation_keys,
-                    events,
-                    mail_outbox,
-                    in_flight,
-                    event_outbox,
-                    listing,
-                };
+            |trees| {
                 // sled may run this again: only the last run's refusals count.
                 let mut refused = Vec::new();
                 for &index in &admitted {
-                    if let Err(refusal) = group[index].apply(&trees)? {
+                    if let Err(refusal) = group[index].apply(trees)? {
                         refused.push((index, refusal));
                     }
                 }

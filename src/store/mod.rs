@@ -161,8 +161,7 @@ struct FlushGroup {
     /// Where writers wait, by the parity of the flush they wait for (`waiting_room`): only
     /// the flush under way and the next one have waiters, so when a flush ends it wakes its
     /// own writers and one writer of the next, who starts it — not every waiting writer, most
-    /// of whom would find the next flush is theirs and sleep again (measured: a third of the
-    /// waiters' CPU went to such wake-ups at 32 concurrent writers).
+    /// of whom would find the next flush is theirs and sleep again.
     waiting_rooms: [std::sync::Condvar; 2],
     /// Why a flush failed for good, once one has: sled's write-out or an fsync failed, and
     /// every flush after it fails too. After a failed fsync the kernel may have dropped the
