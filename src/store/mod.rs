@@ -22,7 +22,9 @@ pub mod combine;
 pub mod idempotency;
 pub mod listing;
 mod memo;
+pub mod postgres;
 mod stats;
+pub mod trees;
 
 pub use blobs::{sha256_hex as sha256_hex_of, BlobStore};
 pub use memo::Memo;
@@ -61,6 +63,19 @@ pub enum StoreError {
         "an earlier flush failed, so no write can be acknowledged until signbridge restarts: {0}"
     )]
     FlushFailed(String),
+    /// PostgreSQL refused or failed a statement, or could not be reached.
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
+}
+
+impl From<::postgres::Error> for StoreError {
+    fn from(err: ::postgres::Error) -> Self {
+        // The server's message, when it sent one, says more than the error's kind.
+        match err.as_db_error() {
+            Some(db) => StoreError::Postgres(format!("{} ({})", db.message(), db.code().code())),
+            None => StoreError::Postgres(err.to_string()),
+        }
+    }
 }
 
 impl From<sled::transaction::TransactionError<StoreError>> for StoreError {
@@ -441,6 +456,11 @@ impl Store {
             flushes: std::sync::Arc::new(FlushGroup::new()),
             stats: std::sync::Arc::default(),
         })
+    }
+
+    /// The store's trees behind the backend-neutral interface ([`trees::OrderedTrees`]).
+    pub fn trees(&self) -> trees::SledTrees {
+        trees::SledTrees::new(self.clone())
     }
 
     /// Runs a sled transaction over `trees`, serialised with every other transaction and flush.

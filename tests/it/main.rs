@@ -30,6 +30,7 @@ mod signer_auth;
 mod signing;
 mod sms;
 mod ssrf;
+mod storage;
 mod sync;
 mod templates;
 mod webhooks;

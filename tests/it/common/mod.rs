@@ -6,6 +6,7 @@
 )]
 
 pub mod inprocess;
+pub mod postgres;
 pub mod smtp;
 pub mod webdriver;
 

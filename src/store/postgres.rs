@@ -1,0 +1,467 @@
+//! The PostgreSQL backend of [`OrderedTrees`]: every tree in one table `kv (tree, key, value)`,
+//! keys ordered bytewise (`bytea`), transactions `SERIALIZABLE` and run again on a
+//! serialization failure or deadlock, schema migrations embedded (refinery) and applied at
+//! connect under an advisory lock, so replicas starting together migrate once.
+//!
+//! Calls block their thread, like sled's. Each connection lives on a thread of its own and is
+//! handed work over a channel, so a call is safe from any thread — an async worker, a blocking
+//! one, a plain thread — (the `postgres` client drives its own runtime, which must never start
+//! inside another). A transaction holds one connection for its whole run; its work runs on the
+//! caller's thread and each read or write is one round trip. A lost connection is made again
+//! on its next use.
+
+use super::trees::{Entry, OrderedTrees, Scan, TreeTx, TxError};
+use super::StoreError;
+use postgres::error::SqlState;
+use postgres::types::ToSql;
+use std::ops::Bound;
+use std::sync::mpsc;
+use std::sync::{Condvar, Mutex};
+
+mod embedded {
+    refinery::embed_migrations!("migrations/postgres");
+}
+
+/// The advisory lock replicas take while migrating (an arbitrary constant: "sbmigrat").
+const MIGRATION_LOCK: i64 = 0x7362_6d69_6772_6174;
+/// How many times a transaction runs before its conflicts are reported as an error.
+const MAX_RUNS: u32 = 64;
+/// The longest pause before a run after a conflict (see [`pause_after_conflict`]).
+const MAX_PAUSE_MS: u64 = 50;
+
+/// Waits a random while, longer the more runs have met a conflict (up to [`MAX_PAUSE_MS`]):
+/// transactions that keep colliding on a hot key (a counter every create bumps) would
+/// otherwise start again together and collide again, each time.
+fn pause_after_conflict(conflicts: u32) {
+    let ceiling = (1u64 << conflicts.min(6)).min(MAX_PAUSE_MS);
+    let pause_us = rand::random::<u64>() % (ceiling * 1000);
+    std::thread::sleep(std::time::Duration::from_micros(pause_us));
+}
+
+/// A PostgreSQL database holding signbridge's trees.
+pub struct PgTrees {
+    pool: Pool,
+}
+
+impl std::fmt::Debug for PgTrees {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgTrees").finish_non_exhaustive()
+    }
+}
+
+impl PgTrees {
+    /// Connects `connections` sessions to the database at `url` (`postgres://user@host/db`,
+    /// libpq's key=value form too) and brings its schema up to date.
+    pub fn connect(url: &str, connections: usize) -> Result<Self, StoreError> {
+        let config: postgres::Config = url
+            .parse()
+            .map_err(|err: postgres::Error| StoreError::Postgres(format!("bad URL: {err}")))?;
+        let mut sessions = Vec::with_capacity(connections.max(1));
+        for number in 0..connections.max(1) {
+            sessions.push(Connection::open(config.clone(), number)?);
+        }
+        let trees = Self {
+            pool: Pool {
+                idle: Mutex::new(sessions),
+                returned: Condvar::new(),
+            },
+        };
+        trees.migrate()?;
+        Ok(trees)
+    }
+
+    /// Applies the embedded migrations not applied yet, one replica at a time.
+    fn migrate(&self) -> Result<(), StoreError> {
+        let connection = self.pool.checkout();
+        connection
+            .run(|client| {
+                client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
+                let applied = embedded::migrations::runner()
+                    .set_migration_table_name("signbridge_migrations")
+                    .run(client)
+                    .map(drop)
+                    .map_err(|err| err.to_string());
+                client.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])?;
+                Ok(applied)
+            })??
+            .map_err(|err| StoreError::Postgres(format!("migrating the schema: {err}")))?;
+        Ok(())
+    }
+}
+
+/// The SQL of a scan and its parameters after the tree's: `$2`, `$3` for the bounds in order.
+fn scan_sql(scan: &Scan) -> (String, Vec<Vec<u8>>) {
+    let mut sql = String::from("SELECT key, value FROM kv WHERE tree = $1");
+    let mut bounds = Vec::new();
+    for (bound, inclusive, exclusive) in [(&scan.from, ">=", ">"), (&scan.to, "<=", "<")] {
+        let (operator, key) = match bound {
+            Bound::Included(key) => (inclusive, key),
+            Bound::Excluded(key) => (exclusive, key),
+            Bound::Unbounded => continue,
+        };
+        bounds.push(key.clone());
+        sql.push_str(&format!(" AND key {operator} ${}", bounds.len() + 1));
+    }
+    sql.push_str(if scan.reverse {
+        " ORDER BY key DESC"
+    } else {
+        " ORDER BY key"
+    });
+    if let Some(limit) = scan.limit {
+        sql.push_str(&format!(" LIMIT {limit}"));
+    }
+    (sql, bounds)
+}
+
+fn get_on(
+    client: &mut postgres::Client,
+    tree: &str,
+    key: &[u8],
+) -> Result<Option<Vec<u8>>, postgres::Error> {
+    let row = client.query_opt(
+        "SELECT value FROM kv WHERE tree = $1 AND key = $2",
+        &[&tree, &key],
+    )?;
+    Ok(row.map(|row| row.get(0)))
+}
+
+fn scan_on(
+    client: &mut postgres::Client,
+    tree: &str,
+    scan: &Scan,
+) -> Result<Vec<Entry>, postgres::Error> {
+    if scan.is_empty_range() || scan.limit == Some(0) {
+        return Ok(Vec::new());
+    }
+    let (sql, bounds) = scan_sql(scan);
+    let mut params: Vec<&(dyn ToSql + Sync)> = vec![&tree];
+    params.extend(bounds.iter().map(|b| b as &(dyn ToSql + Sync)));
+    let rows = client.query(sql.as_str(), &params)?;
+    Ok(rows
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect())
+}
+
+impl OrderedTrees for PgTrees {
+    fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        let (tree, key) = (tree.to_string(), key.to_vec());
+        Ok(self
+            .pool
+            .checkout()
+            .run(move |client| get_on(client, &tree, &key))??)
+    }
+
+    fn scan(&self, tree: &str, scan: &Scan) -> Result<Vec<Entry>, StoreError> {
+        let (tree, scan) = (tree.to_string(), scan.clone());
+        Ok(self
+            .pool
+            .checkout()
+            .run(move |client| scan_on(client, &tree, &scan))??)
+    }
+
+    fn transaction<A>(
+        &self,
+        work: &dyn Fn(&mut dyn TreeTx) -> Result<A, TxError>,
+    ) -> Result<A, StoreError> {
+        let connection = self.pool.checkout();
+        for run in 0..MAX_RUNS {
+            if run > 0 {
+                pause_after_conflict(run);
+            }
+            let mut run = PgTx {
+                connection: &connection,
+                open: Some(connection.begin()?),
+            };
+            let outcome = match work(&mut run) {
+                Ok(answer) => run.commit().map(|()| answer),
+                Err(err) => {
+                    run.rollback();
+                    Err(err)
+                }
+            };
+            match outcome {
+                Ok(answer) => return Ok(answer),
+                Err(TxError::Conflict) => continue,
+                Err(TxError::Failed(err)) => return Err(err),
+            }
+        }
+        Err(StoreError::Postgres(format!(
+            "a transaction met a conflict on each of its {MAX_RUNS} runs"
+        )))
+    }
+
+    fn flush(&self) -> Result<(), StoreError> {
+        // A commit returns once PostgreSQL has made it durable (`synchronous_commit`, which
+        // each session sets on).
+        Ok(())
+    }
+}
+
+/// One run of a transaction on its connection.
+struct PgTx<'a> {
+    connection: &'a Connection,
+    /// The client the run began on, while the run is open.
+    open: Option<u64>,
+}
+
+/// A statement's failure inside a transaction: a conflict to run again, or a failure.
+fn in_transaction(err: postgres::Error) -> TxError {
+    let conflict = matches!(
+        err.code(),
+        Some(code) if *code == SqlState::T_R_SERIALIZATION_FAILURE
+            || *code == SqlState::T_R_DEADLOCK_DETECTED
+    );
+    if conflict {
+        TxError::Conflict
+    } else {
+        TxError::Failed(err.into())
+    }
+}
+
+impl PgTx<'_> {
+    fn statement<R: Send + 'static>(
+        &self,
+        step: impl FnOnce(&mut postgres::Client) -> Result<R, postgres::Error> + Send + 'static,
+    ) -> Result<R, TxError> {
+        let generation = self.open.ok_or_else(connection_lost)?;
+        self.connection
+            .run_in(generation, step)?
+            .map_err(in_transaction)
+    }
+
+    fn commit(&mut self) -> Result<(), TxError> {
+        let outcome = self.statement(|client| client.batch_execute("COMMIT"));
+        // A failed COMMIT ends the transaction too.
+        self.open = None;
+        outcome
+    }
+
+    fn rollback(&mut self) {
+        if let Some(generation) = self.open.take() {
+            // On a lost connection there is nothing to roll back: the server ended it.
+            let _ = self
+                .connection
+                .run_in(generation, |client| client.batch_execute("ROLLBACK"));
+        }
+    }
+}
+
+impl Drop for PgTx<'_> {
+    /// A run left open (its work panicked) is rolled back before its connection is reused.
+    fn drop(&mut self) {
+        self.rollback();
+    }
+}
+
+impl TreeTx for PgTx<'_> {
+    fn get(&mut self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>, TxError> {
+        let (tree, key) = (tree.to_string(), key.to_vec());
+        self.statement(move |client| get_on(client, &tree, &key))
+    }
+
+    fn scan(&mut self, tree: &str, scan: &Scan) -> Result<Vec<Entry>, TxError> {
+        let (tree, scan) = (tree.to_string(), scan.clone());
+        self.statement(move |client| scan_on(client, &tree, &scan))
+    }
+
+    fn insert(&mut self, tree: &str, key: &[u8], value: &[u8]) -> Result<(), TxError> {
+        let (tree, key, value) = (tree.to_string(), key.to_vec(), value.to_vec());
+        self.statement(move |client| {
+            client
+                .execute(
+                    "INSERT INTO kv (tree, key, value) VALUES ($1, $2, $3) \
+                     ON CONFLICT (tree, key) DO UPDATE SET value = EXCLUDED.value",
+                    &[&tree, &key, &value],
+                )
+                .map(drop)
+        })
+    }
+
+    fn remove(&mut self, tree: &str, key: &[u8]) -> Result<(), TxError> {
+        let (tree, key) = (tree.to_string(), key.to_vec());
+        self.statement(move |client| {
+            client
+                .execute(
+                    "DELETE FROM kv WHERE tree = $1 AND key = $2",
+                    &[&tree, &key],
+                )
+                .map(drop)
+        })
+    }
+}
+
+/// The connections not in use; a caller waits for one when all are busy.
+struct Pool {
+    idle: Mutex<Vec<Connection>>,
+    returned: Condvar,
+}
+
+impl Pool {
+    fn checkout(&self) -> PooledConnection<'_> {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        loop {
+            if let Some(connection) = idle.pop() {
+                return PooledConnection {
+                    pool: self,
+                    connection: Some(connection),
+                };
+            }
+            idle = self.returned.wait(idle).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+}
+
+/// A connection taken from the pool, given back when dropped.
+struct PooledConnection<'a> {
+    pool: &'a Pool,
+    connection: Option<Connection>,
+}
+
+impl std::ops::Deref for PooledConnection<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.connection.as_ref().expect("held until dropped")
+    }
+}
+
+impl Drop for PooledConnection<'_> {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            let mut idle = self.pool.idle.lock().unwrap_or_else(|p| p.into_inner());
+            idle.push(connection);
+            self.pool.returned.notify_one();
+        }
+    }
+}
+
+/// Work for a connection's thread.
+type Job = Box<dyn FnOnce(&mut Session) + Send>;
+
+/// One session with PostgreSQL, on its own thread.
+struct Connection {
+    jobs: mpsc::Sender<Job>,
+}
+
+/// A connection thread's client, made again when it was lost.
+struct Session {
+    config: postgres::Config,
+    client: Option<postgres::Client>,
+    /// How many times the client was made: a transaction's statements run only on the client
+    /// that began it (one made again meanwhile would run them outside the transaction).
+    generation: u64,
+}
+
+impl Session {
+    fn client(&mut self) -> Result<&mut postgres::Client, postgres::Error> {
+        if self.client.as_ref().is_none_or(|c| c.is_closed()) {
+            self.client = None;
+            let mut client = self.config.connect(postgres::NoTls)?;
+            // Every commit durable before it returns, whatever the server's default.
+            client.batch_execute("SET synchronous_commit = on")?;
+            self.client = Some(client);
+            self.generation += 1;
+        }
+        Ok(self.client.as_mut().expect("just connected"))
+    }
+}
+
+/// What a statement of a transaction found when its connection was lost since `BEGIN`.
+fn connection_lost() -> StoreError {
+    StoreError::Postgres("the connection was lost during the transaction".into())
+}
+
+impl Connection {
+    /// Starts the connection's thread and connects it (so a wrong URL fails at start).
+    fn open(config: postgres::Config, number: usize) -> Result<Self, StoreError> {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name(format!("postgres-{number}"))
+            .spawn(move || {
+                let mut session = Session {
+                    config,
+                    client: None,
+                    generation: 0,
+                };
+                // Ends when the pool (every sender) is dropped.
+                for job in queue {
+                    job(&mut session);
+                }
+            })?;
+        let connection = Self { jobs };
+        connection.run(|client| client.batch_execute("SELECT 1"))??;
+        Ok(connection)
+    }
+
+    /// Runs `job` on this connection's thread and waits for what it returns.
+    fn on_session<R: Send + 'static>(
+        &self,
+        job: impl FnOnce(&mut Session) -> R + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let (answer, answered) = mpsc::sync_channel(1);
+        let job: Job = Box::new(move |session: &mut Session| {
+            let _ = answer.send(job(session));
+        });
+        let ended = || StoreError::Postgres("the connection's thread has ended".into());
+        self.jobs.send(job).map_err(|_| ended())?;
+        answered.recv().map_err(|_| ended())
+    }
+
+    /// Runs `step` with this connection's client (made again if it was lost).
+    fn run<R: Send + 'static>(
+        &self,
+        step: impl FnOnce(&mut postgres::Client) -> Result<R, postgres::Error> + Send + 'static,
+    ) -> Result<Result<R, postgres::Error>, StoreError> {
+        self.on_session(move |session| session.client().and_then(step))
+    }
+
+    /// Begins a transaction and returns the generation of the client it is on.
+    fn begin(&self) -> Result<u64, StoreError> {
+        self.on_session(|session| {
+            let client = session.client()?;
+            client.batch_execute("BEGIN ISOLATION LEVEL SERIALIZABLE")?;
+            Ok::<_, postgres::Error>(session.generation)
+        })?
+        .map_err(StoreError::from)
+    }
+
+    /// Runs `step` on the client of `generation` only: a statement of the transaction begun
+    /// there.
+    fn run_in<R: Send + 'static>(
+        &self,
+        generation: u64,
+        step: impl FnOnce(&mut postgres::Client) -> Result<R, postgres::Error> + Send + 'static,
+    ) -> Result<Result<R, postgres::Error>, StoreError> {
+        self.on_session(move |session| match &mut session.client {
+            Some(client) if session.generation == generation && !client.is_closed() => {
+                Ok(step(client))
+            }
+            _ => Err(connection_lost()),
+        })?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_scan_becomes_one_ordered_select_with_its_bounds() {
+        let (sql, bounds) = scan_sql(&Scan::prefix(b"a/").reversed().limit(5));
+        assert_eq!(
+            sql,
+            "SELECT key, value FROM kv WHERE tree = $1 AND key >= $2 AND key < $3 \
+             ORDER BY key DESC LIMIT 5"
+        );
+        assert_eq!(bounds, vec![b"a/".to_vec(), b"a0".to_vec()]);
+        let (sql, bounds) = scan_sql(&Scan::range(
+            Bound::Excluded(b"k".to_vec()),
+            Bound::Unbounded,
+        ));
+        assert_eq!(
+            sql,
+            "SELECT key, value FROM kv WHERE tree = $1 AND key > $2 ORDER BY key"
+        );
+        assert_eq!(bounds, vec![b"k".to_vec()]);
+    }
+}

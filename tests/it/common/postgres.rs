@@ -1,0 +1,80 @@
+//! The PostgreSQL the tests use: the server `.ci/postgres` starts (on 127.0.0.1:54329), or the
+//! one `SIGNBRIDGE_TEST_POSTGRES` names. Each test gets a schema of its own, dropped with it,
+//! so tests run side by side in one database.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Where `.ci/postgres` starts the test server.
+pub const DEFAULT_URL: &str = "postgres://postgres@127.0.0.1:54329/signbridge_test";
+
+/// The test server's URL.
+pub fn server_url() -> String {
+    std::env::var("SIGNBRIDGE_TEST_POSTGRES").unwrap_or_else(|_| DEFAULT_URL.to_string())
+}
+
+/// A schema of its own on the test server; dropped (with everything in it) when this is.
+pub struct TestSchema {
+    pub name: String,
+    /// The server's URL with this schema as the search path: what signbridge is given.
+    pub url: String,
+}
+
+impl TestSchema {
+    pub fn new() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let name = format!(
+            "t{}_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .subsec_nanos()
+        );
+        let server = server_url();
+        admin(&server, &format!("CREATE SCHEMA {name}"));
+        let separator = if server.contains('?') { '&' } else { '?' };
+        // The schema's name is also the sessions' application name, so a test can find them.
+        let url =
+            format!("{server}{separator}options=-c%20search_path%3D{name}&application_name={name}");
+        Self { name, url }
+    }
+}
+
+impl Drop for TestSchema {
+    fn drop(&mut self) {
+        admin(
+            &server_url(),
+            &format!("DROP SCHEMA IF EXISTS {} CASCADE", self.name),
+        );
+    }
+}
+
+/// Ends every session of `schema` on the server, as a crash of PostgreSQL's side would.
+pub fn terminate_sessions(schema: &TestSchema) {
+    admin(
+        &server_url(),
+        &format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{}'",
+            schema.name
+        ),
+    );
+}
+
+/// Runs `sql` on the test server from a thread of its own (the client must not run inside an
+/// async runtime), panicking with the way to start one when there is none.
+fn admin(server: &str, sql: &str) {
+    let (server, sql) = (server.to_string(), sql.to_string());
+    std::thread::spawn(move || {
+        let mut client =
+            postgres::Client::connect(&server, postgres::NoTls).unwrap_or_else(|err| {
+                panic!(
+                    "the PostgreSQL tests need a server at {server} ({err}): `bash .ci/postgres` \
+                 starts one, or set SIGNBRIDGE_TEST_POSTGRES"
+                )
+            });
+        client.batch_execute(&sql).unwrap();
+    })
+    .join()
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+}

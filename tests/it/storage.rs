@@ -1,0 +1,350 @@
+//! The storage interface (`store::trees::OrderedTrees`) holds the same promises on both
+//! backends: the same scenarios run on sled and on a real PostgreSQL (see `common::postgres`),
+//! and their answers are compared with a plain ordered map and with each other.
+
+use crate::common::postgres::TestSchema;
+use signbridge::store::postgres::PgTrees;
+use signbridge::store::trees::{Entry, OrderedTrees, Scan, TxError};
+use signbridge::store::{Store, StoreError};
+use std::collections::BTreeMap;
+use std::ops::Bound;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+/// A sled store in a folder of its own (kept as long as the store is used).
+fn sled_trees() -> (tempfile::TempDir, signbridge::store::trees::SledTrees) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    (dir, store.trees())
+}
+
+fn postgres_trees(schema: &TestSchema) -> PgTrees {
+    PgTrees::connect(&schema.url, 4).unwrap()
+}
+
+/// Keys chosen to catch ordering mistakes: a shared prefix, bytes 0x00 and 0xFF, a key that is
+/// a prefix of another.
+fn sample_keys() -> Vec<Vec<u8>> {
+    vec![
+        b"a".to_vec(),
+        b"a/".to_vec(),
+        b"a/1".to_vec(),
+        b"a/2".to_vec(),
+        vec![b'a', b'/', 0xFF],
+        vec![b'a', b'/', 0x00],
+        b"a0".to_vec(),
+        b"b/1".to_vec(),
+        vec![0xFF, 0xFF],
+        vec![0x00],
+    ]
+}
+
+fn scans() -> Vec<Scan> {
+    vec![
+        Scan::all(),
+        Scan::all().reversed().limit(3),
+        Scan::prefix(b"a/"),
+        Scan::prefix(b"a/").reversed(),
+        Scan::prefix(b"a/").limit(2),
+        Scan::prefix(&[0xFF]),
+        Scan::prefix(b"zzz"),
+        Scan::range(
+            Bound::Excluded(b"a/1".to_vec()),
+            Bound::Included(b"b/1".to_vec()),
+        ),
+        Scan::range(
+            Bound::Included(b"b".to_vec()),
+            Bound::Excluded(b"b".to_vec()),
+        ),
+        Scan::range(
+            Bound::Included(b"c".to_vec()),
+            Bound::Included(b"a".to_vec()),
+        ),
+        Scan::all().limit(0),
+    ]
+}
+
+/// What `scan` must answer over `model`.
+fn expected(model: &BTreeMap<Vec<u8>, Vec<u8>>, scan: &Scan) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = model
+        .iter()
+        .filter(|(key, _)| scan.covers(key))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    if scan.reverse {
+        entries.reverse();
+    }
+    entries.truncate(scan.limit.unwrap_or(usize::MAX));
+    entries
+}
+
+/// Writes the sample keys (and one removal) in one transaction, then reads them back every way;
+/// returns every answer, in order, for the backends to be compared.
+fn reads_and_scans(trees: &impl OrderedTrees) -> Vec<Vec<Entry>> {
+    let mut model = BTreeMap::new();
+    for (n, key) in sample_keys().into_iter().enumerate() {
+        model.insert(key, format!("value {n}").into_bytes());
+    }
+    model.remove(b"a0".as_slice());
+    trees
+        .transaction(&|tx| {
+            for (n, key) in sample_keys().iter().enumerate() {
+                tx.insert("t", key, format!("value {n}").as_bytes())?;
+            }
+            tx.remove("t", b"a0")?;
+            // Another tree with the same keys stays apart.
+            tx.insert("other", b"a/1", b"elsewhere")?;
+            Ok(())
+        })
+        .unwrap();
+    trees.flush().unwrap();
+    let mut answers = Vec::new();
+    for key in sample_keys() {
+        assert_eq!(
+            trees.get("t", &key).unwrap(),
+            model.get(&key).cloned(),
+            "{key:?}"
+        );
+    }
+    assert_eq!(
+        trees.get("other", b"a/1").unwrap(),
+        Some(b"elsewhere".to_vec())
+    );
+    assert_eq!(trees.get("missing tree", b"a").unwrap(), None);
+    for scan in scans() {
+        let found = trees.scan("t", &scan).unwrap();
+        assert_eq!(found, expected(&model, &scan), "{scan:?}");
+        answers.push(found);
+    }
+    answers
+}
+
+#[test]
+fn both_backends_read_and_scan_in_byte_order() {
+    let (_dir, sled) = sled_trees();
+    let schema = TestSchema::new();
+    let postgres = postgres_trees(&schema);
+    assert_eq!(reads_and_scans(&sled), reads_and_scans(&postgres));
+}
+
+/// A run's reads see its own writes, scans included, before anything is committed; nothing is
+/// visible outside until it commits.
+fn reads_its_own_writes(trees: &impl OrderedTrees) {
+    trees
+        .transaction(&|tx| {
+            for key in ["k1", "k2", "k3", "k4"] {
+                tx.insert("t", key.as_bytes(), b"committed")?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    let seen = trees
+        .transaction(&|tx| {
+            tx.remove("t", b"k1")?;
+            tx.insert("t", b"k2", b"changed")?;
+            tx.insert("t", b"k5", b"new")?;
+            let got = tx.get("t", b"k1")?;
+            let first_two = tx.scan("t", &Scan::prefix(b"k").limit(2))?;
+            let last = tx.scan("t", &Scan::prefix(b"k").reversed().limit(1))?;
+            Ok((got, first_two, last))
+        })
+        .unwrap();
+    assert_eq!(seen.0, None);
+    assert_eq!(
+        seen.1,
+        vec![
+            (b"k2".to_vec(), b"changed".to_vec()),
+            (b"k3".to_vec(), b"committed".to_vec())
+        ]
+    );
+    assert_eq!(seen.2, vec![(b"k5".to_vec(), b"new".to_vec())]);
+    assert_eq!(trees.get("t", b"k5").unwrap(), Some(b"new".to_vec()));
+}
+
+#[test]
+fn a_transaction_reads_its_own_writes_on_both_backends() {
+    let (_dir, sled) = sled_trees();
+    reads_its_own_writes(&sled);
+    let schema = TestSchema::new();
+    reads_its_own_writes(&postgres_trees(&schema));
+}
+
+/// A committed run is seen; a run whose work fails writes nothing, in any tree.
+fn an_abort_writes_nothing(trees: &impl OrderedTrees) {
+    trees
+        .transaction(&|tx| {
+            tx.insert("t", b"kept", b"1")?;
+            Ok(())
+        })
+        .unwrap();
+    assert_eq!(trees.get("t", b"kept").unwrap(), Some(b"1".to_vec()));
+    let refused = trees.transaction(&|tx| {
+        tx.insert("t", b"kept", b"2")?;
+        tx.insert("u", b"new", b"2")?;
+        tx.remove("t", b"kept")?;
+        Err::<(), _>(TxError::Failed(StoreError::Changed))
+    });
+    assert!(matches!(refused, Err(StoreError::Changed)), "{refused:?}");
+    assert_eq!(trees.get("t", b"kept").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(trees.get("u", b"new").unwrap(), None);
+}
+
+#[test]
+fn an_aborted_transaction_writes_nothing_on_both_backends() {
+    let (_dir, sled) = sled_trees();
+    an_abort_writes_nothing(&sled);
+    let schema = TestSchema::new();
+    an_abort_writes_nothing(&postgres_trees(&schema));
+}
+
+/// Threads that each read a counter and write it plus one, many times over, lose no update,
+/// and their own keys all land.
+fn no_lost_updates(trees: Arc<impl OrderedTrees + 'static>) {
+    const THREADS: usize = 6;
+    const EACH: usize = 20;
+    let workers: Vec<_> = (0..THREADS)
+        .map(|thread| {
+            let trees = trees.clone();
+            std::thread::spawn(move || {
+                for n in 0..EACH {
+                    trees
+                        .transaction(&|tx| {
+                            let count = tx
+                                .get("t", b"counter")?
+                                .map(|v| u64::from_be_bytes(v.try_into().unwrap()))
+                                .unwrap_or(0);
+                            tx.insert("t", b"counter", &(count + 1).to_be_bytes())?;
+                            tx.insert("t", format!("w/{thread}/{n:02}").as_bytes(), b"")?;
+                            Ok(())
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+    trees.flush().unwrap();
+    let counter = trees.get("t", b"counter").unwrap().unwrap();
+    assert_eq!(
+        u64::from_be_bytes(counter.try_into().unwrap()),
+        (THREADS * EACH) as u64
+    );
+    assert_eq!(
+        trees.scan("t", &Scan::prefix(b"w/")).unwrap().len(),
+        THREADS * EACH
+    );
+}
+
+#[test]
+fn concurrent_read_modify_writes_lose_no_update_on_both_backends() {
+    let (_dir, sled) = sled_trees();
+    no_lost_updates(Arc::new(sled));
+    let schema = TestSchema::new();
+    no_lost_updates(Arc::new(postgres_trees(&schema)));
+}
+
+/// On PostgreSQL a conflict is real: a run that read a key another transaction then changed
+/// is refused at its write and run again on what that one committed.
+#[test]
+fn a_postgres_transaction_that_meets_a_conflict_runs_again_on_the_new_value() {
+    let schema = TestSchema::new();
+    let trees = postgres_trees(&schema);
+    let replica = postgres_trees(&schema);
+    trees.transaction(&|tx| tx.insert("t", b"n", b"1")).unwrap();
+    let runs = AtomicU32::new(0);
+    let seen = trees
+        .transaction(&|tx| {
+            let run = runs.fetch_add(1, Ordering::SeqCst);
+            let n = tx.get("t", b"n")?.unwrap();
+            if run == 0 {
+                // Another replica changes the key after this run read it.
+                replica
+                    .transaction(&|other| other.insert("t", b"n", b"10"))
+                    .unwrap();
+            }
+            let next = String::from_utf8(n.clone())
+                .unwrap()
+                .parse::<u32>()
+                .unwrap()
+                + 1;
+            tx.insert("t", b"n", next.to_string().as_bytes())?;
+            Ok(n)
+        })
+        .unwrap();
+    assert_eq!(
+        runs.load(Ordering::SeqCst),
+        2,
+        "the first run must be refused"
+    );
+    assert_eq!(seen, b"10".to_vec());
+    assert_eq!(trees.get("t", b"n").unwrap(), Some(b"11".to_vec()));
+}
+
+/// A session lost in the middle of a transaction fails that transaction whole (nothing it wrote
+/// lands, nothing after it runs outside the transaction), and the next one reconnects.
+#[test]
+fn a_postgres_session_lost_mid_transaction_fails_it_whole_and_the_next_reconnects() {
+    let schema = TestSchema::new();
+    let trees = PgTrees::connect(&schema.url, 1).unwrap();
+    let lost = trees.transaction(&|tx| {
+        tx.insert("t", b"before", b"")?;
+        crate::common::postgres::terminate_sessions(&schema);
+        tx.insert("t", b"after", b"")?;
+        Ok(())
+    });
+    assert!(lost.is_err(), "{lost:?}");
+    trees
+        .transaction(&|tx| tx.insert("t", b"next", b""))
+        .unwrap();
+    assert_eq!(trees.get("t", b"next").unwrap(), Some(Vec::new()));
+    assert_eq!(trees.get("t", b"before").unwrap(), None);
+    assert_eq!(trees.get("t", b"after").unwrap(), None);
+}
+
+#[test]
+fn replicas_starting_together_migrate_the_schema_once() {
+    let schema = TestSchema::new();
+    let replicas: Vec<_> = (0..3)
+        .map(|_| {
+            let url = schema.url.clone();
+            std::thread::spawn(move || PgTrees::connect(&url, 1))
+        })
+        .collect();
+    let replicas: Vec<PgTrees> = replicas
+        .into_iter()
+        .map(|r| r.join().unwrap().unwrap())
+        .collect();
+    replicas[0]
+        .transaction(&|tx| tx.insert("t", b"from 0", b""))
+        .unwrap();
+    assert_eq!(replicas[2].get("t", b"from 0").unwrap(), Some(Vec::new()));
+    let applied = std::thread::spawn({
+        let url = schema.url.clone();
+        move || {
+            let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let row = client
+                .query_one("SELECT count(*) FROM signbridge_migrations", &[])
+                .unwrap();
+            row.get::<_, i64>(0)
+        }
+    })
+    .join()
+    .unwrap();
+    assert_eq!(applied, 1);
+}
+
+#[test]
+fn a_wrong_or_unreachable_database_is_a_clear_error() {
+    let garbled = PgTrees::connect("postgres://:not a port/x", 1).unwrap_err();
+    assert!(garbled.to_string().contains("bad URL"), "{garbled}");
+    // A loopback port nothing listens on.
+    let port = crate::common::free_port();
+    let unreachable =
+        PgTrees::connect(&format!("postgres://postgres@127.0.0.1:{port}/x"), 1).unwrap_err();
+    assert!(
+        unreachable.to_string().starts_with("PostgreSQL"),
+        "{unreachable}"
+    );
+}
