@@ -163,11 +163,12 @@ pub trait OrderedTrees: Send + Sync {
     fn flush(&self) -> Result<(), StoreError>;
 }
 
-/// A transaction's writes not committed yet, by tree and key (`None`: removed). Its reads look
-/// here first, so the run sees its own writes.
+/// A transaction's writes not committed yet, by tree and key (`None`: removed). Both backends
+/// keep a run's writes here until it commits (then send them at once); its reads look here
+/// first, so the run sees its own writes.
 #[derive(Default)]
-struct WriteSet {
-    trees: BTreeMap<String, BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
+pub(super) struct WriteSet {
+    pub(super) trees: BTreeMap<String, BTreeMap<Vec<u8>, Option<Vec<u8>>>>,
 }
 
 impl WriteSet {
@@ -175,7 +176,39 @@ impl WriteSet {
         self.trees.get(tree)?.get(key)
     }
 
-    fn put(&mut self, tree: &str, key: &[u8], value: Option<Vec<u8>>) {
+    /// `key`'s value as this run sees it: its own write, else what `committed` reads.
+    pub(super) fn get<E>(
+        &self,
+        tree: &str,
+        key: &[u8],
+        committed: impl FnOnce() -> Result<Option<Vec<u8>>, E>,
+    ) -> Result<Option<Vec<u8>>, E> {
+        match self.pending(tree, key) {
+            Some(pending) => Ok(pending.clone()),
+            None => committed(),
+        }
+    }
+
+    /// `scan` as this run sees it: what `committed` reads for a scan, with this run's writes
+    /// laid over it. A limited scan of a tree this run wrote reads past its limit, since the
+    /// run may have removed some of the first keys.
+    pub(super) fn scan<E>(
+        &self,
+        tree: &str,
+        scan: &Scan,
+        committed: impl FnOnce(&Scan) -> Result<Vec<Entry>, E>,
+    ) -> Result<Vec<Entry>, E> {
+        if !self.trees.contains_key(tree) {
+            return committed(scan);
+        }
+        let unlimited = Scan {
+            limit: None,
+            ..scan.clone()
+        };
+        Ok(self.overlay(tree, scan, committed(&unlimited)?))
+    }
+
+    pub(super) fn put(&mut self, tree: &str, key: &[u8], value: Option<Vec<u8>>) {
         self.trees
             .entry(tree.to_string())
             .or_default()
@@ -260,25 +293,15 @@ struct SledTx<'a> {
 
 impl TreeTx for SledTx<'_> {
     fn get(&mut self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>, TxError> {
-        if let Some(pending) = self.writes.pending(tree, key) {
-            return Ok(pending.clone());
-        }
-        let tree = self.trees.tree(tree)?;
-        Ok(tree.get(key).map_err(StoreError::from)?.map(|v| v.to_vec()))
+        Ok(self
+            .writes
+            .get(tree, key, || OrderedTrees::get(self.trees, tree, key))?)
     }
 
     fn scan(&mut self, tree: &str, scan: &Scan) -> Result<Vec<Entry>, TxError> {
-        let sled_tree = self.trees.tree(tree)?;
-        let unlimited = Scan {
-            limit: None,
-            ..scan.clone()
-        };
-        // A limited scan may need keys past its limit when this run removed some of the first.
-        let committed = match (scan.limit, self.writes.trees.contains_key(tree)) {
-            (Some(_), false) => self.trees.scan_tree(&sled_tree, scan)?,
-            _ => self.trees.scan_tree(&sled_tree, &unlimited)?,
-        };
-        Ok(self.writes.overlay(tree, scan, committed))
+        Ok(self.writes.scan(tree, scan, |scan| {
+            OrderedTrees::scan(self.trees, tree, scan)
+        })?)
     }
 
     fn insert(&mut self, tree: &str, key: &[u8], value: &[u8]) -> Result<(), TxError> {

@@ -282,15 +282,21 @@ fn a_postgres_transaction_that_meets_a_conflict_runs_again_on_the_new_value() {
     assert_eq!(trees.get("t", b"n").unwrap(), Some(b"11".to_vec()));
 }
 
-/// A session lost in the middle of a transaction fails that transaction whole (nothing it wrote
-/// lands, nothing after it runs outside the transaction), and the next one reconnects.
+/// A session lost in the middle of a transaction (begun on the server by a read) fails that
+/// transaction whole: its writes are not sent on a new session outside it. The next
+/// transaction reconnects.
 #[test]
 fn a_postgres_session_lost_mid_transaction_fails_it_whole_and_the_next_reconnects() {
     let schema = TestSchema::new();
     let trees = PgTrees::connect(&schema.url, 1).unwrap();
     let lost = trees.transaction(&|tx| {
         tx.insert("t", b"before", b"")?;
+        // A read begins the transaction on the server, before the session is lost.
+        assert_eq!(tx.get("t", b"next")?, None);
         crate::common::postgres::terminate_sessions(&schema);
+        // The next statement finds the session gone; work that ignored that error and went on
+        // must still not get its writes committed on a new session.
+        assert!(tx.get("t", b"probe").is_err());
         tx.insert("t", b"after", b"")?;
         Ok(())
     });
