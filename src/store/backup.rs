@@ -46,11 +46,12 @@ pub enum BackupError {
 /// own form; page images are derived; the outbox holds what was already delivered.
 const NOT_FILES: [&str; 4] = ["db", "blobs", "pages", "outbox"];
 
-type Trees = Vec<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)>;
+/// Every tree of a store: its name and its entries in key order.
+pub type Trees = Vec<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)>;
 
 impl Store {
     /// Every tree's records, consistent (see the module docs).
-    fn consistent_trees(&self) -> Result<(Trees, u32), BackupError> {
+    pub(super) fn consistent_trees(&self) -> Result<(Trees, u32), BackupError> {
         for _ in 0..ATTEMPTS {
             let before = self.db.checksum().map_err(StoreError::from)?;
             let mut trees = Vec::new();
@@ -177,7 +178,7 @@ fn read_if_there(path: &Path) -> std::io::Result<Option<Vec<u8>>> {
 }
 
 /// Every file under `root`, recursively (none when it does not exist).
-fn files_under(root: &Path) -> std::io::Result<Vec<PathBuf>> {
+pub(super) fn files_under(root: &Path) -> std::io::Result<Vec<PathBuf>> {
     let mut found = Vec::new();
     let mut folders = vec![root.to_path_buf()];
     while let Some(folder) = folders.pop() {

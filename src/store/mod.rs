@@ -19,6 +19,7 @@
 pub mod backup;
 mod blobs;
 pub mod combine;
+pub mod copy;
 pub mod idempotency;
 pub mod listing;
 mod memo;
@@ -63,6 +64,9 @@ pub enum StoreError {
         "an earlier flush failed, so no write can be acknowledged until signbridge restarts: {0}"
     )]
     FlushFailed(String),
+    /// A copy into PostgreSQL was refused (a target holding data) or did not match its source.
+    #[error("copy refused: {0}")]
+    CopyRefused(String),
     /// PostgreSQL refused or failed a statement, or could not be reached.
     #[error("PostgreSQL: {0}")]
     Postgres(String),

@@ -89,6 +89,48 @@ impl PgTrees {
     }
 }
 
+impl PgTrees {
+    /// Stores a blob under the hex SHA-256 of its bytes (storing it again changes nothing).
+    pub fn put_blob(&self, content: &[u8]) -> Result<String, StoreError> {
+        let sha256 = super::sha256_hex_of(content);
+        let (key, content) = (sha256.clone(), content.to_vec());
+        self.pool.checkout().run(move |client| {
+            client.execute(
+                "INSERT INTO blobs (sha256, content) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&key, &content],
+            )
+        })??;
+        Ok(sha256)
+    }
+
+    /// The blob stored under `sha256`, if any.
+    pub fn get_blob(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = sha256.to_string();
+        let row = self.pool.checkout().run(move |client| {
+            client.query_opt("SELECT content FROM blobs WHERE sha256 = $1", &[&key])
+        })??;
+        Ok(row.map(|row| row.get(0)))
+    }
+
+    /// The hex SHA-256 of every stored blob, in order.
+    pub fn blob_names(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .pool
+            .checkout()
+            .run(|client| client.query("SELECT sha256 FROM blobs ORDER BY sha256", &[]))??;
+        Ok(rows.into_iter().map(|row| row.get(0)).collect())
+    }
+
+    /// The names of the trees that hold at least one key.
+    pub fn tree_names(&self) -> Result<Vec<String>, StoreError> {
+        let rows = self
+            .pool
+            .checkout()
+            .run(|client| client.query("SELECT DISTINCT tree FROM kv ORDER BY tree", &[]))??;
+        Ok(rows.into_iter().map(|row| row.get(0)).collect())
+    }
+}
+
 /// The SQL of a scan and its parameters after the tree's: `$2`, `$3` for the bounds in order.
 fn scan_sql(scan: &Scan) -> (String, Vec<Vec<u8>>) {
     let mut sql = String::from("SELECT key, value FROM kv WHERE tree = $1");
