@@ -67,6 +67,9 @@ pub enum StoreError {
     /// A copy into PostgreSQL was refused (a target holding data) or did not match its source.
     #[error("copy refused: {0}")]
     CopyRefused(String),
+    /// A transaction met a conflict on each of its runs (this many) and gave up.
+    #[error("a transaction met a conflict on each of its {0} runs")]
+    Contention(u32),
     /// PostgreSQL refused or failed a statement, or could not be reached.
     #[error("PostgreSQL: {0}")]
     Postgres(String),
@@ -101,6 +104,8 @@ pub struct Store {
     sled_files: std::sync::Arc<SledFiles>,
     /// What the writer turns and the flushes do (see [`Store::writer_stats`]).
     stats: std::sync::Arc<stats::WriterStats>,
+    /// The leases taken on this store ([`trees::OrderedTrees::try_lease`]).
+    leases: std::sync::Arc<trees::LeaseNames>,
     /// `{env}/{key_id}` → `ApiKey`
     pub keys: sled::Tree,
     /// SHA-256 of a key secret → `{env}/{key_id}`
@@ -459,6 +464,7 @@ impl Store {
             db,
             flushes: std::sync::Arc::new(FlushGroup::new()),
             stats: std::sync::Arc::default(),
+            leases: std::sync::Arc::default(),
         })
     }
 

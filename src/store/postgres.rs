@@ -10,7 +10,9 @@
 //! caller's thread and each read or write is one round trip. A lost connection is made again
 //! on its next use.
 
-use super::trees::{Entry, OrderedTrees, Scan, TreeTx, TxError, WriteSet};
+use super::trees::{
+    conflicts_every_run, Entry, OrderedTrees, Scan, TreeTx, TxError, WriteSet, MAX_RUNS,
+};
 use super::StoreError;
 use postgres::error::SqlState;
 use postgres::types::ToSql;
@@ -24,8 +26,9 @@ mod embedded {
 
 /// The advisory lock replicas take while migrating (an arbitrary constant: "sbmigrat").
 const MIGRATION_LOCK: i64 = 0x7362_6d69_6772_6174;
-/// How many times a transaction runs before its conflicts are reported as an error.
-const MAX_RUNS: u32 = 64;
+/// How long a call waits for a free connection before it fails (rather than hang, were every
+/// connection held by work that never returns them).
+const CHECKOUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// The longest pause before a run after a conflict (see [`pause_after_conflict`]).
 const MAX_PAUSE_MS: u64 = 50;
 
@@ -41,6 +44,8 @@ fn pause_after_conflict(conflicts: u32) {
 /// A PostgreSQL database holding signbridge's trees.
 pub struct PgTrees {
     pool: Pool,
+    /// For the sessions leases hold (one each, outside the pool).
+    config: postgres::Config,
 }
 
 impl std::fmt::Debug for PgTrees {
@@ -58,13 +63,17 @@ impl PgTrees {
             .map_err(|err: postgres::Error| StoreError::Postgres(format!("bad URL: {err}")))?;
         let mut sessions = Vec::with_capacity(connections.max(1));
         for number in 0..connections.max(1) {
-            sessions.push(Connection::open(config.clone(), number)?);
+            sessions.push(Connection::open(
+                config.clone(),
+                &format!("postgres-{number}"),
+            )?);
         }
         let trees = Self {
             pool: Pool {
                 idle: Mutex::new(sessions),
                 returned: Condvar::new(),
             },
+            config,
         };
         trees.migrate()?;
         Ok(trees)
@@ -72,7 +81,7 @@ impl PgTrees {
 
     /// Applies the embedded migrations not applied yet, one replica at a time.
     fn migrate(&self) -> Result<(), StoreError> {
-        let connection = self.pool.checkout();
+        let connection = self.pool.checkout()?;
         connection
             .run(|client| {
                 client.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])?;
@@ -94,7 +103,7 @@ impl PgTrees {
     pub fn put_blob(&self, content: &[u8]) -> Result<String, StoreError> {
         let sha256 = super::sha256_hex_of(content);
         let (key, content) = (sha256.clone(), content.to_vec());
-        self.pool.checkout().run(move |client| {
+        self.pool.checkout()?.run(move |client| {
             client.execute(
                 "INSERT INTO blobs (sha256, content) VALUES ($1, $2) ON CONFLICT DO NOTHING",
                 &[&key, &content],
@@ -106,7 +115,7 @@ impl PgTrees {
     /// The blob stored under `sha256`, if any.
     pub fn get_blob(&self, sha256: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let key = sha256.to_string();
-        let row = self.pool.checkout().run(move |client| {
+        let row = self.pool.checkout()?.run(move |client| {
             client.query_opt("SELECT content FROM blobs WHERE sha256 = $1", &[&key])
         })??;
         Ok(row.map(|row| row.get(0)))
@@ -116,7 +125,7 @@ impl PgTrees {
     pub fn blob_names(&self) -> Result<Vec<String>, StoreError> {
         let rows = self
             .pool
-            .checkout()
+            .checkout()?
             .run(|client| client.query("SELECT sha256 FROM blobs ORDER BY sha256", &[]))??;
         Ok(rows.into_iter().map(|row| row.get(0)).collect())
     }
@@ -125,9 +134,49 @@ impl PgTrees {
     pub fn tree_names(&self) -> Result<Vec<String>, StoreError> {
         let rows = self
             .pool
-            .checkout()
+            .checkout()?
             .run(|client| client.query("SELECT DISTINCT tree FROM kv ORDER BY tree", &[]))??;
         Ok(rows.into_iter().map(|row| row.get(0)).collect())
+    }
+}
+
+/// The advisory lock key of a lease: the first 8 bytes of a SHA-256 of its name, apart from
+/// any other use of advisory locks by its prefix.
+fn lease_key(name: &str) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("signbridge lease\0{name}").as_bytes());
+    i64::from_be_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
+/// A lease held through PostgreSQL: a session-level advisory lock, on a session of its own that
+/// lives as long as the lease. The server gives the lock up when that session ends — the lease
+/// dropped, its process killed, its connection cut — so another replica can take it over.
+pub struct PgLease {
+    connection: Connection,
+    key: i64,
+}
+
+impl super::trees::Lease for PgLease {
+    fn still_held(&self) -> bool {
+        // Only the session that took the lock holds it: never reconnect to ask.
+        self.connection
+            .on_session(|session| match &mut session.client {
+                Some(client) if !client.is_closed() => client.batch_execute("SELECT 1").is_ok(),
+                _ => false,
+            })
+            .unwrap_or(false)
+    }
+}
+
+impl Drop for PgLease {
+    fn drop(&mut self) {
+        let key = self.key;
+        // Ending the session would give the lock up as well; unlocking says so at once.
+        let _ = self.connection.on_session(move |session| {
+            if let Some(client) = session.client.as_mut().filter(|c| !c.is_closed()) {
+                let _ = client.execute("SELECT pg_advisory_unlock($1)", &[&key]);
+            }
+        });
     }
 }
 
@@ -150,7 +199,8 @@ fn scan_sql(scan: &Scan) -> (String, Vec<Vec<u8>>) {
         " ORDER BY key"
     });
     if let Some(limit) = scan.limit {
-        sql.push_str(&format!(" LIMIT {limit}"));
+        // PostgreSQL's LIMIT is a bigint.
+        sql.push_str(&format!(" LIMIT {}", limit.min(i64::MAX as usize)));
     }
     (sql, bounds)
 }
@@ -190,7 +240,7 @@ impl OrderedTrees for PgTrees {
         let (tree, key) = (tree.to_string(), key.to_vec());
         Ok(self
             .pool
-            .checkout()
+            .checkout()?
             .run(move |client| get_on(client, &tree, &key))??)
     }
 
@@ -198,7 +248,7 @@ impl OrderedTrees for PgTrees {
         let (tree, scan) = (tree.to_string(), scan.clone());
         Ok(self
             .pool
-            .checkout()
+            .checkout()?
             .run(move |client| scan_on(client, &tree, &scan))??)
     }
 
@@ -206,7 +256,7 @@ impl OrderedTrees for PgTrees {
         &self,
         work: &dyn Fn(&mut dyn TreeTx) -> Result<A, TxError>,
     ) -> Result<A, StoreError> {
-        let connection = self.pool.checkout();
+        let connection = self.pool.checkout()?;
         for run in 0..MAX_RUNS {
             if run > 0 {
                 pause_after_conflict(run);
@@ -215,6 +265,7 @@ impl OrderedTrees for PgTrees {
                 connection: &connection,
                 open: None,
                 writes: WriteSet::default(),
+                failed: None,
             };
             let outcome = match work(&mut run) {
                 Ok(answer) => run.commit().map(|()| answer),
@@ -229,9 +280,19 @@ impl OrderedTrees for PgTrees {
                 Err(TxError::Failed(err)) => return Err(err),
             }
         }
-        Err(StoreError::Postgres(format!(
-            "a transaction met a conflict on each of its {MAX_RUNS} runs"
-        )))
+        Err(conflicts_every_run())
+    }
+
+    type Lease = PgLease;
+
+    fn try_lease(&self, name: &str) -> Result<Option<PgLease>, StoreError> {
+        let key = lease_key(name);
+        let connection = Connection::open(self.config.clone(), "postgres-lease")?;
+        let taken = connection.run(move |client| {
+            let row = client.query_one("SELECT pg_try_advisory_lock($1)", &[&key])?;
+            Ok(row.get::<_, bool>(0))
+        })??;
+        Ok(taken.then_some(PgLease { connection, key }))
     }
 
     fn flush(&self) -> Result<(), StoreError> {
@@ -251,6 +312,15 @@ struct PgTx<'a> {
     /// The client the run began on, once it has begun and until it ends.
     open: Option<u64>,
     writes: WriteSet,
+    /// The first statement of the run that failed: PostgreSQL has aborted the transaction, so
+    /// the run cannot commit even if its work carried on past the error.
+    failed: Option<FailedStatement>,
+}
+
+/// A failed statement, kept to fail the run's commit with.
+enum FailedStatement {
+    Conflict,
+    Failed(String),
 }
 
 /// A statement's failure inside a transaction: a conflict to run again, or a failure.
@@ -325,6 +395,20 @@ impl PgTx<'_> {
         &mut self,
         step: impl FnOnce(&mut postgres::Client) -> Result<R, postgres::Error> + Send + 'static,
     ) -> Result<R, TxError> {
+        let result = self.run_statement(step);
+        if let (Err(err), None) = (&result, &self.failed) {
+            self.failed = Some(match err {
+                TxError::Conflict => FailedStatement::Conflict,
+                TxError::Failed(err) => FailedStatement::Failed(err.to_string()),
+            });
+        }
+        result
+    }
+
+    fn run_statement<R: Send + 'static>(
+        &mut self,
+        step: impl FnOnce(&mut postgres::Client) -> Result<R, postgres::Error> + Send + 'static,
+    ) -> Result<R, TxError> {
         if let Some(generation) = self.open {
             return self
                 .connection
@@ -346,6 +430,15 @@ impl PgTx<'_> {
 
     /// Sends the run's writes and commits, in one round trip.
     fn commit(&mut self) -> Result<(), TxError> {
+        if let Some(failed) = self.failed.take() {
+            self.rollback();
+            return Err(match failed {
+                FailedStatement::Conflict => TxError::Conflict,
+                FailedStatement::Failed(reason) => TxError::Failed(StoreError::Postgres(format!(
+                    "a statement of the transaction failed: {reason}"
+                ))),
+            });
+        }
         let arrays = write_arrays(std::mem::take(&mut self.writes));
         if self.open.is_none() && arrays.0.is_empty() && arrays.3.is_empty() {
             // Nothing was read or written: there is nothing to commit.
@@ -421,16 +514,28 @@ struct Pool {
 }
 
 impl Pool {
-    fn checkout(&self) -> PooledConnection<'_> {
+    fn checkout(&self) -> Result<PooledConnection<'_>, StoreError> {
+        let deadline = std::time::Instant::now() + CHECKOUT_TIMEOUT;
         let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
         loop {
             if let Some(connection) = idle.pop() {
-                return PooledConnection {
+                return Ok(PooledConnection {
                     pool: self,
                     connection: Some(connection),
-                };
+                });
             }
-            idle = self.returned.wait(idle).unwrap_or_else(|p| p.into_inner());
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return Err(StoreError::Postgres(format!(
+                    "no connection came free in {} s",
+                    CHECKOUT_TIMEOUT.as_secs()
+                )));
+            }
+            idle = self
+                .returned
+                .wait_timeout(idle, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
         }
     }
 }
@@ -496,10 +601,10 @@ fn connection_lost() -> StoreError {
 
 impl Connection {
     /// Starts the connection's thread and connects it (so a wrong URL fails at start).
-    fn open(config: postgres::Config, number: usize) -> Result<Self, StoreError> {
+    fn open(config: postgres::Config, thread_name: &str) -> Result<Self, StoreError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
-            .name(format!("postgres-{number}"))
+            .name(thread_name.to_string())
             .spawn(move || {
                 let mut session = Session {
                     config,

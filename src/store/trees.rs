@@ -123,6 +123,14 @@ pub fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
     None
 }
 
+/// How many times a transaction's work runs before its conflicts are reported as an error.
+pub const MAX_RUNS: u32 = 64;
+
+/// What a transaction returns when its work met a conflict on each of its [`MAX_RUNS`] runs.
+pub fn conflicts_every_run() -> StoreError {
+    StoreError::Contention(MAX_RUNS)
+}
+
 /// Why a transaction's step failed.
 #[derive(Debug)]
 pub enum TxError {
@@ -147,7 +155,9 @@ pub trait TreeTx {
     fn remove(&mut self, tree: &str, key: &[u8]) -> Result<(), TxError>;
 }
 
-/// Named trees of ordered byte keys (see the module docs for what each call guarantees).
+/// Named trees of ordered byte keys (see the module docs for what each call guarantees). A
+/// transaction's work must not call the same backend itself (it would wait on the very turn or
+/// connection its transaction holds): it reads and writes through its [`TreeTx`] only.
 pub trait OrderedTrees: Send + Sync {
     /// The value of `key` in `tree` as last committed.
     fn get(&self, tree: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError>;
@@ -161,6 +171,46 @@ pub trait OrderedTrees: Send + Sync {
     ) -> Result<A, StoreError>;
     /// Makes every committed transaction durable.
     fn flush(&self) -> Result<(), StoreError>;
+
+    /// What [`OrderedTrees::try_lease`] hands out.
+    type Lease: Lease;
+
+    /// Takes the lease called `name` unless someone holds it: at most one holder at a time
+    /// among every process sharing the store (a source's poller, say). Dropping the lease
+    /// gives it up; so does its holder's death (its process, or its PostgreSQL session).
+    fn try_lease(&self, name: &str) -> Result<Option<Self::Lease>, StoreError>;
+}
+
+/// A lease taken with [`OrderedTrees::try_lease`].
+pub trait Lease: Send {
+    /// Whether the lease is still this holder's: check before acting on it (a PostgreSQL
+    /// session lost meanwhile gave it up, and another process may hold it now).
+    fn still_held(&self) -> bool;
+}
+
+/// The names leased within one process on the sled backend (one process owns a sled store).
+#[derive(Default)]
+pub struct LeaseNames {
+    held: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+/// A lease on the sled backend: its name, given back when dropped.
+pub struct SledLease {
+    names: std::sync::Arc<LeaseNames>,
+    name: String,
+}
+
+impl Lease for SledLease {
+    fn still_held(&self) -> bool {
+        true
+    }
+}
+
+impl Drop for SledLease {
+    fn drop(&mut self) {
+        let mut held = self.names.held.lock().unwrap_or_else(|p| p.into_inner());
+        held.remove(&self.name);
+    }
 }
 
 /// A transaction's writes not committed yet, by tree and key (`None`: removed). Both backends
@@ -331,7 +381,7 @@ impl OrderedTrees for SledTrees {
         let _turn = self.store.writer_turn();
         // Nothing commits elsewhere during the turn, so a run cannot meet a conflict; one the
         // work reports itself is still honoured by running it again.
-        loop {
+        for _ in 0..MAX_RUNS {
             let mut run = SledTx {
                 trees: self,
                 writes: WriteSet::default(),
@@ -365,10 +415,26 @@ impl OrderedTrees for SledTrees {
             }
             return Ok(answer);
         }
+        Err(conflicts_every_run())
     }
 
     fn flush(&self) -> Result<(), StoreError> {
         self.store.flush_blocking()
+    }
+
+    type Lease = SledLease;
+
+    fn try_lease(&self, name: &str) -> Result<Option<SledLease>, StoreError> {
+        let names = self.store.leases.clone();
+        let mut held = names.held.lock().unwrap_or_else(|p| p.into_inner());
+        if !held.insert(name.to_string()) {
+            return Ok(None);
+        }
+        drop(held);
+        Ok(Some(SledLease {
+            names,
+            name: name.to_string(),
+        }))
     }
 }
 

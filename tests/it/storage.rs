@@ -4,7 +4,7 @@
 
 use crate::common::postgres::TestSchema;
 use signbridge::store::postgres::PgTrees;
-use signbridge::store::trees::{Entry, OrderedTrees, Scan, TxError};
+use signbridge::store::trees::{Entry, Lease, OrderedTrees, Scan, TxError};
 use signbridge::store::{Store, StoreError};
 use std::collections::BTreeMap;
 use std::ops::Bound;
@@ -179,6 +179,8 @@ fn an_abort_writes_nothing(trees: &impl OrderedTrees) {
         .unwrap();
     assert_eq!(trees.get("t", b"kept").unwrap(), Some(b"1".to_vec()));
     let refused = trees.transaction(&|tx| {
+        // A read first, so that the transaction has begun on the server when it is refused.
+        assert_eq!(tx.get("t", b"kept")?, Some(b"1".to_vec()));
         tx.insert("t", b"kept", b"2")?;
         tx.insert("u", b"new", b"2")?;
         tx.remove("t", b"kept")?;
@@ -194,7 +196,10 @@ fn an_aborted_transaction_writes_nothing_on_both_backends() {
     let (_dir, sled) = sled_trees();
     an_abort_writes_nothing(&sled);
     let schema = TestSchema::new();
-    an_abort_writes_nothing(&postgres_trees(&schema));
+    let postgres = postgres_trees(&schema);
+    an_abort_writes_nothing(&postgres);
+    // The refused run was rolled back, not left open on its connection.
+    assert_eq!(crate::common::postgres::sessions_in_transaction(&schema), 0);
 }
 
 /// Threads that each read a counter and write it plus one, many times over, lose no update,
@@ -487,4 +492,45 @@ async fn a_sled_store_copies_into_postgres_entry_for_entry() {
     })
     .await
     .unwrap();
+}
+
+/// A lease has one holder at a time among everyone sharing the store, and is free again once
+/// given up.
+fn one_holder_per_lease(first: &impl OrderedTrees, second: &impl OrderedTrees) {
+    let held = first
+        .try_lease("source:bamboohr")
+        .unwrap()
+        .expect("a free lease");
+    assert!(held.still_held());
+    assert!(second.try_lease("source:bamboohr").unwrap().is_none());
+    let other = second.try_lease("source:hubspot").unwrap();
+    assert!(other.is_some(), "another name is another lease");
+    drop(held);
+    let taken_over = second.try_lease("source:bamboohr").unwrap();
+    assert!(taken_over.is_some_and(|lease| lease.still_held()));
+}
+
+#[test]
+fn a_lease_has_one_holder_at_a_time_on_both_backends() {
+    let (_dir, sled) = sled_trees();
+    one_holder_per_lease(&sled, &sled.clone());
+    let schema = TestSchema::new();
+    one_holder_per_lease(&postgres_trees(&schema), &postgres_trees(&schema));
+}
+
+/// A replica whose PostgreSQL session dies loses its lease (and can tell), and another replica
+/// takes it over.
+#[test]
+fn a_postgres_lease_passes_to_another_replica_when_its_holder_dies() {
+    let schema = TestSchema::new();
+    let (first, second) = (postgres_trees(&schema), postgres_trees(&schema));
+    let held = first
+        .try_lease("source:personio")
+        .unwrap()
+        .expect("a free lease");
+    assert!(second.try_lease("source:personio").unwrap().is_none());
+    crate::common::postgres::terminate_sessions(&schema);
+    assert!(!held.still_held());
+    let taken_over = second.try_lease("source:personio").unwrap();
+    assert!(taken_over.is_some_and(|lease| lease.still_held()));
 }

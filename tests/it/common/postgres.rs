@@ -50,15 +50,37 @@ impl Drop for TestSchema {
     }
 }
 
-/// Ends every session of `schema` on the server, as a crash of PostgreSQL's side would.
+/// Ends every session of `schema` on the server, as a crash of PostgreSQL's side would, and
+/// returns once they have ended.
 pub fn terminate_sessions(schema: &TestSchema) {
     admin(
         &server_url(),
         &format!(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{}'",
+            // With a timeout, the call returns once each session has ended (its locks given up).
+            "SELECT pg_terminate_backend(pid, 30000) FROM pg_stat_activity \
+             WHERE application_name = '{}'",
             schema.name
         ),
     );
+}
+
+/// How many sessions of `schema` sit inside a transaction (one left open would hold its locks
+/// and snapshot until the session ends).
+pub fn sessions_in_transaction(schema: &TestSchema) -> i64 {
+    let (server, name) = (server_url(), schema.name.clone());
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&server, postgres::NoTls).unwrap();
+        client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity \
+                 WHERE application_name = $1 AND state LIKE 'idle in transaction%'",
+                &[&name],
+            )
+            .unwrap()
+            .get(0)
+    })
+    .join()
+    .unwrap()
 }
 
 /// Runs `sql` on the test server from a thread of its own (the client must not run inside an
