@@ -1,5 +1,6 @@
 //! The storage interface both backends offer: named trees of byte keys in byte order, point
-//! reads, ordered scans and atomic, isolated transactions that may be run again on a conflict.
+//! reads, ordered scans, atomic, isolated transactions that may be run again on a conflict, and
+//! leases (one holder per name).
 //!
 //! [`OrderedTrees`] is what the domain will be written against so that the same binary runs on
 //! sled (embedded, [`SledTrees`]) or PostgreSQL (several replicas, [`super::postgres::PgTrees`]).
