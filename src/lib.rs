@@ -23,12 +23,6 @@
 //!
 //! [`App::start`] wires the parts and serves them until shut down.
 
-/// mimalloc for every binary built on this library (the server, its tests and benches): the
-/// request path allocates on many threads at once, where glibc's malloc spent ~16% of the CPU
-/// of the `POST /envelopes` bench in `_int_malloc`/`realloc` alone.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 pub mod admin;
 pub mod api;
 pub mod clock;
