@@ -83,6 +83,83 @@ pub struct Config {
     pub sync: SyncConfig,
     /// Source systems by name (`folder`, or a declarative connector).
     pub sources: std::collections::BTreeMap<String, SourceConfig>,
+    /// Where the store lives: `embedded` (the default: sled, in the data folder) or a
+    /// PostgreSQL URL (`postgres://user@host/db`, use `${ENV}` for a password) that several
+    /// replicas share.
+    pub storage: StorageConfig,
+}
+
+/// Where the store lives (see [`Config::storage`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum StorageConfig {
+    /// sled, in `<data-dir>/db`, with blobs in `<data-dir>/blobs`.
+    #[default]
+    Embedded,
+    /// A PostgreSQL database holding the trees and blobs.
+    Postgres {
+        url: Secret,
+        /// Sessions this replica keeps open.
+        connections: usize,
+    },
+}
+
+/// Sessions a replica keeps open to PostgreSQL unless `storage.connections` says otherwise.
+pub const DEFAULT_POSTGRES_CONNECTIONS: usize = 16;
+
+impl<'de> Deserialize<'de> for StorageConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Written {
+            Name(String),
+            Detailed {
+                url: String,
+                #[serde(default)]
+                connections: Option<usize>,
+            },
+        }
+        let written = Written::deserialize(deserializer).map_err(|_| {
+            D::Error::custom(
+                "storage: expected `embedded`, a postgres:// URL, or {url, connections}",
+            )
+        })?;
+        let (url, connections) = match written {
+            Written::Name(name) if name == "embedded" || name == "sled" => {
+                return Ok(StorageConfig::Embedded)
+            }
+            Written::Name(url) => (url, None),
+            Written::Detailed { url, connections } => (url, connections),
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(D::Error::custom(
+                "storage: expected `embedded` or a URL starting with postgres://",
+            ));
+        }
+        let connections = connections.unwrap_or(DEFAULT_POSTGRES_CONNECTIONS);
+        if connections == 0 || connections > 1000 {
+            return Err(D::Error::custom("storage.connections: between 1 and 1000"));
+        }
+        Ok(StorageConfig::Postgres {
+            url: Secret::new(url),
+            connections,
+        })
+    }
+}
+
+impl Serialize for StorageConfig {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            StorageConfig::Embedded => serializer.serialize_str("embedded"),
+            StorageConfig::Postgres { connections, .. } => {
+                let mut map = serializer.serialize_map(Some(2))?;
+                map.serialize_entry("url", "[redacted]")?;
+                map.serialize_entry("connections", connections)?;
+                map.end()
+            }
+        }
+    }
 }
 
 /// Which e-signature API the daemon drives: this process's own (`embedded`, the default) or

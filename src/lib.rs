@@ -113,7 +113,7 @@ impl App {
     ) -> Result<App, StartError> {
         pdf::reader::set_limits(settings.config.limits.pdf);
         pdf::PIXELS_IN_FLIGHT.set_total(settings.config.limits.max_image_pixels_in_flight);
-        let store = Store::open(&settings.data_dir)?;
+        let store = Store::open_configured(&settings.data_dir, &settings.config.storage)?;
         let listener = tokio::net::TcpListener::bind(settings.listen)
             .await
             .map_err(|source| StartError::Bind {

@@ -496,7 +496,7 @@ fn open_esign(
     data_dir: &std::path::Path,
     what: &str,
 ) -> anyhow::Result<signbridge::esign::Esign> {
-    let store = match Store::open(data_dir) {
+    let store = match Store::open_configured(data_dir, &config.storage) {
         Err(StoreError::Locked(dir)) => anyhow::bail!(
             "the data folder {} is held by a running signbridge; {what}",
             dir.display()

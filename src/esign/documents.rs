@@ -8,7 +8,7 @@ use crate::ids::IdKind;
 use crate::pdf::{admit_pdf, image_to_pdf, looks_like_pdf, sniff_image, PdfError};
 use crate::store::listing;
 use crate::store::{encode, get_json, sha256_hex_of, Page, StoreError};
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+use crate::store::{TxResult, TxTree};
 
 /// A file as a client sent it.
 #[derive(Debug, Clone)]
@@ -27,11 +27,7 @@ pub(super) struct PreparedDocument {
 }
 
 /// Adds `delta` to the reference count of a blob inside a transaction; returns the new count.
-pub(super) fn adjust_blob_refs(
-    refs: &TransactionalTree,
-    sha256: &str,
-    delta: i64,
-) -> Result<u64, ConflictableTransactionError<StoreError>> {
+pub(super) fn adjust_blob_refs(refs: &TxTree<'_>, sha256: &str, delta: i64) -> TxResult<u64> {
     let current = refs
         .get(sha256.as_bytes())?
         .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())

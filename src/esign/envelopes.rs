@@ -958,7 +958,7 @@ impl Esign {
                 .map(|r| token_hash(&self.access_token(&r.id)))
                 .collect();
             let event_prefix = env_key(environment, &format!("{id}/"));
-            let events: Vec<sled::IVec> = self
+            let events: Vec<crate::store::Bytes> = self
                 .store
                 .events
                 .scan_prefix(&event_prefix)
@@ -995,7 +995,7 @@ impl Esign {
                         for key in &events {
                             event_tree.remove(key)?;
                         }
-                        Ok::<_, sled::transaction::ConflictableTransactionError<StoreError>>(())
+                        Ok::<_, crate::store::ConflictableTransactionError<StoreError>>(())
                     },
                 )
                 .map_err(super::lifecycle::changed_underneath)?;

@@ -38,7 +38,7 @@ impl Esign {
         // Whatever was there is thrown away: the index is made again whole.
         self.store.listing.clear()?;
         let mut tally = listing::Tally::default();
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::store::Batch::default();
         let mut envelopes = 0u64;
         for environment in [Environment::Test, Environment::Live] {
             let name = environment.as_str();
@@ -75,7 +75,7 @@ impl Esign {
     /// the old index (upgraded again at the next open) or the new one.
     fn recount_from_keys(&self) -> Result<u64, StoreError> {
         let started = std::time::Instant::now();
-        let mut batch = sled::Batch::default();
+        let mut batch = crate::store::Batch::default();
         for key in self.store.listing.iter().keys() {
             let key = key?;
             if listing::is_count_record(&key) {

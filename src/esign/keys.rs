@@ -5,7 +5,7 @@ use super::model::{ApiKey, ApiKeyView, Environment, Scope};
 use super::validate::check_text;
 use super::{env_key, Esign, EsignError};
 use crate::ids::IdKind;
-use crate::store::{get_json, list_newest_first, put_json, Page, StoreError};
+use crate::store::{get_json, list_newest_first, put_json, Page};
 use rand::distributions::{Alphanumeric, DistString};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -86,8 +86,7 @@ pub fn parse_authorization(value: &str) -> Result<(&str, Environment), AuthFailu
 impl Esign {
     /// True once any key exists (the first start creates a bootstrap key otherwise).
     pub fn has_any_key(&self) -> Result<bool, EsignError> {
-        Ok(!self.store.keys.is_empty()
-            || self.store.keys.first().map_err(StoreError::from)?.is_some())
+        Ok(!self.store.keys.is_empty()?)
     }
 
     /// Creates a key in `environment` with `scopes` (operator path: CLI and bootstrap).

@@ -12,10 +12,10 @@ use super::{env_key, Esign, EsignError};
 use crate::ids::IdKind;
 use crate::store::listing;
 use crate::store::{encode, StoreError};
+use crate::store::{Bytes, ConflictableTransactionError, TxResult, TxTree};
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 /// Who caused a change and from where (for the audit trail).
 #[derive(Debug, Clone, Default)]
@@ -125,10 +125,10 @@ const TRANSITION_ATTEMPTS: usize = 8;
 /// Inside a transaction: aborts with [`StoreError::Changed`] unless the stored envelope at
 /// `location` has `expected` as its version (`None`: no envelope there yet).
 pub(super) fn expect_version(
-    envelopes: &sled::transaction::TransactionalTree,
+    envelopes: &TxTree<'_>,
     location: &[u8],
     expected: Option<u64>,
-) -> Result<(), sled::transaction::ConflictableTransactionError<StoreError>> {
+) -> TxResult<()> {
     #[derive(serde::Deserialize)]
     struct Versioned {
         #[serde(default)]
@@ -137,7 +137,7 @@ pub(super) fn expect_version(
     let stored = match envelopes.get(location)? {
         Some(bytes) => Some(
             crate::store::decode::<Versioned>(&bytes)
-                .map_err(sled::transaction::ConflictableTransactionError::Abort)?
+                .map_err(ConflictableTransactionError::Abort)?
                 .version,
         ),
         None => None,
@@ -145,9 +145,7 @@ pub(super) fn expect_version(
     if stored == expected {
         Ok(())
     } else {
-        Err(sled::transaction::ConflictableTransactionError::Abort(
-            StoreError::Changed,
-        ))
+        Err(ConflictableTransactionError::Abort(StoreError::Changed))
     }
 }
 
@@ -302,28 +300,25 @@ type StatusChange = (Option<(Vec<u8>, String)>, Vec<u8>, String);
 
 /// The trees an envelope change writes, as one transaction sees them, in the order
 /// [`Esign::commit_group`] names them.
-type CommitTrees = (
-    TransactionalTree,
-    TransactionalTree,
-    TransactionalTree,
-    TransactionalTree,
-    TransactionalTree,
-    TransactionalTree,
-    TransactionalTree,
-    TransactionalTree,
-    TransactionalTree,
-    TransactionalTree,
-    TransactionalTree,
+type CommitTrees<'t> = (
+    TxTree<'t>,
+    TxTree<'t>,
+    TxTree<'t>,
+    TxTree<'t>,
+    TxTree<'t>,
+    TxTree<'t>,
+    TxTree<'t>,
+    TxTree<'t>,
+    TxTree<'t>,
+    TxTree<'t>,
+    TxTree<'t>,
 );
 
 impl PreparedCommit {
     /// Checks the change still applies, then writes it. `Ok(Err(_))`: refused — the envelope
     /// changed since the change was decided ([`StoreError::Changed`]) or a document it needs
     /// is gone ([`StoreError::Gone`]); nothing was written. `Err(_)`: the transaction fails.
-    fn apply(
-        &self,
-        trees: &CommitTrees,
-    ) -> Result<Result<(), StoreError>, ConflictableTransactionError<StoreError>> {
+    fn apply(&self, trees: &CommitTrees<'_>) -> TxResult<Result<(), StoreError>> {
         let (
             envelopes,
             usage,
@@ -799,7 +794,7 @@ impl Esign {
     pub fn expire_and_remind(&self) -> Result<TickReport, EsignError> {
         let now = self.clock.now();
         let mut report = TickReport::default();
-        let keys: Vec<sled::IVec> = self
+        let keys: Vec<Bytes> = self
             .store
             .in_flight
             .iter()

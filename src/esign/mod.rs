@@ -248,11 +248,10 @@ impl Esign {
             Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             None => {
                 let id = self.ids.next(crate::ids::IdKind::Account);
+                // Whoever writes first names the account; the other reads its id below.
                 self.store
                     .meta
-                    .compare_and_swap(b"account_id", None as Option<&[u8]>, Some(id.as_bytes()))
-                    .map_err(StoreError::from)?
-                    .ok();
+                    .compare_and_swap(b"account_id", None, Some(id.as_bytes()))?;
                 self.store
                     .meta
                     .get(b"account_id")

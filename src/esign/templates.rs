@@ -17,10 +17,10 @@ use super::model_account::Template as TemplateSummary;
 use super::validate::{check_text, normalize_locale, required_text, FieldIssue};
 use super::{env_key, Esign, EsignError};
 use crate::ids::IdKind;
+use crate::store::ConflictableTransactionError;
 use crate::store::{encode, get_json, list_newest_first, Page, StoreError};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sled::transaction::ConflictableTransactionError;
 use utoipa::ToSchema;
 
 /// The Certyneo error code (and 409) of a signer who has no SIGNATURE field.

@@ -52,11 +52,12 @@ pub type Trees = Vec<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)>;
 impl Store {
     /// Every tree's records, consistent (see the module docs).
     pub(super) fn consistent_trees(&self) -> Result<(Trees, u32), BackupError> {
+        let db = self.sled_db("a backup of the data folder")?;
         for _ in 0..ATTEMPTS {
-            let before = self.db.checksum().map_err(StoreError::from)?;
+            let before = db.checksum().map_err(StoreError::from)?;
             let mut trees = Vec::new();
-            for name in self.db.tree_names() {
-                let tree = self.db.open_tree(&name).map_err(StoreError::from)?;
+            for name in db.tree_names() {
+                let tree = db.open_tree(&name).map_err(StoreError::from)?;
                 let mut records = Vec::new();
                 for item in tree.iter() {
                     let (key, value) = item.map_err(StoreError::from)?;
@@ -64,7 +65,7 @@ impl Store {
                 }
                 trees.push((name.to_vec(), records));
             }
-            let after = self.db.checksum().map_err(StoreError::from)?;
+            let after = db.checksum().map_err(StoreError::from)?;
             if before == after {
                 return Ok((trees, after));
             }
@@ -78,7 +79,9 @@ impl Store {
         // No transaction commits (and no blob is released) while the trees and blobs are read.
         // A writer turn: counted in `/metrics` like any other hold of the writer mutex.
         let _turn = self.writer_turn();
-        self.db.flush().map_err(StoreError::from)?;
+        self.sled_db("a backup of the data folder")?
+            .flush()
+            .map_err(StoreError::from)?;
         let (trees, checksum) = self.consistent_trees()?;
         let partial = target.with_extension(format!("partial-{}", std::process::id()));
         let file = std::fs::File::create(&partial)?;
@@ -103,7 +106,11 @@ impl Store {
             )?;
         }
         let mut blobs = 0;
-        for path in files_under(self.blobs.root())? {
+        let blob_root = self
+            .blobs
+            .root()
+            .ok_or(StoreError::SledOnly("a backup of the data folder"))?;
+        for path in files_under(blob_root)? {
             let name = path
                 .file_name()
                 .and_then(|n| n.to_str())
@@ -217,7 +224,10 @@ pub fn restore(backup: &Path, data_dir: &Path) -> Result<Manifest, BackupError> 
         entry.read_to_end(&mut bytes)?;
         if let Some(tree) = name.strip_prefix("trees/") {
             let tree_name = hex::decode(tree).map_err(|_| BackupError::Invalid(name.clone()))?;
-            let tree = store.db.open_tree(tree_name).map_err(StoreError::from)?;
+            let tree = store
+                .sled_db("a restore of a backup")?
+                .open_tree(tree_name)
+                .map_err(StoreError::from)?;
             let mut rest = bytes.as_slice();
             while !rest.is_empty() {
                 let key = take(&mut rest).ok_or_else(|| BackupError::Invalid(name.clone()))?;
@@ -258,7 +268,10 @@ pub fn restore(backup: &Path, data_dir: &Path) -> Result<Manifest, BackupError> 
     }
     let manifest = manifest.ok_or_else(|| BackupError::Invalid("no manifest.json".into()))?;
     store.flush_blocking()?;
-    let checksum = store.db.checksum().map_err(StoreError::from)?;
+    let checksum = store
+        .sled_db("a restore of a backup")?
+        .checksum()
+        .map_err(StoreError::from)?;
     if checksum != manifest.checksum {
         return Err(BackupError::Invalid(format!(
             "the restored store's checksum {checksum:08x} is not the backup's {:08x}",

@@ -1,5 +1,6 @@
-//! Content-addressed blob files: `blobs/ab/abcdef…` named by their SHA-256, written to a
-//! temporary file, fsynced, renamed, and the folder fsynced, so a name always means full bytes.
+//! Content-addressed blobs, named by their SHA-256. On sled they are files, `blobs/ab/abcdef…`,
+//! written to a temporary file, fsynced, renamed, and the folder fsynced, so a name always
+//! means full bytes; on PostgreSQL they are rows of `blobs`, shared by every replica.
 
 use sha2::{Digest, Sha256};
 use std::fs::{self, File};
@@ -11,7 +12,17 @@ static NEXT_TMP: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::ne
 
 #[derive(Debug, Clone)]
 pub struct BlobStore {
-    root: PathBuf,
+    place: Place,
+}
+
+#[derive(Debug, Clone)]
+enum Place {
+    Files(PathBuf),
+    Postgres(std::sync::Arc<super::postgres::PgTrees>),
+}
+
+fn postgres_io(err: super::StoreError) -> std::io::Error {
+    std::io::Error::other(err.to_string())
 }
 
 /// Hex SHA-256 of some bytes.
@@ -22,27 +33,45 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 impl BlobStore {
     pub fn open(root: PathBuf) -> std::io::Result<Self> {
         fs::create_dir_all(&root)?;
-        Ok(Self { root })
+        Ok(Self {
+            place: Place::Files(root),
+        })
     }
 
-    /// The folder the blobs live in.
-    pub fn root(&self) -> &Path {
-        &self.root
+    /// Blobs kept in the PostgreSQL database of the store's trees.
+    pub(super) fn in_postgres(trees: std::sync::Arc<super::postgres::PgTrees>) -> Self {
+        Self {
+            place: Place::Postgres(trees),
+        }
     }
 
-    fn path_of(&self, sha256: &str) -> Option<PathBuf> {
-        if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+    /// The folder the blobs live in (none when they are in PostgreSQL).
+    pub fn root(&self) -> Option<&Path> {
+        match &self.place {
+            Place::Files(root) => Some(root),
+            Place::Postgres(_) => None,
+        }
+    }
+
+    fn is_digest(sha256: &str) -> bool {
+        sha256.len() == 64 && sha256.bytes().all(|b| b.is_ascii_hexdigit())
+    }
+
+    fn path_of(root: &Path, sha256: &str) -> Option<PathBuf> {
+        if !Self::is_digest(sha256) {
             return None;
         }
-        Some(self.root.join(&sha256[..2]).join(sha256))
+        Some(root.join(&sha256[..2]).join(sha256))
     }
 
     /// Stores `bytes` durably and returns their SHA-256 (hex). Storing the same bytes twice is free.
     pub fn put(&self, bytes: &[u8]) -> std::io::Result<String> {
+        let root = match &self.place {
+            Place::Files(root) => root,
+            Place::Postgres(pg) => return pg.put_blob(bytes).map_err(postgres_io),
+        };
         let sha = sha256_hex(bytes);
-        let path = self
-            .path_of(&sha)
-            .ok_or_else(|| std::io::Error::other("bad digest"))?;
+        let path = Self::path_of(root, &sha).ok_or_else(|| std::io::Error::other("bad digest"))?;
         if path.exists() {
             return Ok(sha);
         }
@@ -64,13 +93,18 @@ impl BlobStore {
         }
         fs::rename(&tmp, &path)?;
         sync_dir(folder)?;
-        sync_dir(&self.root)?;
+        sync_dir(root)?;
         Ok(sha)
     }
 
     /// Reads a blob; `None` if it is not there.
     pub fn get(&self, sha256: &str) -> std::io::Result<Option<Vec<u8>>> {
-        let Some(path) = self.path_of(sha256) else {
+        let root = match &self.place {
+            Place::Files(root) => root,
+            Place::Postgres(_) if !Self::is_digest(sha256) => return Ok(None),
+            Place::Postgres(pg) => return pg.get_blob(sha256).map_err(postgres_io),
+        };
+        let Some(path) = Self::path_of(root, sha256) else {
             return Ok(None);
         };
         match fs::read(path) {
@@ -82,7 +116,12 @@ impl BlobStore {
 
     /// The size of a blob in bytes; `None` if it is not there.
     pub fn size(&self, sha256: &str) -> std::io::Result<Option<u64>> {
-        let Some(path) = self.path_of(sha256) else {
+        let root = match &self.place {
+            Place::Files(root) => root,
+            Place::Postgres(_) if !Self::is_digest(sha256) => return Ok(None),
+            Place::Postgres(pg) => return pg.blob_size(sha256).map_err(postgres_io),
+        };
+        let Some(path) = Self::path_of(root, sha256) else {
             return Ok(None);
         };
         match fs::metadata(path) {
@@ -92,9 +131,14 @@ impl BlobStore {
         }
     }
 
-    /// Removes a blob (no error if it is already gone).
+    /// Removes a blob (no error if it is already gone). On PostgreSQL only while no record
+    /// counts it as used (see [`super::postgres::PgTrees::remove_unused_blob`]).
     pub(super) fn remove(&self, sha256: &str) -> std::io::Result<()> {
-        let Some(path) = self.path_of(sha256) else {
+        let root = match &self.place {
+            Place::Files(root) => root,
+            Place::Postgres(pg) => return pg.remove_unused_blob(sha256).map_err(postgres_io),
+        };
+        let Some(path) = Self::path_of(root, sha256) else {
             return Ok(());
         };
         match fs::remove_file(path) {
@@ -154,7 +198,7 @@ mod tests {
                 assert_eq!(blobs.get(&sha).unwrap().unwrap(), bytes);
             }
         }
-        let leftovers: Vec<_> = std::fs::read_dir(blobs.root())
+        let leftovers: Vec<_> = std::fs::read_dir(blobs.root().unwrap())
             .unwrap()
             .flat_map(|folder| std::fs::read_dir(folder.unwrap().path()).unwrap())
             .map(|entry| entry.unwrap().file_name())

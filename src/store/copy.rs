@@ -51,7 +51,7 @@ impl Store {
     /// a copy copies, and what it is checked against).
     pub fn every_tree(&self) -> Result<super::backup::Trees, StoreError> {
         let _turn = self.writer_turn();
-        self.db.flush()?;
+        self.sled_db("a copy into PostgreSQL")?.flush()?;
         let (trees, _) = self.consistent_trees().map_err(|err| match err {
             super::backup::BackupError::Store(err) => err,
             other => StoreError::CopyRefused(other.to_string()),
@@ -106,7 +106,11 @@ impl Store {
                 sha256: source_digest,
             });
         }
-        for path in super::backup::files_under(self.blobs.root())? {
+        let blob_root = self
+            .blobs
+            .root()
+            .ok_or(StoreError::SledOnly("a copy into PostgreSQL"))?;
+        for path in super::backup::files_under(blob_root)? {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };

@@ -21,7 +21,7 @@
 //! 32 ms bucket's entries. A page deep in a million envelopes costs a few thousand small reads at
 //! worst instead of tens of thousands of record steps.
 
-use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
+use super::{Batch, Bytes, StoreError, Tree, TxResult, TxTree};
 use std::collections::BTreeMap;
 
 /// The key of an envelope in the status index.
@@ -96,12 +96,7 @@ fn slot_count(bytes: &[u8], slot: &str) -> u64 {
 }
 
 /// Adds `delta` to `slot` of a count record inside a transaction.
-fn adjust<E>(
-    tree: &TransactionalTree,
-    key: &[u8],
-    slot: &str,
-    delta: i64,
-) -> ConflictableTransactionResult<(), E> {
+fn adjust(tree: &TxTree<'_>, key: &[u8], slot: &str, delta: i64) -> TxResult<()> {
     let current = tree.get(key)?.unwrap_or_default();
     let mut counts = slots(&current);
     match counts.iter_mut().find(|(name, _)| *name == slot.as_bytes()) {
@@ -189,15 +184,15 @@ impl Tally {
     }
 
     /// The totals and buckets of every family counted, as writes.
-    pub fn into_batch(self) -> sled::Batch {
-        let mut batch = sled::Batch::default();
+    pub fn into_batch(self) -> Batch {
+        let mut batch = Batch::default();
         self.write_into(&mut batch);
         batch
     }
 
     /// Adds the totals and buckets of every family counted to `batch`, over whatever it says
     /// for the same keys.
-    pub fn write_into(self, batch: &mut sled::Batch) {
+    pub fn write_into(self, batch: &mut Batch) {
         for ((environment, family), finest) in self.families {
             let mut records: BTreeMap<Vec<u8>, BTreeMap<String, u64>> = BTreeMap::new();
             let mut total: BTreeMap<String, u64> = BTreeMap::new();
@@ -232,13 +227,13 @@ impl Tally {
 /// `envelopes` is their sum and is never counted into): the family's total and buckets. Every
 /// insertion into and removal from a list goes through here, in the transaction that writes
 /// the entry.
-pub fn count_in<E>(
-    tree: &TransactionalTree,
+pub fn count_in(
+    tree: &TxTree<'_>,
     environment: &str,
     list: &str,
     id: &str,
     delta: i64,
-) -> ConflictableTransactionResult<(), E> {
+) -> TxResult<()> {
     let (family, slot) = family_and_slot(list);
     adjust(tree, &total_key(environment, family), slot, delta)?;
     for key in bucket_keys(environment, family, id) {
@@ -251,12 +246,12 @@ pub fn count_in<E>(
 /// item's id (which starts with `kind`, e.g. `env_`).
 pub struct ListSource<'a> {
     /// The tree holding the list's counts and buckets.
-    pub listing: &'a sled::Tree,
+    pub listing: &'a Tree,
     pub environment: &'a str,
     /// The list's name in counts and buckets.
     pub list: &'a str,
     /// The tree whose keys are the list's entries (the records, or the status index).
-    pub entries: &'a sled::Tree,
+    pub entries: &'a Tree,
     /// What comes before the id in an entry's key.
     pub entries_prefix: Vec<u8>,
     /// The kind prefix every id of the list starts with.
@@ -272,7 +267,7 @@ pub fn page(
     after: Option<&str>,
     skip: u64,
     limit: u64,
-) -> Result<Vec<(sled::IVec, sled::IVec)>, sled::Error> {
+) -> Result<Vec<(Bytes, Bytes)>, StoreError> {
     let mut prefix = source.entries_prefix.clone();
     prefix.extend_from_slice(source.kind.as_bytes());
     if let Some(id) = after {
@@ -297,11 +292,11 @@ pub fn page(
 /// The finest bucket holding the list's `skip`th entry (newest first) and how many of that
 /// bucket's entries come before it; `None` when the list has no more than `skip` entries.
 fn seek(
-    listing: &sled::Tree,
+    listing: &Tree,
     environment: &str,
     list: &str,
     skip: u64,
-) -> Result<Option<(Vec<u8>, u64)>, sled::Error> {
+) -> Result<Option<(Vec<u8>, u64)>, StoreError> {
     let (family, slot) = family_and_slot(list);
     let mut remaining = skip;
     let mut chosen: Vec<u8> = Vec::new();
@@ -329,7 +324,7 @@ fn seek(
 }
 
 /// How many entries `list` holds.
-pub fn count(listing: &sled::Tree, environment: &str, list: &str) -> Result<u64, sled::Error> {
+pub fn count(listing: &Tree, environment: &str, list: &str) -> Result<u64, StoreError> {
     let (family, slot) = family_and_slot(list);
     Ok(listing
         .get(total_key(environment, family))?
@@ -354,12 +349,12 @@ pub fn is_count_record(key: &[u8]) -> bool {
 /// first `skip`, at most `limit`. Skipped entries are not decoded, so a page costs
 /// O(skip + limit) key steps and O(limit) decoding; with a cursor, O(limit).
 pub fn newest_first(
-    tree: &sled::Tree,
+    tree: &Tree,
     prefix: &[u8],
     before: Option<&[u8]>,
     skip: u64,
     limit: u64,
-) -> Result<Vec<(sled::IVec, sled::IVec)>, sled::Error> {
+) -> Result<Vec<(Bytes, Bytes)>, StoreError> {
     let end = match before {
         Some(cursor) => cursor.to_vec(),
         None => {
@@ -378,6 +373,7 @@ pub fn newest_first(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::TreeGroup;
     use rand::{Rng, SeedableRng};
 
     const STATUSES: [&str; 3] = ["DRAFT", "SENT", "COMPLETED"];
@@ -394,8 +390,8 @@ mod tests {
 
     /// Adds (`delta` 1) or removes (-1) `id` in `status`: its entry under `all/` (the whole
     /// family's list) and `st/{status}/` (the status's list), and its counts.
-    fn write(tree: &sled::Tree, id: &str, status: &str, delta: i64) {
-        tree.transaction(|t| {
+    fn write(tree: &Tree, id: &str, status: &str, delta: i64) {
+        tree.transaction(&|t: &TxTree<'_>| {
             for key in [format!("all/{id}"), format!("st/{status}/{id}")] {
                 if delta > 0 {
                     t.insert(key.as_bytes(), &[] as &[u8])?;
@@ -403,21 +399,19 @@ mod tests {
                     t.remove(key.as_bytes())?;
                 }
             }
-            count_in::<()>(t, "test", &status_list(status), id, delta)
+            count_in(t, "test", &status_list(status), id, delta)
         })
-        .map_err(|e: sled::transaction::TransactionError<()>| format!("{e:?}"))
         .unwrap();
     }
 
     /// Moves `id` from one status to another in one transaction, as a status change does.
-    fn change_status(tree: &sled::Tree, id: &str, from: &str, to: &str) {
-        tree.transaction(|t| {
+    fn change_status(tree: &Tree, id: &str, from: &str, to: &str) {
+        tree.transaction(&|t: &TxTree<'_>| {
             t.remove(format!("st/{from}/{id}").as_bytes())?;
             t.insert(format!("st/{to}/{id}").as_bytes(), &[] as &[u8])?;
-            count_in::<()>(t, "test", &status_list(from), id, -1)?;
-            count_in::<()>(t, "test", &status_list(to), id, 1)
+            count_in(t, "test", &status_list(from), id, -1)?;
+            count_in(t, "test", &status_list(to), id, 1)
         })
-        .map_err(|e: sled::transaction::TransactionError<()>| format!("{e:?}"))
         .unwrap();
     }
 
@@ -427,7 +421,7 @@ mod tests {
     #[test]
     fn bucket_pages_equal_stepped_pages() {
         let db = sled::Config::new().temporary(true).open().unwrap();
-        let tree = db.open_tree("t").unwrap();
+        let tree = Tree::on_sled("t", db.open_tree("t").unwrap());
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         let mut ids: Vec<(String, &str)> = Vec::new();
         let mut millis: u64 = 1_780_000_000_000;
@@ -458,7 +452,7 @@ mod tests {
                 kept.push((id, status));
             }
         }
-        let keys = |entries: Vec<(sled::IVec, sled::IVec)>| -> Vec<Vec<u8>> {
+        let keys = |entries: Vec<(Bytes, Bytes)>| -> Vec<Vec<u8>> {
             entries.into_iter().map(|(k, _)| k.to_vec()).collect()
         };
         let mut checked = 0;
@@ -515,10 +509,10 @@ mod tests {
         for (id, status) in &kept {
             tally.add("test", &status_list(status), id);
         }
-        let bulk = db.open_tree("bulk").unwrap();
+        let bulk = Tree::on_sled("bulk", db.open_tree("bulk").unwrap());
         bulk.apply_batch(tally.into_batch()).unwrap();
         type Record = (Vec<u8>, Vec<(Vec<u8>, u64)>);
-        let counts = |t: &sled::Tree| -> Vec<Record> {
+        let counts = |t: &Tree| -> Vec<Record> {
             t.iter()
                 .map(Result::unwrap)
                 .filter(|(k, _)| k.starts_with(b"b/") || k.starts_with(b"c/"))
@@ -539,7 +533,7 @@ mod tests {
     #[test]
     fn an_entry_counts_into_four_records() {
         let db = sled::Config::new().temporary(true).open().unwrap();
-        let tree = db.open_tree("t").unwrap();
+        let tree = Tree::on_sled("t", db.open_tree("t").unwrap());
         write(&tree, "env_01JD5Q9M3V0F8W2K7T4R6Y1ZXC", "DRAFT", 1);
         let records = tree
             .iter()

@@ -25,15 +25,16 @@ pub mod listing;
 mod memo;
 pub mod postgres;
 mod stats;
+pub mod tree;
 pub mod trees;
 
 pub use blobs::{sha256_hex as sha256_hex_of, BlobStore};
 pub use memo::Memo;
+pub use sled::transaction::ConflictableTransactionError;
 pub use stats::WriterSnapshot;
+pub use tree::{Batch, Bytes, Tree, TreeGroup, TxResult, TxTree};
 
 use serde::{de::DeserializeOwned, Serialize};
-use sled::transaction::ConflictableTransactionResult;
-use sled::Transactional;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -73,6 +74,10 @@ pub enum StoreError {
     /// PostgreSQL refused or failed a statement, or could not be reached.
     #[error("PostgreSQL: {0}")]
     Postgres(String),
+    /// What the embedded store offers and a store on PostgreSQL does not (a backup of the
+    /// data folder: PostgreSQL's own tools back it up).
+    #[error("{0} works on the embedded (sled) store only")]
+    SledOnly(&'static str),
 }
 
 impl From<::postgres::Error> for StoreError {
@@ -97,78 +102,89 @@ impl From<sled::transaction::TransactionError<StoreError>> for StoreError {
 /// Every tree the service uses, opened once.
 #[derive(Clone)]
 pub struct Store {
-    db: sled::Db,
+    /// Where the trees live.
+    engine: Engine,
     /// Concurrent writers share flushes (group commit).
     flushes: std::sync::Arc<FlushGroup>,
-    /// sled's files, for a flush to fsync (see [`SledFiles`]).
-    sled_files: std::sync::Arc<SledFiles>,
     /// What the writer turns and the flushes do (see [`Store::writer_stats`]).
     stats: std::sync::Arc<stats::WriterStats>,
     /// The leases taken on this store ([`trees::OrderedTrees::try_lease`]).
     leases: std::sync::Arc<trees::LeaseNames>,
     /// `{env}/{key_id}` → `ApiKey`
-    pub keys: sled::Tree,
+    pub keys: Tree,
     /// SHA-256 of a key secret → `{env}/{key_id}`
-    pub key_hashes: sled::Tree,
+    pub key_hashes: Tree,
     /// `{env}/{doc_id}` → `Document`
-    pub documents: sled::Tree,
+    pub documents: Tree,
     /// `{env}/{doc_id}/{envelope_id}` → empty: which envelopes use a document
-    pub document_usage: sled::Tree,
+    pub document_usage: Tree,
     /// `{env}/{envelope_id}` → `Envelope`
-    pub envelopes: sled::Tree,
+    pub envelopes: Tree,
     /// `{env}/{template_id}` → `EnvelopeTemplate` (documents by blob, roles, fields)
-    pub templates: sled::Tree,
+    pub templates: Tree,
     /// What lists need without reading every record, kept in the transaction of the record
     /// they describe: `s/{env}/{status}/{envelope_id}` → empty (envelopes by status, newest
     /// last), `c/{env}/{family}` → the family's counts and `b/{env}/{family}/{level}/{prefix}`
     /// → its time buckets' counts (slots of name and u64 big-endian). See [`listing`].
-    pub listing: sled::Tree,
+    pub listing: Tree,
     /// SHA-256 of a signing token → `TokenTarget`
-    pub sign_tokens: sled::Tree,
+    pub sign_tokens: Tree,
     /// `{env}/{scope}/{sha256(idempotency key)}` → id of the object that request created
-    pub creation_keys: sled::Tree,
+    pub creation_keys: Tree,
     /// `{env}/{sha256(idempotency key)}` → stored response
-    pub idempotency: sled::Tree,
+    pub idempotency: Tree,
     /// SHA-256 of a blob → how many document and template records use it (u64, big-endian)
-    pub blob_refs: sled::Tree,
+    pub blob_refs: Tree,
     /// `{env}/{envelope_id}/{event_id}` → `Event` (the audit trail, hash-chained)
-    pub events: sled::Tree,
+    pub events: Tree,
     /// `{mail_job_id}` → `MailJob`: emails waiting to go out
-    pub mail_outbox: sled::Tree,
+    pub mail_outbox: Tree,
     /// `{env}/{envelope_id}` → empty: envelopes out for signature (for expiry and reminders)
-    pub in_flight: sled::Tree,
+    pub in_flight: Tree,
     /// `{event_id}` → `EventNotice`: public events not yet fanned out to webhook subscriptions
-    pub event_outbox: sled::Tree,
+    pub event_outbox: Tree,
     /// `{env}/{webhook_id}` → webhook subscription
-    pub webhooks: sled::Tree,
+    pub webhooks: Tree,
     /// `{webhook_id}/{delivery_id}` → webhook delivery (with its attempts)
-    pub deliveries: sled::Tree,
+    pub deliveries: Tree,
     /// `{webhook_id}/{delivery_id}` → empty: deliveries still to be attempted
-    pub delivery_queue: sled::Tree,
+    pub delivery_queue: Tree,
     /// Singletons: the account record.
-    pub meta: sled::Tree,
+    pub meta: Tree,
     /// `{env}/{envelope_id}` → `SealedFile`: audit trails made on request for envelopes that
     /// ended without completing (kept while their chain head is unchanged)
-    pub audit_trails: sled::Tree,
+    pub audit_trails: Tree,
     /// Sync daemon: `{job_id}` → `Job`
-    pub sync_jobs: sled::Tree,
+    pub sync_jobs: Tree,
     /// Sync daemon: `{envelope_id}` → job id
-    pub sync_envelopes: sled::Tree,
+    pub sync_envelopes: Tree,
     /// Sync daemon: `{source}/{stream}` → cursor
-    pub sync_cursors: sled::Tree,
+    pub sync_cursors: Tree,
     /// Sync daemon: `{event_id}` → received webhook event not processed yet
-    pub sync_inbox: sled::Tree,
+    pub sync_inbox: Tree,
     /// Sync daemon: `{event_id}` → empty: webhook events already received (deduplication)
-    pub sync_seen: sled::Tree,
+    pub sync_seen: Tree,
     /// Sync daemon: `{mapping}\0{record key}` → the job of that record (one per record and
     /// mapping)
-    pub sync_records: sled::Tree,
+    pub sync_records: Tree,
     /// Sync daemon: `{job_id}` → a newer version of its record, for the job runner to apply
-    pub sync_updates: sled::Tree,
+    pub sync_updates: Tree,
     /// `{job id or source}\0{record version}` → `Notice`: a record that needs attention, told
     /// to the operator once (`sent`)
-    pub sync_notices: sled::Tree,
+    pub sync_notices: Tree,
     pub blobs: BlobStore,
+}
+
+/// The backend a store's trees live in.
+#[derive(Clone)]
+enum Engine {
+    /// Embedded: sled's database and its files (for a flush to fsync, see [`SledFiles`]).
+    Sled {
+        db: sled::Db,
+        files: std::sync::Arc<SledFiles>,
+    },
+    /// Shared by replicas: a PostgreSQL database (every commit is durable when it returns).
+    Postgres(std::sync::Arc<postgres::PgTrees>),
 }
 
 /// Group commit: writers that ask for durability while a flush is under way wait for the next
@@ -430,42 +446,99 @@ impl Store {
                 }
                 _ => StoreError::Sled(err),
             })?;
+        let sled_tree = |name: &'static str| -> Result<Tree, StoreError> {
+            Ok(Tree::on_sled(name, db.open_tree(name)?))
+        };
+        let blobs = BlobStore::open(data_dir.join("blobs"))?;
+        Self::with_trees(
+            Engine::Sled {
+                files: std::sync::Arc::new(SledFiles::open(&db_path)?),
+                db: db.clone(),
+            },
+            blobs,
+            sled_tree,
+        )
+    }
+
+    /// Opens the store where `storage` says: sled in `data_dir`, or PostgreSQL.
+    pub fn open_configured(
+        data_dir: &Path,
+        storage: &crate::config::StorageConfig,
+    ) -> Result<Self, StoreError> {
+        match storage {
+            crate::config::StorageConfig::Embedded => Self::open(data_dir),
+            crate::config::StorageConfig::Postgres { url, connections } => {
+                std::fs::create_dir_all(data_dir)?;
+                Self::open_postgres(url.expose(), *connections)
+            }
+        }
+    }
+
+    /// Opens the store kept in the PostgreSQL database at `url` (trees and blobs), bringing its
+    /// schema up to date, with `connections` sessions. Replicas share it.
+    pub fn open_postgres(url: &str, connections: usize) -> Result<Self, StoreError> {
+        let pg = std::sync::Arc::new(postgres::PgTrees::connect(url, connections)?);
+        let blobs = BlobStore::in_postgres(pg.clone());
+        let tree = |name: &'static str| Ok(Tree::on_postgres(name, pg.clone()));
+        Self::with_trees(Engine::Postgres(pg.clone()), blobs, tree)
+    }
+
+    fn with_trees(
+        engine: Engine,
+        blobs: BlobStore,
+        tree: impl Fn(&'static str) -> Result<Tree, StoreError>,
+    ) -> Result<Self, StoreError> {
         Ok(Self {
-            keys: db.open_tree("keys")?,
-            key_hashes: db.open_tree("key_hashes")?,
-            documents: db.open_tree("documents")?,
-            document_usage: db.open_tree("document_usage")?,
-            envelopes: db.open_tree("envelopes")?,
-            templates: db.open_tree("templates")?,
-            listing: db.open_tree("listing")?,
-            sign_tokens: db.open_tree("sign_tokens")?,
-            creation_keys: db.open_tree("creation_keys")?,
-            idempotency: db.open_tree("idempotency")?,
-            blob_refs: db.open_tree("blob_refs")?,
-            events: db.open_tree("events")?,
-            mail_outbox: db.open_tree("mail_outbox")?,
-            in_flight: db.open_tree("in_flight")?,
-            event_outbox: db.open_tree("event_outbox")?,
-            webhooks: db.open_tree("webhooks")?,
-            deliveries: db.open_tree("deliveries")?,
-            delivery_queue: db.open_tree("delivery_queue")?,
-            meta: db.open_tree("meta")?,
-            audit_trails: db.open_tree("audit_trails")?,
-            sync_jobs: db.open_tree("sync_jobs")?,
-            sync_envelopes: db.open_tree("sync_envelopes")?,
-            sync_cursors: db.open_tree("sync_cursors")?,
-            sync_inbox: db.open_tree("sync_inbox")?,
-            sync_seen: db.open_tree("sync_seen")?,
-            sync_records: db.open_tree("sync_records")?,
-            sync_updates: db.open_tree("sync_updates")?,
-            sync_notices: db.open_tree("sync_notices")?,
-            blobs: BlobStore::open(data_dir.join("blobs"))?,
-            sled_files: std::sync::Arc::new(SledFiles::open(&db_path)?),
-            db,
+            keys: tree("keys")?,
+            key_hashes: tree("key_hashes")?,
+            documents: tree("documents")?,
+            document_usage: tree("document_usage")?,
+            envelopes: tree("envelopes")?,
+            templates: tree("templates")?,
+            listing: tree("listing")?,
+            sign_tokens: tree("sign_tokens")?,
+            creation_keys: tree("creation_keys")?,
+            idempotency: tree("idempotency")?,
+            blob_refs: tree("blob_refs")?,
+            events: tree("events")?,
+            mail_outbox: tree("mail_outbox")?,
+            in_flight: tree("in_flight")?,
+            event_outbox: tree("event_outbox")?,
+            webhooks: tree("webhooks")?,
+            deliveries: tree("deliveries")?,
+            delivery_queue: tree("delivery_queue")?,
+            meta: tree("meta")?,
+            audit_trails: tree("audit_trails")?,
+            sync_jobs: tree("sync_jobs")?,
+            sync_envelopes: tree("sync_envelopes")?,
+            sync_cursors: tree("sync_cursors")?,
+            sync_inbox: tree("sync_inbox")?,
+            sync_seen: tree("sync_seen")?,
+            sync_records: tree("sync_records")?,
+            sync_updates: tree("sync_updates")?,
+            sync_notices: tree("sync_notices")?,
+            blobs,
+            engine,
             flushes: std::sync::Arc::new(FlushGroup::new()),
             stats: std::sync::Arc::default(),
             leases: std::sync::Arc::default(),
         })
+    }
+
+    /// sled's database, when the store is embedded.
+    pub(crate) fn sled_db(&self, what: &'static str) -> Result<&sled::Db, StoreError> {
+        match &self.engine {
+            Engine::Sled { db, .. } => Ok(db),
+            Engine::Postgres(_) => Err(StoreError::SledOnly(what)),
+        }
+    }
+
+    /// The PostgreSQL database the store is kept in, if it is.
+    pub fn postgres(&self) -> Option<&std::sync::Arc<postgres::PgTrees>> {
+        match &self.engine {
+            Engine::Postgres(pg) => Some(pg),
+            Engine::Sled { .. } => None,
+        }
     }
 
     /// The store's trees behind the backend-neutral interface ([`trees::OrderedTrees`]).
@@ -473,15 +546,12 @@ impl Store {
         trees::SledTrees::new(self.clone())
     }
 
-    /// Runs a sled transaction over `trees`, serialised with every other transaction and flush.
-    pub fn transaction<T, A>(
+    /// Runs a transaction over `trees`, serialised with every other transaction and flush.
+    pub fn transaction<T: TreeGroup, A>(
         &self,
         trees: T,
-        work: impl Fn(&T::View) -> ConflictableTransactionResult<A, StoreError>,
-    ) -> Result<A, StoreError>
-    where
-        T: Transactional<StoreError>,
-    {
+        work: impl Fn(&T::View<'_>) -> TxResult<A>,
+    ) -> Result<A, StoreError> {
         self.writer_turn().transaction(trees, work)
     }
 
@@ -567,7 +637,11 @@ impl Store {
 
     /// Same as [`Store::flush`], for synchronous callers (CLI, shutdown).
     pub fn flush_blocking(&self) -> Result<(), StoreError> {
-        self.flushes.flush(&self.db, &self.sled_files, &self.stats)
+        match &self.engine {
+            Engine::Sled { db, files } => self.flushes.flush(db, files, &self.stats),
+            // Every commit was durable when it returned.
+            Engine::Postgres(_) => self.refuse_after_lasting_failure(),
+        }
     }
 }
 
@@ -586,17 +660,14 @@ impl Drop for WriterTurn<'_> {
 }
 
 impl WriterTurn<'_> {
-    /// Runs a sled transaction over `trees` in this turn.
-    pub fn transaction<T, A>(
+    /// Runs a transaction over `trees` in this turn.
+    pub fn transaction<T: TreeGroup, A>(
         &self,
         trees: T,
-        work: impl Fn(&T::View) -> ConflictableTransactionResult<A, StoreError>,
-    ) -> Result<A, StoreError>
-    where
-        T: Transactional<StoreError>,
-    {
+        work: impl Fn(&T::View<'_>) -> TxResult<A>,
+    ) -> Result<A, StoreError> {
         self.store.refuse_after_lasting_failure()?;
-        Ok(trees.transaction(work)?)
+        trees.transaction(&work)
     }
 
     /// Fails with [`StoreError::BlobReleased`] unless every blob in `sha256s` is stored. Blob
@@ -659,10 +730,7 @@ pub fn write_private_file(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
 }
 
 /// Reads and decodes one record (plain or packed, see [`decode`]).
-pub fn get_json<T: DeserializeOwned>(
-    tree: &sled::Tree,
-    key: &[u8],
-) -> Result<Option<T>, StoreError> {
+pub fn get_json<T: DeserializeOwned>(tree: &Tree, key: &[u8]) -> Result<Option<T>, StoreError> {
     match tree.get(key)? {
         Some(bytes) => Ok(Some(decode(&bytes)?)),
         None => Ok(None),
@@ -717,7 +785,7 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
 }
 
 /// Encodes and writes one record.
-pub fn put_json<T: Serialize>(tree: &sled::Tree, key: &[u8], value: &T) -> Result<(), StoreError> {
+pub fn put_json<T: Serialize>(tree: &Tree, key: &[u8], value: &T) -> Result<(), StoreError> {
     tree.insert(key, serde_json::to_vec(value)?)?;
     Ok(())
 }
@@ -737,7 +805,7 @@ pub struct Page<T> {
 /// Lists the records under `prefix`, newest first (keys end in ULIDs), keeping those `keep`
 /// accepts, and returns the slice for 1-based `page` of `limit` items plus the total count.
 pub fn list_newest_first<T: DeserializeOwned>(
-    tree: &sled::Tree,
+    tree: &Tree,
     prefix: &[u8],
     page: u64,
     limit: u64,
@@ -868,7 +936,7 @@ mod tests {
             !files.is_empty(),
             "sled wrote no blob file for a 600 KiB value"
         );
-        let synced = store.sled_files.synced_blobs.lock().unwrap().clone();
+        let synced = store.sled_files().synced_blobs.lock().unwrap().clone();
         for (name, length) in &files {
             assert_eq!(synced.get(name), Some(length), "{name:?} not synced");
         }
@@ -878,6 +946,13 @@ mod tests {
     }
 
     impl Store {
+        fn sled_files(&self) -> &SledFiles {
+            match &self.engine {
+                Engine::Sled { files, .. } => files,
+                Engine::Postgres(_) => panic!("a test of sled's files on a PostgreSQL store"),
+            }
+        }
+
         /// What a failed fsync does (see `FlushGroup::flush`).
         pub(crate) fn fail_flushes_for_good(&self, error: &str) {
             let _state = self.flushes.state.lock().unwrap();
@@ -886,7 +961,7 @@ mod tests {
 
         /// The next flush fails as if a file could not be opened.
         fn fail_next_flush_unfinished(&self) {
-            *self.sled_files.fail_next_open.lock().unwrap() =
+            *self.sled_files().fail_next_open.lock().unwrap() =
                 Some(std::io::Error::from_raw_os_error(24));
         }
     }

@@ -121,6 +121,33 @@ impl PgTrees {
         Ok(row.map(|row| row.get(0)))
     }
 
+    /// The size in bytes of the blob stored under `sha256`, if any.
+    pub fn blob_size(&self, sha256: &str) -> Result<Option<u64>, StoreError> {
+        let key = sha256.to_string();
+        let row = self.pool.checkout()?.run(move |client| {
+            client.query_opt(
+                "SELECT octet_length(content)::int8 FROM blobs WHERE sha256 = $1",
+                &[&key],
+            )
+        })??;
+        Ok(row.map(|row| row.get::<_, i64>(0).max(0) as u64))
+    }
+
+    /// Removes the blob stored under `sha256` unless a record counts it as used (its count in
+    /// the tree `blob_refs`), in one statement: a replica counting a new user at the same time
+    /// either commits first (and the blob stays) or finds it gone.
+    pub fn remove_unused_blob(&self, sha256: &str) -> Result<(), StoreError> {
+        let key = sha256.to_string();
+        self.pool.checkout()?.run(move |client| {
+            client.execute(
+                "DELETE FROM blobs WHERE sha256 = $1 AND NOT EXISTS \
+                 (SELECT 1 FROM kv WHERE tree = 'blob_refs' AND key = convert_to($1, 'UTF8'))",
+                &[&key],
+            )
+        })??;
+        Ok(())
+    }
+
     /// The hex SHA-256 of every stored blob, in order.
     pub fn blob_names(&self) -> Result<Vec<String>, StoreError> {
         let rows = self

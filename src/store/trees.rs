@@ -310,7 +310,7 @@ impl SledTrees {
     }
 
     fn tree(&self, name: &str) -> Result<sled::Tree, StoreError> {
-        Ok(self.store.db.open_tree(name)?)
+        Ok(self.store.sled_db("SledTrees")?.open_tree(name)?)
     }
 
     fn scan_tree(&self, tree: &sled::Tree, scan: &Scan) -> Result<Vec<Entry>, StoreError> {

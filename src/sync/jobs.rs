@@ -307,7 +307,7 @@ impl Job {
 
 /// Every record of a tree of JSON values, with its key.
 fn entries<T: serde::de::DeserializeOwned>(
-    tree: &sled::Tree,
+    tree: &crate::store::Tree,
 ) -> Result<Vec<(String, T)>, StoreError> {
     tree.iter()
         .map(|item| {
@@ -375,15 +375,12 @@ impl JobStore {
         if self.store.sync_records.get(&index)?.is_some() {
             return Ok(false);
         }
-        let inserted = self
-            .store
-            .sync_jobs
-            .compare_and_swap(
-                job.id.as_bytes(),
-                None as Option<&[u8]>,
-                Some(serde_json::to_vec(job)?),
-            )?
-            .is_ok();
+        let record = serde_json::to_vec(job)?;
+        let inserted = self.store.sync_jobs.compare_and_swap(
+            job.id.as_bytes(),
+            None,
+            Some(record.as_slice()),
+        )?;
         self.store.sync_records.insert(&index, job.id.as_bytes())?;
         Ok(inserted)
     }
@@ -402,10 +399,10 @@ impl JobStore {
     /// Forgets an applied update, unless a newer one was noted meanwhile.
     pub fn done_with_update(&self, job_id: &str, update: &RecordUpdate) -> Result<(), StoreError> {
         let applied = serde_json::to_vec(update)?;
-        let _ = self.store.sync_updates.compare_and_swap(
+        self.store.sync_updates.compare_and_swap(
             job_id.as_bytes(),
-            Some(applied),
-            None as Option<&[u8]>,
+            Some(applied.as_slice()),
+            None,
         )?;
         self.store.flush_blocking()
     }
@@ -430,12 +427,11 @@ impl JobStore {
         }
         let mut indexed = 0;
         for (index, job) in newest {
-            let claimed = self.store.sync_records.compare_and_swap(
-                &index,
-                None as Option<&[u8]>,
-                Some(job.id.as_bytes()),
-            )?;
-            if claimed.is_ok() {
+            let claimed =
+                self.store
+                    .sync_records
+                    .compare_and_swap(&index, None, Some(job.id.as_bytes()))?;
+            if claimed {
                 indexed += 1;
             }
         }
@@ -479,15 +475,10 @@ impl JobStore {
 
     /// Records a received webhook event once; false when it was seen before. Durable on return.
     pub fn receive_event(&self, event_id: &str, event: &Value) -> Result<bool, StoreError> {
-        let first = self
-            .store
-            .sync_seen
-            .compare_and_swap(
-                event_id.as_bytes(),
-                None as Option<&[u8]>,
-                Some(&[] as &[u8]),
-            )?
-            .is_ok();
+        let first =
+            self.store
+                .sync_seen
+                .compare_and_swap(event_id.as_bytes(), None, Some(&[] as &[u8]))?;
         if first {
             put_json(&self.store.sync_inbox, event_id.as_bytes(), event)?;
         }
@@ -497,8 +488,8 @@ impl JobStore {
 
     /// How many received webhooks and noted record updates wait to be applied (counted,
     /// not read).
-    pub fn waiting(&self) -> (usize, usize) {
-        (self.store.sync_inbox.len(), self.store.sync_updates.len())
+    pub fn waiting(&self) -> Result<(usize, usize), StoreError> {
+        Ok((self.store.sync_inbox.len()?, self.store.sync_updates.len()?))
     }
 
     pub fn inbox(&self) -> Result<Vec<(String, Value)>, StoreError> {

@@ -1649,7 +1649,7 @@ impl SyncDaemon {
             .collect();
         // Webhooks received and stored but not yet applied to their jobs, and newer records
         // read but not yet weighed against their contracts.
-        let (pending_webhooks, pending_updates) = self.jobs.waiting();
+        let (pending_webhooks, pending_updates) = self.jobs.waiting()?;
         // Where each stream will read from next.
         let mut cursors = serde_json::Map::new();
         for mapping in &self.mappings {

@@ -87,7 +87,7 @@ pub enum NotifyError {
 /// The queue of notices in the store.
 #[derive(Clone)]
 pub struct NoticeStore {
-    tree: sled::Tree,
+    tree: crate::store::Tree,
     /// For flushes: through the store's flush group, never the tree's own (a flush must not
     /// run beside a transaction; see `store`).
     store: Store,
@@ -111,8 +111,7 @@ impl NoticeStore {
         let value = serde_json::to_vec(notice)?;
         Ok(self
             .tree
-            .compare_and_swap(&key, None as Option<&[u8]>, Some(value))?
-            .is_ok())
+            .compare_and_swap(&key, None, Some(value.as_slice()))?)
     }
 
     /// Notices not yet delivered, oldest first.

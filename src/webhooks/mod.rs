@@ -221,7 +221,7 @@ impl Webhooks {
     pub fn delete(&self, environment: Environment, id: &str) -> Result<(), EsignError> {
         self.load(environment, id)?;
         let prefix = format!("{id}/");
-        let pending: Vec<sled::IVec> = self
+        let pending: Vec<crate::store::Bytes> = self
             .store()
             .delivery_queue
             .scan_prefix(prefix.as_bytes())
@@ -337,7 +337,7 @@ impl Webhooks {
     /// the outbox together; one per event made these transactions half of all under load).
     /// Returns how many deliveries were queued.
     pub fn fan_out(&self) -> Result<usize, EsignError> {
-        let notices: Vec<(sled::IVec, sled::IVec)> = self
+        let notices: Vec<(crate::store::Bytes, crate::store::Bytes)> = self
             .store()
             .event_outbox
             .iter()

@@ -233,7 +233,7 @@ fn write_earlier_index(
     rolled_back: bool,
 ) {
     let store = signbridge::store::Store::open(data_dir).unwrap();
-    let mut batch = sled::Batch::default();
+    let mut batch = signbridge::store::Batch::default();
     for (key, value) in count_records(&store) {
         batch.remove(key.clone());
         // A current record: `c/{env}/{family}` or `b/{env}/{family}/{level}/{prefix}`, its value
@@ -272,7 +272,8 @@ fn write_earlier_index(
     }
     store.listing.apply_batch(batch).unwrap();
     if !rolled_back {
-        store.meta.remove(b"listing_index_v3").unwrap().unwrap();
+        assert!(store.meta.contains_key(b"listing_index_v3").unwrap());
+        store.meta.remove(b"listing_index_v3").unwrap();
     }
     store.meta.insert(version.as_bytes(), &[1u8]).unwrap();
     store.flush_blocking().unwrap();

@@ -531,3 +531,176 @@ fn a_postgres_lease_passes_to_another_replica_when_its_holder_dies() {
     let taken_over = second.try_lease("source:personio").unwrap();
     assert!(taken_over.is_some_and(|lease| lease.still_held()));
 }
+
+/// What the domain sees of one tree ([`signbridge::store::Tree`]), driven through every call it
+/// makes, more keys than a PostgreSQL scan reads per page: every answer, in order, for the
+/// backends to be compared.
+fn tree_answers(store: &Store) -> Vec<String> {
+    use signbridge::store::{Batch, ConflictableTransactionError, TreeGroup, TxTree};
+    let tree = &store.meta;
+    let other = &store.listing;
+    let mut answers = Vec::new();
+    let mut note = |what: &str, answer: String| answers.push(format!("{what}: {answer}"));
+    fn keys(
+        entries: impl Iterator<
+            Item = Result<(signbridge::store::Bytes, signbridge::store::Bytes), StoreError>,
+        >,
+    ) -> Vec<String> {
+        entries
+            .map(|entry| String::from_utf8(entry.unwrap().0.to_vec()).unwrap())
+            .collect()
+    }
+
+    note("empty", format!("{:?}", tree.is_empty().unwrap()));
+    let count = 3 * signbridge::store::tree::PAGE + 17;
+    for n in 0..count {
+        tree.insert(format!("k/{n:04}"), format!("v{n}")).unwrap();
+    }
+    tree.insert(b"j", b"before").unwrap();
+    tree.insert(b"l", b"after").unwrap();
+    note("get", format!("{:?}", tree.get(b"k/0007").unwrap()));
+    note("get missing", format!("{:?}", tree.get(b"k/9999").unwrap()));
+    note(
+        "contains",
+        format!("{:?}", tree.contains_key(b"j").unwrap()),
+    );
+    tree.remove(b"k/0003").unwrap();
+    tree.remove(b"never there").unwrap();
+    note("removed", format!("{:?}", tree.get(b"k/0003").unwrap()));
+    let swapped = tree
+        .compare_and_swap(b"k/0004", Some(b"v4".as_slice()), Some(b"four".as_slice()))
+        .unwrap();
+    let refused = tree
+        .compare_and_swap(b"k/0004", Some(b"v4".as_slice()), Some(b"again".as_slice()))
+        .unwrap();
+    let created = tree
+        .compare_and_swap(b"new", None, Some(b"1".as_slice()))
+        .unwrap();
+    let deleted = tree
+        .compare_and_swap(b"new", Some(b"1".as_slice()), None)
+        .unwrap();
+    note("cas", format!("{swapped} {refused} {created} {deleted}"));
+    assert!(swapped && !refused && created && deleted);
+    let mut batch = Batch::default();
+    batch.insert(b"k/0005", b"five");
+    batch.remove(b"k/0006");
+    batch.insert(b"m", b"batched");
+    tree.apply_batch(batch).unwrap();
+    note(
+        "batch",
+        format!(
+            "{:?}",
+            (
+                tree.get(b"k/0005").unwrap(),
+                tree.get(b"k/0006").unwrap(),
+                tree.get(b"m").unwrap()
+            )
+        ),
+    );
+    note("len", format!("{}", tree.len().unwrap()));
+    note("first", format!("{:?}", tree.first().unwrap()));
+    note("last", format!("{:?}", tree.last().unwrap()));
+
+    let all = keys(tree.iter());
+    assert_eq!(all.len(), tree.len().unwrap());
+    let mut sorted = all.clone();
+    sorted.sort();
+    assert_eq!(all, sorted, "iter is in key order");
+    note("iter", all.join(","));
+    let mut reversed = keys(tree.iter().rev());
+    reversed.reverse();
+    assert_eq!(reversed, all, "iter().rev() is the same keys backwards");
+    let prefixed = keys(tree.scan_prefix(b"k/02"));
+    assert_eq!(prefixed.len(), 100);
+    note("prefix", prefixed.join(","));
+    note(
+        "range",
+        keys(tree.range(b"k/0100".to_vec()..b"k/0400".to_vec())).join(","),
+    );
+    note(
+        "range rev",
+        keys(tree.range(b"k/0100".to_vec()..=b"k/0700".to_vec()).rev()).join(","),
+    );
+    note(
+        "empty range",
+        keys(tree.range(b"k/05".to_vec()..b"k/04".to_vec())).join(","),
+    );
+    // Both ends at once hand out every key once, meeting in the middle.
+    let mut both_ends = tree.scan_prefix(b"k/");
+    let (mut low, mut high) = (Vec::new(), Vec::new());
+    loop {
+        let next = if (low.len() + high.len()) % 3 == 0 {
+            both_ends.next_back()
+        } else {
+            both_ends.next()
+        };
+        let Some(entry) = next else { break };
+        let key = String::from_utf8(entry.unwrap().0.to_vec()).unwrap();
+        if (low.len() + high.len()) % 3 == 0 {
+            high.push(key)
+        } else {
+            low.push(key)
+        }
+    }
+    high.reverse();
+    low.extend(high);
+    assert_eq!(low, keys(tree.scan_prefix(b"k/")), "both ends of a scan");
+    note(
+        "values",
+        tree.scan_prefix(b"k/001")
+            .values()
+            .map(|v| String::from_utf8(v.unwrap().to_vec()).unwrap())
+            .collect::<Vec<_>>()
+            .join(","),
+    );
+
+    // A transaction over two trees: reads see its writes; an abort writes nothing.
+    let seen = (tree, other)
+        .transaction(&|(t, o): &(TxTree<'_>, TxTree<'_>)| {
+            t.insert(b"tx", b"1")?;
+            o.insert(b"tx", b"2")?;
+            t.remove(b"j")?;
+            Ok((t.get(b"tx")?, o.get(b"tx")?, t.get(b"j")?))
+        })
+        .unwrap();
+    note("tx", format!("{seen:?}"));
+    let refused = (tree, other).transaction(&|(t, o): &(TxTree<'_>, TxTree<'_>)| {
+        t.insert(b"tx", b"changed")?;
+        o.remove(b"tx")?;
+        Err::<(), _>(ConflictableTransactionError::Abort(StoreError::Changed))
+    });
+    assert!(matches!(refused, Err(StoreError::Changed)), "{refused:?}");
+    note(
+        "after abort",
+        format!(
+            "{:?}",
+            (
+                tree.get(b"tx").unwrap(),
+                other.get(b"tx").unwrap(),
+                tree.get(b"j").unwrap()
+            )
+        ),
+    );
+    other.clear().unwrap();
+    note(
+        "cleared",
+        format!("{:?} {:?}", other.is_empty().unwrap(), other.len().unwrap()),
+    );
+    answers
+}
+
+/// The domain's view of a tree answers the same on sled and on PostgreSQL, call for call.
+#[test]
+fn a_store_tree_answers_the_same_on_both_backends() {
+    let dir = tempfile::tempdir().unwrap();
+    let sled = Store::open(dir.path()).unwrap();
+    let schema = TestSchema::new();
+    let postgres = Store::open_postgres(&schema.url, 4).unwrap();
+    assert!(postgres.postgres().is_some() && sled.postgres().is_none());
+    let on_sled = tree_answers(&sled);
+    let on_postgres = tree_answers(&postgres);
+    assert_eq!(on_sled.len(), on_postgres.len());
+    for (sled_answer, postgres_answer) in on_sled.iter().zip(&on_postgres) {
+        assert_eq!(sled_answer, postgres_answer);
+    }
+}
