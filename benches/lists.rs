@@ -266,7 +266,7 @@ fn main() {
         let template: serde_json::Value = signbridge::store::decode(&record).unwrap();
         record_bytes = (serde_json::to_vec(&template).unwrap().len(), record.len());
         let mut generator = ulid::Generator::new();
-        let mut batch = sled::Batch::default();
+        let mut batch = signbridge::store::Batch::default();
         for n in 0..envelopes {
             let id = format!("env_{}", generator.generate().unwrap());
             let mut envelope = template.clone();

@@ -119,6 +119,19 @@ enum Command {
         #[command(flatten)]
         daemon: DaemonArgs,
     },
+    /// Copy the embedded store of a data folder (every record and blob) into an empty
+    /// PostgreSQL database and check the copy, tree by tree and blob by blob; then set
+    /// `storage:` to the same URL. Run it with signbridge stopped.
+    Migrate {
+        /// The PostgreSQL database: postgres://user[:password]@host[:port]/database (it must
+        /// hold no signbridge data yet; its schema is made here).
+        #[arg(long)]
+        to: String,
+        #[arg(long, env = "SIGNBRIDGE_CONFIG")]
+        config: Option<PathBuf>,
+        #[arg(long, env = "SIGNBRIDGE_DATA_DIR")]
+        data_dir: Option<PathBuf>,
+    },
     /// Restore a backup into a new data folder (the server must not use that folder).
     Restore {
         /// The backup (from `signbridge backup`).
@@ -605,6 +618,43 @@ fn audit_check(
     ))
 }
 
+/// `signbridge migrate --to postgres://…`.
+fn migrate(to: &str, config: Option<PathBuf>, data_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let config = load_config(config.as_ref())?;
+    let data_dir = data_dir.unwrap_or_else(|| config.server.data_dir.clone());
+    if !data_dir.join("db").exists() {
+        anyhow::bail!(
+            "{} holds no embedded store to migrate (no db folder)",
+            data_dir.display()
+        );
+    }
+    let store = match Store::open(&data_dir) {
+        Err(StoreError::Locked(dir)) => anyhow::bail!(
+            "the data folder {} is held by a running signbridge: stop it, then migrate",
+            dir.display()
+        ),
+        other => other?,
+    };
+    let target = signbridge::store::postgres::PgTrees::connect(to, 4)
+        .context("connecting to the target database")?;
+    let report = store.copy_into(&target)?;
+    let entries: u64 = report.trees.iter().map(|tree| tree.entries).sum();
+    for tree in &report.trees {
+        println!(
+            "{:<16} {:>9} entries  sha256 {}",
+            tree.tree, tree.entries, tree.sha256
+        );
+    }
+    println!(
+        "copied and checked {entries} entries in {} trees and {} blobs ({} bytes) into PostgreSQL; \
+         set `storage:` in signbridge.yaml to the same URL and start signbridge",
+        report.trees.len(),
+        report.blobs,
+        report.blob_bytes
+    );
+    Ok(())
+}
+
 fn keys_create(
     environment: EnvArg,
     name: Option<String>,
@@ -762,6 +812,11 @@ fn main() -> ExitCode {
                     answer["ms"]
                 );
             }),
+        Command::Migrate {
+            to,
+            config,
+            data_dir,
+        } => migrate(&to, config, data_dir),
         Command::Restore { file, data_dir } => {
             signbridge::store::backup::restore(&file, &data_dir)
                 .map(|manifest| {

@@ -37,7 +37,7 @@ pub(super) fn adjust_blob_refs(refs: &TxTree<'_>, sha256: &str, delta: i64) -> T
     if next == 0 {
         refs.remove(sha256.as_bytes())?;
     } else {
-        refs.insert(sha256.as_bytes(), &next.to_be_bytes())?;
+        refs.insert(sha256.as_bytes(), next.to_be_bytes())?;
     }
     Ok(next)
 }
@@ -173,12 +173,7 @@ impl Esign {
         let Some(location) = creation_location else {
             return Ok(None);
         };
-        match self
-            .store
-            .creation_keys
-            .get(location)
-            .map_err(StoreError::from)?
-        {
+        match self.store.creation_keys.get(location)? {
             Some(id) => match load(&String::from_utf8_lossy(&id)) {
                 Ok(found) => Ok(Some(found)),
                 Err(EsignError::NotFound { .. }) => Ok(None),
@@ -224,8 +219,7 @@ impl Esign {
         page: u64,
         limit: u64,
     ) -> Result<Page<Document>, EsignError> {
-        let total = listing::count(&self.store.listing, environment.as_str(), "documents")
-            .map_err(StoreError::from)?;
+        let total = listing::count(&self.store.listing, environment.as_str(), "documents")?;
         let skip = page.saturating_sub(1).saturating_mul(limit);
         let source = listing::ListSource {
             listing: &self.store.listing,
@@ -235,7 +229,7 @@ impl Esign {
             entries_prefix: environment.prefix(""),
             kind: IdKind::Document.prefix(),
         };
-        let entries = listing::page(&source, None, skip, limit).map_err(StoreError::from)?;
+        let entries = listing::page(&source, None, skip, limit)?;
         let items = entries
             .iter()
             .map(|(_, value)| serde_json::from_slice::<Document>(value))
@@ -254,7 +248,7 @@ impl Esign {
         let usage_prefix = env_key(environment, &format!("{id}/"));
         let mut usage_keys = Vec::new();
         for entry in self.store.document_usage.scan_prefix(&usage_prefix) {
-            let (key, _) = entry.map_err(StoreError::from)?;
+            let (key, _) = entry?;
             let envelope_id = String::from_utf8_lossy(&key[usage_prefix.len()..]).into_owned();
             let envelope: Option<Envelope> =
                 get_json(&self.store.envelopes, &env_key(environment, &envelope_id))?;

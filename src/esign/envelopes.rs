@@ -759,8 +759,7 @@ impl Esign {
         let stored = self
             .store
             .envelopes
-            .get(&location)
-            .map_err(StoreError::from)?
+            .get(&location)?
             .ok_or_else(|| EsignError::NotFound {
                 kind: "envelope",
                 id: id.to_string(),
@@ -805,10 +804,8 @@ impl Esign {
                 }
             }
         };
-        let total =
-            listing::count(&self.store.listing, env_name, source.list).map_err(StoreError::from)?;
-        let entries = listing::page(&source, query.after.as_deref(), skip, query.limit)
-            .map_err(StoreError::from)?;
+        let total = listing::count(&self.store.listing, env_name, source.list)?;
+        let entries = listing::page(&source, query.after.as_deref(), skip, query.limit)?;
         let mut items = Vec::with_capacity(entries.len());
         for (key, value) in entries {
             match query.status {
@@ -963,8 +960,7 @@ impl Esign {
                 .events
                 .scan_prefix(&event_prefix)
                 .keys()
-                .collect::<Result<_, _>>()
-                .map_err(StoreError::from)?;
+                .collect::<Result<_, _>>()?;
             self.store
                 .transaction(
                     (

@@ -69,7 +69,7 @@ impl Esign {
     pub fn envelopes_to_seal(&self) -> Result<Vec<(Environment, String)>, EsignError> {
         let mut found = Vec::new();
         for key in self.store.in_flight.iter().keys() {
-            let key = key.map_err(StoreError::from)?;
+            let key = key?;
             if let Some(envelope) = get_json::<Envelope>(&self.store.envelopes, &key)? {
                 if envelope.sealing {
                     found.push((envelope.environment, envelope.id));
@@ -470,7 +470,7 @@ impl Esign {
         let prefix = env_key(envelope.environment, &format!("{}/", envelope.id));
         let mut events = Vec::new();
         for item in self.store.events.scan_prefix(&prefix) {
-            let (_, value) = item.map_err(StoreError::from)?;
+            let (_, value) = item?;
             events.push(serde_json::from_slice::<Event>(&value).map_err(StoreError::from)?);
         }
         // Ids are time-ordered, but events committed together share a millisecond: follow the
@@ -500,7 +500,7 @@ impl Esign {
         let prefix = env_key(environment, &format!("{id}/"));
         let mut events = Vec::new();
         for item in self.store.events.scan_prefix(&prefix) {
-            let (_, value) = item.map_err(StoreError::from)?;
+            let (_, value) = item?;
             match serde_json::from_slice::<Event>(&value) {
                 Ok(event) => events.push(event),
                 Err(err) => {
@@ -692,8 +692,7 @@ impl Esign {
         };
         self.store
             .audit_trails
-            .insert(cache_key, crate::store::encode(&record)?)
-            .map_err(StoreError::from)?;
+            .insert(cache_key, crate::store::encode(&record)?)?;
         self.store.flush_blocking()?;
         Ok(sealed)
     }

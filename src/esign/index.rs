@@ -133,7 +133,7 @@ impl Esign {
         for version in listing::EARLIER_VERSIONS {
             self.store.meta.remove(version)?;
         }
-        self.store.meta.insert(listing::BUILT, &[1u8])?;
+        self.store.meta.insert(listing::BUILT, [1u8])?;
         self.store.flush_blocking()
     }
 }

@@ -799,22 +799,15 @@ impl Esign {
             .in_flight
             .iter()
             .keys()
-            .collect::<Result<_, _>>()
-            .map_err(StoreError::from)?;
+            .collect::<Result<_, _>>()?;
         for key in keys {
             let Some(current) = crate::store::get_json::<Envelope>(&self.store.envelopes, &key)?
             else {
-                self.store
-                    .in_flight
-                    .remove(&key)
-                    .map_err(StoreError::from)?;
+                self.store.in_flight.remove(&key)?;
                 continue;
             };
             if !current.status.is_in_flight() {
-                self.store
-                    .in_flight
-                    .remove(&key)
-                    .map_err(StoreError::from)?;
+                self.store.in_flight.remove(&key)?;
                 continue;
             }
             if current.sealing {

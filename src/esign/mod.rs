@@ -239,12 +239,7 @@ impl Esign {
 
     /// `/account/me`.
     pub fn account(&self) -> Result<model_account::Account, EsignError> {
-        let id = match self
-            .store
-            .meta
-            .get(b"account_id")
-            .map_err(StoreError::from)?
-        {
+        let id = match self.store.meta.get(b"account_id")? {
             Some(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
             None => {
                 let id = self.ids.next(crate::ids::IdKind::Account);
@@ -254,8 +249,7 @@ impl Esign {
                     .compare_and_swap(b"account_id", None, Some(id.as_bytes()))?;
                 self.store
                     .meta
-                    .get(b"account_id")
-                    .map_err(StoreError::from)?
+                    .get(b"account_id")?
                     .map(|b| String::from_utf8_lossy(&b).into_owned())
                     .unwrap_or(id)
             }

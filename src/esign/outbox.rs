@@ -18,7 +18,7 @@ impl Esign {
     ) -> Result<Vec<MailJob>, EsignError> {
         let mut due = Vec::new();
         for entry in self.store.mail_outbox.iter() {
-            let (_, value) = entry.map_err(StoreError::from)?;
+            let (_, value) = entry?;
             let job: MailJob = serde_json::from_slice(&value).map_err(StoreError::from)?;
             if job.next_attempt_at <= now {
                 due.push(job);
@@ -63,10 +63,7 @@ impl Esign {
 
     /// The job is done (delivered, or no longer needed).
     pub fn finish_mail_job(&self, job: &MailJob) -> Result<(), EsignError> {
-        self.store
-            .mail_outbox
-            .remove(job.id.as_bytes())
-            .map_err(StoreError::from)?;
+        self.store.mail_outbox.remove(job.id.as_bytes())?;
         Ok(())
     }
 

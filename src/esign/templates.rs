@@ -505,15 +505,14 @@ impl Esign {
     ) -> Result<EnvelopeTemplate, EsignError> {
         let location = env_key(environment, id);
         for _ in 0..UPDATE_ATTEMPTS {
-            let stored = self
-                .store
-                .templates
-                .get(&location)
-                .map_err(StoreError::from)?
-                .ok_or_else(|| EsignError::NotFound {
-                    kind: "template",
-                    id: id.to_string(),
-                })?;
+            let stored =
+                self.store
+                    .templates
+                    .get(&location)?
+                    .ok_or_else(|| EsignError::NotFound {
+                        kind: "template",
+                        id: id.to_string(),
+                    })?;
             let current: EnvelopeTemplate =
                 serde_json::from_slice(&stored).map_err(StoreError::from)?;
             let patch = patch.clone();

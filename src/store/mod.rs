@@ -975,7 +975,7 @@ mod tests {
         let told = store.lasting_flush_failure();
         let write = |value: u64| {
             store.transaction(&store.meta, move |meta| {
-                meta.insert(b"counter", &value.to_be_bytes())?;
+                meta.insert(b"counter", value.to_be_bytes())?;
                 Ok(())
             })
         };
@@ -1046,7 +1046,7 @@ mod tests {
         );
         store
             .blob_refs
-            .insert(sha.as_bytes(), &1u64.to_be_bytes())
+            .insert(sha.as_bytes(), 1u64.to_be_bytes())
             .unwrap();
         store.release_blobs(&released).unwrap();
         assert!(

@@ -109,9 +109,8 @@ impl NoticeStore {
             return Ok(false);
         }
         let value = serde_json::to_vec(notice)?;
-        Ok(self
-            .tree
-            .compare_and_swap(&key, None, Some(value.as_slice()))?)
+        self.tree
+            .compare_and_swap(&key, None, Some(value.as_slice()))
     }
 
     /// Notices not yet delivered, oldest first.

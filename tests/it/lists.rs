@@ -263,18 +263,18 @@ fn write_earlier_index(
             if !name.is_empty() {
                 batch.insert(
                     old_key(&format!("{family}/{name}")).as_bytes(),
-                    &count.to_be_bytes(),
+                    count.to_be_bytes(),
                 );
             }
             slots = &after[length + 8..];
         }
-        batch.insert(old_key(family).as_bytes(), &sum.to_be_bytes());
+        batch.insert(old_key(family).as_bytes(), sum.to_be_bytes());
     }
     store.listing.apply_batch(batch).unwrap();
     if !rolled_back {
         assert!(store.meta.contains_key(b"listing_index_v3").unwrap());
         store.meta.remove(b"listing_index_v3").unwrap();
     }
-    store.meta.insert(version.as_bytes(), &[1u8]).unwrap();
+    store.meta.insert(version.as_bytes(), [1u8]).unwrap();
     store.flush_blocking().unwrap();
 }

@@ -18,6 +18,7 @@ mod image;
 mod isolation;
 mod lists;
 mod mail;
+mod on_postgres;
 mod one_contract;
 mod openapi;
 mod pacing;

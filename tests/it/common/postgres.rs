@@ -100,3 +100,14 @@ fn admin(server: &str, sql: &str) {
     .join()
     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
 }
+
+/// The single number `sql` answers in `schema` (a count, say).
+pub fn number(schema: &TestSchema, sql: &str) -> i64 {
+    let (url, sql) = (schema.url.clone(), sql.to_string());
+    std::thread::spawn(move || {
+        let mut client = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        client.query_one(&sql, &[]).unwrap().get(0)
+    })
+    .join()
+    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+}
