@@ -514,6 +514,9 @@ fn open_esign(
             "the data folder {} is held by a running signbridge; {what}",
             dir.display()
         ),
+        Err(StoreError::InUse) => {
+            anyhow::bail!("the PostgreSQL store is held by a running signbridge; {what}")
+        }
         other => other?,
     };
     Ok(signbridge::esign::Esign::new(

@@ -43,6 +43,12 @@ use std::sync::Mutex;
 pub enum StoreError {
     #[error("the data folder {0} is in use by another signbridge process")]
     Locked(PathBuf),
+    /// Another process owns the store kept in PostgreSQL (see `PgTrees::try_owner_lease`).
+    #[error(
+        "the PostgreSQL store is in use by another signbridge process (one process serves a \
+         store for now; several replicas need the next steps of issue 19)"
+    )]
+    InUse,
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
     #[error("storage I/O error: {0}")]
@@ -110,6 +116,9 @@ pub struct Store {
     stats: std::sync::Arc<stats::WriterStats>,
     /// The leases taken on this store ([`trees::OrderedTrees::try_lease`]).
     leases: std::sync::Arc<trees::LeaseNames>,
+    /// On PostgreSQL: this process's hold on the store, as sled's lock on its folder
+    /// ([`postgres::PgTrees::try_owner_lease`]); given up when the last clone is dropped.
+    _owner: Option<std::sync::Arc<Mutex<postgres::PgLease>>>,
     /// `{env}/{key_id}` → `ApiKey`
     pub keys: Tree,
     /// SHA-256 of a key secret → `{env}/{key_id}`
@@ -478,9 +487,12 @@ impl Store {
     /// schema up to date, with `connections` sessions. Replicas share it.
     pub fn open_postgres(url: &str, connections: usize) -> Result<Self, StoreError> {
         let pg = std::sync::Arc::new(postgres::PgTrees::connect(url, connections)?);
+        let owner = pg.try_owner_lease()?.ok_or(StoreError::InUse)?;
         let blobs = BlobStore::in_postgres(pg.clone());
         let tree = |name: &'static str| Ok(Tree::on_postgres(name, pg.clone()));
-        Self::with_trees(Engine::Postgres(pg.clone()), blobs, tree)
+        let mut store = Self::with_trees(Engine::Postgres(pg.clone()), blobs, tree)?;
+        store._owner = Some(std::sync::Arc::new(Mutex::new(owner)));
+        Ok(store)
     }
 
     fn with_trees(
@@ -522,6 +534,7 @@ impl Store {
             flushes: std::sync::Arc::new(FlushGroup::new()),
             stats: std::sync::Arc::default(),
             leases: std::sync::Arc::default(),
+            _owner: None,
         })
     }
 

@@ -157,6 +157,19 @@ impl PgTrees {
         Ok(rows.into_iter().map(|row| row.get(0)).collect())
     }
 
+    /// Takes the lease that makes one process the owner of the store in this database's schema
+    /// (`None`: another process holds it). Replicas will share a store once outbox deliveries,
+    /// sync polls and the data folder's keys are claimed through the database; until then a
+    /// second process would deliver and poll twice, so [`super::Store::open_postgres`] refuses.
+    pub fn try_owner_lease(&self) -> Result<Option<PgLease>, StoreError> {
+        let schema: String = self
+            .pool
+            .checkout()?
+            .run(|client| client.query_one("SELECT current_schema()::text", &[]))??
+            .get(0);
+        OrderedTrees::try_lease(self, &format!("store owner\0{schema}"))
+    }
+
     /// The names of the trees that hold at least one key.
     pub fn tree_names(&self) -> Result<Vec<String>, StoreError> {
         let rows = self

@@ -90,6 +90,24 @@ async fn the_api_runs_on_postgres_end_to_end_and_keeps_everything_through_kill_9
     // The uploaded PDF, the draft's, the signed PDF and the audit trail at least.
     assert!(number(&schema, "SELECT count(*) FROM blobs") >= 3);
 
+    // One process owns the store, as with the embedded store's folder lock.
+    let config = server.config.clone().unwrap();
+    let (status, _, err) = crate::common::run_cli(&[
+        "keys",
+        "create",
+        "--env",
+        "test",
+        "--config",
+        config.to_str().unwrap(),
+        "--data-dir",
+        server.data_dir().to_str().unwrap(),
+    ]);
+    assert!(!status.success());
+    assert!(
+        err.contains("PostgreSQL store is held by a running signbridge"),
+        "{err}"
+    );
+
     server.kill9();
     server.start_again().await;
     let again: Value = server.envelope(&completed).await;

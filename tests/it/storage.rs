@@ -625,26 +625,37 @@ fn tree_answers(store: &Store) -> Vec<String> {
         "empty range",
         keys(tree.range(b"k/05".to_vec()..b"k/04".to_vec())).join(","),
     );
-    // Both ends at once hand out every key once, meeting in the middle.
-    let mut both_ends = tree.scan_prefix(b"k/");
-    let (mut low, mut high) = (Vec::new(), Vec::new());
-    loop {
-        let next = if (low.len() + high.len()) % 3 == 0 {
-            both_ends.next_back()
-        } else {
-            both_ends.next()
-        };
-        let Some(entry) = next else { break };
-        let key = String::from_utf8(entry.unwrap().0.to_vec()).unwrap();
-        if (low.len() + high.len()) % 3 == 0 {
-            high.push(key)
-        } else {
-            low.push(key)
+    // Both ends at once hand out every key once, meeting wherever the reads take them: taking
+    // turns, and one end read far (past a page) before the other takes the rest.
+    let in_order = keys(tree.scan_prefix(b"k/"));
+    let patterns: [&dyn Fn(usize) -> bool; 4] = [
+        &|step| step % 3 == 0,
+        &|step| step >= 300,
+        &|step| step < 300,
+        &|step| step % 2 == 1,
+    ];
+    for (number, from_the_back) in patterns.iter().enumerate() {
+        let mut both_ends = tree.scan_prefix(b"k/");
+        let (mut low, mut high) = (Vec::new(), Vec::new());
+        for step in 0.. {
+            let back = from_the_back(step);
+            let next = if back {
+                both_ends.next_back()
+            } else {
+                both_ends.next()
+            };
+            let Some(entry) = next else { break };
+            let key = String::from_utf8(entry.unwrap().0.to_vec()).unwrap();
+            if back {
+                high.push(key)
+            } else {
+                low.push(key)
+            }
         }
+        high.reverse();
+        low.extend(high);
+        assert_eq!(low, in_order, "both ends of a scan, pattern {number}");
     }
-    high.reverse();
-    low.extend(high);
-    assert_eq!(low, keys(tree.scan_prefix(b"k/")), "both ends of a scan");
     note(
         "values",
         tree.scan_prefix(b"k/001")
