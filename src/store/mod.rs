@@ -1,4 +1,5 @@
-//! The store: sled trees of JSON records plus content-addressed blob files.
+//! The store: named trees of JSON records, on sled (embedded, the default) or PostgreSQL (see
+//! [`tree`]), plus content-addressed blobs. What follows is the sled side's rules.
 //!
 //! The durability rule: whatever a response acknowledges is on disk before the response goes
 //! out — callers `flush().await` after writing, and blobs are fsynced (file and folder) before
