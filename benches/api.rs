@@ -42,7 +42,9 @@
 //!
 //! `BENCH_CONCURRENCY` (default 32) is the number of workers, `BENCH_SECONDS` (default 5) the
 //! measured time per scenario, `BENCH_ONLY` (e.g. `POST`) runs only the scenarios whose name
-//! holds it; each scenario is preceded by a 1 s warm-up that is not counted.
+//! holds it; each scenario is preceded by a 1 s warm-up that is not counted. `BENCH_POSTGRES=1`
+//! runs the server on PostgreSQL (`storage:`) instead of sled: a schema of its own, dropped
+//! afterwards, on the server `bash .ci/postgres` starts (or `SIGNBRIDGE_TEST_POSTGRES`).
 //! Run without `--bench` (as `cargo test --all-targets` does), it only makes a short smoke run.
 
 #[path = "../tests/it/common/mod.rs"]
@@ -164,6 +166,23 @@ fn main() {
     let mut config = Config::default();
     config.rate_limit.requests_per_minute = 100_000_000;
     config.rate_limit.burst = 100_000_000;
+    let postgres = std::env::var("BENCH_POSTGRES")
+        .is_ok_and(|value| value == "1")
+        .then(common::postgres::TestSchema::new);
+    if let Some(schema) = &postgres {
+        config.storage = signbridge::config::StorageConfig::Postgres {
+            url: signbridge::config::Secret::new(schema.url.clone()),
+            connections: signbridge::config::DEFAULT_POSTGRES_CONNECTIONS,
+        };
+    }
+    println!(
+        "storage: {}",
+        if postgres.is_some() {
+            "PostgreSQL (one process)"
+        } else {
+            "sled (embedded)"
+        }
+    );
     let (signbridge_addr, stop_signbridge, signbridge) =
         support::start_signbridge(&signbridge_rt, config, data.path());
     let (baseline_addr, stop_baseline, baseline) = baseline_rt.block_on(start_baseline());
